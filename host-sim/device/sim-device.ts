@@ -4,7 +4,8 @@ import { Agent } from "../../device/core/agent";
 import type { BootOutcome, CheckOutcome } from "../../device/core/agent";
 import type { AgentConfig, TrustedKey } from "../../device/core/config";
 import { JournalStore } from "../../device/core/journal-store";
-import type { ClockPort, LogPort, Ports } from "../../device/core/ports";
+import type { ClockPort, LogPort } from "../../device/core/ports";
+import type { HostPorts } from "../xs/xs-agent";
 import { runBootloader } from "../esp/bootloader";
 import { EspOta } from "../esp/esp-ota";
 import { findByName } from "../esp/partition-table";
@@ -16,6 +17,17 @@ import { NodeHttpPort } from "./node-http";
 import { NodeMqttPort } from "./node-mqtt";
 import { SimOtaPort } from "./sim-ota";
 import { SimRawFlash } from "./sim-raw-flash";
+import { XsAgent } from "../xs/xs-agent";
+
+/** What SimDevice needs of an agent, whichever engine runs it. */
+export interface AgentRunner {
+  start(options: { poll?: boolean; mqtt?: boolean }): Promise<BootOutcome>;
+  checkNow(): Promise<CheckOutcome>;
+  stop(): Promise<void>;
+}
+
+/** Node runs the agent in this process; "xs" runs the same core on the real XS engine (xsnap). */
+export type AgentRuntime = "node" | "xs";
 
 export interface SimDeviceOptions {
   id: string;
@@ -35,6 +47,7 @@ export interface SimDeviceOptions {
   log?: (line: string) => void;
   /** A boot loop longer than this is reported as such instead of spinning forever. */
   maxBoots?: number;
+  runtime?: AgentRuntime;
 }
 
 export type PowerOnResult =
@@ -71,7 +84,7 @@ export class SimDevice {
   readonly http: NodeHttpPort;
   readonly logs: string[] = [];
   boots = 0;
-  agent: Agent | null = null;
+  agent: AgentRunner | null = null;
   private mqtt: NodeMqttPort | null = null;
   private restartReason: string | null = null;
   /** Long-running mode: a restart the agent asks for (e.g. after an MQTT-triggered update) reboots at once. */
@@ -112,29 +125,28 @@ export class SimDevice {
     const agentPartition = findByName(esp.partitions, "agent");
     if (!agentPartition) throw new Error("the partition table has no `agent` partition for the agent's state");
     this.restartReason = null;
-    const ports = this.ports(esp, agentPartition);
+    const raw = new SimRawFlash(flash, agentPartition);
+    const ports = this.ports(esp);
     const selfTests: AgentConfig["selfTests"] = { ...(this.options.agent?.selfTests ?? {}) };
     if (behaviour === "fail-self-test") selfTests.firmware = () => false;
     if (behaviour === "hang") selfTests.firmware = () => new Promise<boolean>(() => {}); // never answers
-    this.agent = new Agent(
-      {
-        deviceId: this.options.id,
-        deviceModel: this.options.model ?? "ESP32-DEVKIT",
-        hardwareVersion: this.options.hardwareVersion ?? "1.0",
-        serverUrl: this.options.serverUrl,
-        apiKey: this.options.apiKey,
-        trustedKeys: this.options.trustedKeys,
-        ...this.options.agent,
-        selfTests,
-      },
-      ports,
-    );
+    const config: AgentConfig = {
+      deviceId: this.options.id,
+      deviceModel: this.options.model ?? "ESP32-DEVKIT",
+      hardwareVersion: this.options.hardwareVersion ?? "1.0",
+      serverUrl: this.options.serverUrl,
+      apiKey: this.options.apiKey,
+      trustedKeys: this.options.trustedKeys,
+      ...this.options.agent,
+      selfTests,
+    };
+    this.agent = this.options.runtime === "xs" ? new XsAgent(config, ports, raw) : new Agent(config, { ...ports, storage: new JournalStore(raw) });
     try {
       const outcome = await this.agent.start(agentStart);
       if (this.restartReason) return { kind: "restart", reason: this.restartReason };
       return { kind: "running", slot: boot.partition.name, version, boot: outcome };
     } catch (e) {
-      if (isPowerLoss(e)) return { kind: "power-cut" };
+      if (this.isPowerLoss(e)) return { kind: "power-cut" };
       throw e;
     }
   }
@@ -154,7 +166,7 @@ export class SimDevice {
       try {
         outcome = await this.agent!.checkNow();
       } catch (e) {
-        if (!isPowerLoss(e)) throw e;
+        if (!this.isPowerLoss(e)) throw e;
         continue;
       }
       checked = true;
@@ -203,7 +215,13 @@ export class SimDevice {
     return { outcome, lastBoot, boots: this.boots, bricked: false, ...now };
   }
 
-  private ports(esp: EspOta, agentPartition: NonNullable<ReturnType<typeof findByName>>): Ports {
+  /** A power cut surfaces as whatever error the agent made of it; the flash knows the truth. */
+  private isPowerLoss(e: unknown): boolean {
+    return isPowerLoss(e) || !this.options.flash.isPowered;
+  }
+
+  /** Every port but storage: the journal runs inside the agent's engine, over the raw `agent` partition. */
+  private ports(esp: EspOta): HostPorts {
     const log: LogPort = {
       log: (level, message, fields) => this.note(`[${this.options.id}] ${level} ${message}${fields ? " " + JSON.stringify(fields) : ""}`),
     };
@@ -213,7 +231,6 @@ export class SimDevice {
       http: this.http,
       ...(this.mqtt ? { mqtt: this.mqtt } : {}),
       hash: nodeHash,
-      storage: new JournalStore(new SimRawFlash(this.options.flash, agentPartition)),
       clock: this.clock,
       restart: {
         restart: (reason) => {
