@@ -141,6 +141,11 @@ describe("sdkconfig/sdkconfig.defaults", () => {
     expect(options.get("CONFIG_BOOTLOADER_SKIP_VALIDATE_ALWAYS")).toBe("n");
   });
 
+  it("sets the app version from the config (not from git describe of the SDK)", () => {
+    expect(options.get("CONFIG_APP_PROJECT_VER_FROM_CONFIG")).toBe("y");
+    expect(options.get("CONFIG_APP_PROJECT_VER")).toMatch(/^"[0-9A-Za-z.+_-]{1,31}"$/);
+  });
+
   it("uses the custom partition table on 4 MB flash", () => {
     expect(options.get("CONFIG_PARTITION_TABLE_CUSTOM")).toBe("y");
     expect(options.get("CONFIG_ESPTOOLPY_FLASHSIZE_4MB")).toBe("y");
