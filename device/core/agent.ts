@@ -44,6 +44,7 @@ export class Agent {
   private stopped = false;
   private lastProgress = -1;
   private cancelRequested: string | null = null;
+  private progressInFlight = false;
 
   constructor(config: AgentConfig, private readonly ports: Ports) {
     this.config = resolveConfig(config);
@@ -373,9 +374,10 @@ export class Agent {
     if (percent < this.lastProgress + this.config.progressStepPercent || percent >= 100) return;
     this.lastProgress = percent;
     // Best effort, never persisted, and only when no stored report waits (sequences stay in order).
-    if (this.outbox.pending > 0) return;
+    if (this.outbox.pending > 0 || this.progressInFlight) return;
     const report = { status: "downloading" as const, progress: percent, timestamp: this.timestamp(), sequence: this.outbox.takeSequence() };
-    void this.outbox.send(updateId, report);
+    this.progressInFlight = true;
+    void this.outbox.send(updateId, report).finally(() => (this.progressInFlight = false));
   }
 
   private report(s: UpdateState, status: ReportableStatus, extra: Record<string, unknown>) {

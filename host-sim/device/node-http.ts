@@ -6,17 +6,19 @@ import type { HttpBodyStream, HttpPort, HttpRequest, HttpResponse } from "../../
 
 const MAX_API_BODY = 64 * 1024;
 
+/** Faults at exact byte counts of download traffic (the running total over every download stream). */
 export interface NetworkFaults {
-  /** Called as download bytes arrive (running total over all streams); "drop" cuts the connection there,
-   * "stall" stops delivering bytes without closing. */
-  onBytes?(total: number): "ok" | "drop" | "stall";
+  /** The connection is cut once this many bytes in total have arrived (each point fires once). */
+  dropAt?: number[];
+  /** The connection goes silent (open, no more bytes) at these totals; the agent's stall timeout must act. */
+  stallAt?: number[];
 }
 
 export class NodeHttpPort implements HttpPort {
   /** Bytes of download bodies received, all attempts included. */
   downloaded = 0;
   requests = 0;
-  constructor(private readonly faults: NetworkFaults = {}) {}
+  constructor(private faults: NetworkFaults = {}) {}
 
   request(req: HttpRequest): Promise<HttpResponse> {
     this.requests++;
@@ -47,10 +49,28 @@ export class NodeHttpPort implements HttpPort {
     });
   }
 
-  /** @internal */
-  account(n: number): "ok" | "drop" | "stall" {
-    this.downloaded += n;
-    return this.faults.onBytes?.(this.downloaded) ?? "ok";
+  private drops: number[] = [];
+  private stalls: number[] = [];
+
+  /** @internal How many of `n` arriving bytes get through, and what happens after them. */
+  account(n: number): { pass: number; then: "ok" | "drop" | "stall" } {
+    if (this.drops.length === 0 && this.stalls.length === 0 && (this.faults.dropAt || this.faults.stallAt)) {
+      this.drops = [...(this.faults.dropAt ?? [])].sort((a, b) => a - b);
+      this.stalls = [...(this.faults.stallAt ?? [])].sort((a, b) => a - b);
+      this.faults = {};
+    }
+    const end = this.downloaded + n;
+    const drop = this.drops[0] !== undefined && this.drops[0] < end ? this.drops[0] : Infinity;
+    const stall = this.stalls[0] !== undefined && this.stalls[0] < end ? this.stalls[0] : Infinity;
+    const at = Math.min(drop, stall);
+    if (at === Infinity) {
+      this.downloaded = end;
+      return { pass: n, then: "ok" };
+    }
+    (at === drop ? this.drops : this.stalls).shift();
+    const pass = Math.max(0, at - this.downloaded);
+    this.downloaded += pass;
+    return { pass, then: at === drop ? "drop" : "stall" };
   }
 }
 
@@ -61,6 +81,7 @@ class NodeBodyStream implements HttpBodyStream {
   private ended = false;
   private error: Error | null = null;
   private stalled = false;
+  private dropAfterPending = false;
   private wake: (() => void) | null = null;
 
   constructor(private readonly res: http.IncomingMessage, private readonly port: NodeHttpPort) {
@@ -88,17 +109,18 @@ class NodeBodyStream implements HttpBodyStream {
         this.pending = n < this.pending.length ? this.pending.subarray(n) : null;
         return n;
       }
+      if (this.dropAfterPending) {
+        this.res.destroy();
+        throw new Error("network dropped (injected fault)");
+      }
       if (this.error) throw this.error;
       if (!this.stalled) {
         const chunk = this.res.read() as Buffer | null;
         if (chunk) {
-          const verdict = this.port.account(chunk.length);
-          if (verdict === "drop") {
-            this.res.destroy();
-            throw new Error("network dropped (injected fault)");
-          }
-          if (verdict === "stall") this.stalled = true; // this chunk is lost and nothing more arrives
-          else this.pending = chunk;
+          const { pass, then } = this.port.account(chunk.length);
+          this.pending = pass > 0 ? chunk.subarray(0, pass) : null;
+          if (then === "drop") this.dropAfterPending = true;
+          if (then === "stall") this.stalled = true; // the rest is lost and nothing more arrives
           continue;
         }
         if (this.ended) return 0;

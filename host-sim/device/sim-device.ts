@@ -47,6 +47,8 @@ export type PowerOnResult =
 export interface CycleResult {
   /** The last check's outcome once the device settled (no restart pending). */
   outcome: CheckOutcome | null;
+  /** What the agent found at the last boot (confirmed, rolled-back-reported, ...). */
+  lastBoot: BootOutcome | null;
   boots: number;
   bricked: boolean;
   slot: string | null;
@@ -72,6 +74,8 @@ export class SimDevice {
   agent: Agent | null = null;
   private mqtt: NodeMqttPort | null = null;
   private restartReason: string | null = null;
+  /** Long-running mode: a restart the agent asks for (e.g. after an MQTT-triggered update) reboots at once. */
+  private autoReboot = false;
   private readonly clock: ClockPort;
 
   constructor(readonly options: SimDeviceOptions) {
@@ -140,11 +144,13 @@ export class SimDevice {
     const maxBoots = this.options.maxBoots ?? 12;
     let checked = false;
     let outcome: CheckOutcome | null = null;
+    let lastBoot: BootOutcome | null = null;
     for (let i = 0; i < maxBoots; i++) {
       const r = await this.powerOn();
-      if (r.kind === "bricked") return { outcome, boots: this.boots, bricked: true, slot: null, version: null };
+      if (r.kind === "bricked") return { outcome, lastBoot, boots: this.boots, bricked: true, slot: null, version: null };
       if (r.kind !== "running") continue; // crash, power cut or restart: power on again
-      if (checked) return this.settled(outcome);
+      lastBoot = r.boot;
+      if (checked) return this.settled(outcome, lastBoot);
       try {
         outcome = await this.agent!.checkNow();
       } catch (e) {
@@ -152,9 +158,30 @@ export class SimDevice {
         continue;
       }
       checked = true;
-      if (!this.restartReason) return this.settled(outcome);
+      if (!this.restartReason) return this.settled(outcome, lastBoot);
     }
     throw new Error(`device ${this.options.id} did not settle within ${maxBoots} boots:\n${this.logs.slice(-20).join("\n")}`);
+  }
+
+  /** Runs like a deployed device: polls and listens on MQTT, reboots whenever the firmware restarts. */
+  async runForever(): Promise<void> {
+    this.autoReboot = true;
+    await this.bootForever();
+  }
+
+  private async bootForever() {
+    for (let i = 0; i < (this.options.maxBoots ?? 12); i++) {
+      const r = await this.powerOn({ poll: true, mqtt: true });
+      if (r.kind === "bricked") throw new Error(`device ${this.options.id} is bricked:\n${r.log.join("\n")}`);
+      if (r.kind === "running" && !this.restartReason) return;
+      if (r.kind === "restart" && this.autoReboot) return; // the restart hook already scheduled the next boot
+    }
+    throw new Error(`device ${this.options.id} is in a boot loop`);
+  }
+
+  async stopForever() {
+    this.autoReboot = false;
+    await this.powerOff();
   }
 
   /** The running firmware (after the last boot). */
@@ -171,9 +198,9 @@ export class SimDevice {
     await m?.close();
   }
 
-  private settled(outcome: CheckOutcome | null): CycleResult {
+  private settled(outcome: CheckOutcome | null, lastBoot: BootOutcome | null): CycleResult {
     const now = this.running();
-    return { outcome, boots: this.boots, bricked: false, ...now };
+    return { outcome, lastBoot, boots: this.boots, bricked: false, ...now };
   }
 
   private ports(esp: EspOta, agentPartition: NonNullable<ReturnType<typeof findByName>>): Ports {
@@ -188,7 +215,12 @@ export class SimDevice {
       hash: nodeHash,
       storage: new JournalStore(new SimRawFlash(this.options.flash, agentPartition)),
       clock: this.clock,
-      restart: { restart: (reason) => void (this.restartReason = reason) },
+      restart: {
+        restart: (reason) => {
+          this.restartReason = reason;
+          if (this.autoReboot) setImmediate(() => void this.bootForever());
+        },
+      },
       log,
     };
   }
