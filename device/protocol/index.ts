@@ -1,0 +1,11 @@
+// Device–server OTA protocol: platform-free (no Node APIs), imported by the server
+// and by the device agent on XS.
+export * from "./base64";
+export * from "./canonical";
+export * from "./errors";
+export * from "./manifest";
+export * from "./schemas";
+export * from "./status";
+export * from "./topics";
+export * from "./utf8";
+export * from "./version";

@@ -1,0 +1,60 @@
+// Update lifecycle shared by server and device.
+
+/** Every status a DeviceUpdate can have (HOWTO DeviceUpdate model plus rolled_back/cancelled). */
+export const UPDATE_STATUSES = [
+  "scheduled",
+  "downloading",
+  "installing",
+  "completed",
+  "failed",
+  "rolled_back",
+  "cancelled",
+] as const;
+export type UpdateStatus = (typeof UPDATE_STATUSES)[number];
+
+/** Statuses a device may report; scheduled and cancelled are set by the server only. */
+export const REPORTABLE_STATUSES = ["downloading", "installing", "completed", "failed", "rolled_back"] as const;
+export type ReportableStatus = (typeof REPORTABLE_STATUSES)[number];
+
+export const TERMINAL_STATUSES: readonly UpdateStatus[] = ["completed", "failed", "rolled_back", "cancelled"];
+
+export function isTerminalStatus(s: UpdateStatus): boolean {
+  return TERMINAL_STATUSES.includes(s);
+}
+
+/**
+ * Device-reported transitions the server accepts. Reports may skip steps (a lost
+ * "downloading" must not block "completed"), but never go backwards. rolled_back means
+ * the device booted the new image and went back to the old one (e.g. self-test failed),
+ * so it is only possible once installing started.
+ */
+export const ALLOWED_TRANSITIONS: Readonly<Record<UpdateStatus, readonly ReportableStatus[]>> = {
+  scheduled: ["downloading", "installing", "completed", "failed"],
+  downloading: ["downloading", "installing", "completed", "failed"],
+  installing: ["installing", "completed", "failed", "rolled_back"],
+  completed: [],
+  failed: [],
+  rolled_back: [],
+  cancelled: [],
+};
+
+export function isAllowedTransition(from: UpdateStatus, to: ReportableStatus): boolean {
+  return ALLOWED_TRANSITIONS[from].includes(to);
+}
+
+/** Body of POST /api/v1/updates/{update_id}/status (and, with update_id, of the MQTT status topic). */
+export interface StatusReport {
+  status: ReportableStatus;
+  /** 0..100; may be null/absent when unknown. */
+  progress?: number | null;
+  error_code?: string | null;
+  error_message?: string | null;
+  /** Device clock, ISO 8601; informational (device clocks are not trusted). */
+  timestamp?: string | null;
+  /** Monotonic per update on the device; a repeated sequence is ignored by the server. */
+  sequence?: number | null;
+}
+
+export interface MqttStatusReport extends StatusReport {
+  update_id: string;
+}
