@@ -38,7 +38,7 @@ export async function startHarness(extra: Partial<ServerOptions> = {}, reuse?: {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
-  if (h.server.ctx.config.devTokenEnabled) h.admin = (await devToken(h, { user_id: "ota_admin", role: "admin" })).access_token;
+  if (h.server.ctx.config.devTokenEnabled) h.admin = (await devToken(h, { user_id: "ota_admin", role: "admin", expires_in: 30 * 24 * 3600 })).access_token;
   return h;
 }
 
