@@ -1,0 +1,88 @@
+// The fastify application: error shape, auth, one plugin per resource.
+import multipart from "@fastify/multipart";
+import swagger from "@fastify/swagger";
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { ApiError } from "./api-error";
+import { installAuth } from "./auth/hook";
+import type { CampaignEngine } from "./campaigns/engine";
+import type { Ctx } from "./context";
+import { authRoutes } from "./routes/auth";
+import { campaignRoutes } from "./routes/campaigns";
+import { deviceRoutes } from "./routes/devices";
+import { docsRoutes } from "./routes/docs";
+import { firmwareRoutes } from "./routes/firmware";
+import { groupRoutes } from "./routes/groups";
+import { healthRoutes } from "./routes/health";
+import { keyRoutes } from "./routes/keys";
+import { statsRoutes } from "./routes/stats";
+import { updateRoutes } from "./routes/updates";
+
+export interface AppDeps {
+  ctx: Ctx;
+  engine: CampaignEngine;
+  mqttInfo: () => { url: string | null };
+}
+
+export const SERVICE_VERSION = "0.1.0";
+
+export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as unknown as FastifyBaseLogger, // pino types vs fastify's logger interface
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true } },
+  });
+  installErrorHandling(app);
+  installAuth(app, deps.ctx);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: "OTA Service", version: SERVICE_VERSION, description: "ESP32 OTA firmware update server (server-stub)" },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+          apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
+        },
+      },
+      security: [{ bearer: [] }, { apiKey: [] }],
+    },
+  });
+  await app.register(multipart, {
+    limits: { fileSize: deps.ctx.config.maxUploadBytes, files: 2, fields: 8, fieldSize: 64 * 1024, parts: 12, headerPairs: 100 },
+  });
+  await app.register(healthRoutes, deps);
+  await app.register(authRoutes, deps);
+  await app.register(keyRoutes, deps);
+  await app.register(deviceRoutes, deps);
+  await app.register(groupRoutes, deps);
+  await app.register(firmwareRoutes, deps);
+  await app.register(updateRoutes, deps);
+  await app.register(campaignRoutes, deps);
+  await app.register(statsRoutes, deps);
+  await app.register(docsRoutes, deps);
+  return app;
+}
+
+/** Errors as data; bad input is always a 4xx with a message. */
+export function installErrorHandling(app: FastifyInstance): void {
+  // POST routes with optional bodies (start, cancel, ...) are called without a body by the HOWTO.
+  app.addHook("preValidation", async (req) => {
+    if (req.method === "POST" && req.body === undefined && !req.isMultipart()) req.body = {};
+  });
+  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
+    if (err instanceof ApiError) {
+      return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
+    }
+    if ((err as FastifyError).validation) {
+      return reply.status(400).send({ error: { code: "VALIDATION_ERROR", message: err.message } });
+    }
+    const status = (err as FastifyError).statusCode;
+    if (status && status >= 400 && status < 500) {
+      return reply.status(status).send({ error: { code: (err as FastifyError).code ?? "BAD_REQUEST", message: err.message } });
+    }
+    req.log.error({ err }, "unhandled_error");
+    return reply.status(500).send({ error: { code: "INTERNAL", message: "internal server error" } });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).send({ error: { code: "NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` } });
+  });
+}

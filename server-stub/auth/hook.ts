@@ -1,0 +1,45 @@
+// Authentication (every route but those marked public) and role checks per route.
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { forbidden, unauthorized } from "../api-error";
+import type { Ctx } from "../context";
+import type { Principal, Role } from "./principal";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** No credentials needed (/health, dev-token). */
+    public?: boolean;
+    /** Roles allowed on this route. */
+    roles?: readonly Role[];
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export function authenticate(ctx: Ctx, req: FastifyRequest): Principal | null {
+  const apiKey = req.headers["x-api-key"];
+  if (typeof apiKey === "string" && apiKey) return ctx.apiKeys.lookup(apiKey);
+  const auth = req.headers.authorization;
+  if (typeof auth === "string") {
+    const m = /^Bearer\s+(\S+)$/i.exec(auth);
+    if (m) return ctx.tokens.verify(m[1]!);
+  }
+  return null;
+}
+
+export function installAuth(app: FastifyInstance, ctx: Ctx): void {
+  app.decorateRequest("principal", null);
+  app.addHook("onRequest", async (req) => {
+    const cfg = req.routeOptions.config;
+    if (cfg.public || !req.routeOptions.url) return; // unknown routes fall through to the 404 handler
+    const p = authenticate(ctx, req);
+    if (!p) throw unauthorized();
+    req.principal = p;
+    if (cfg.roles && !cfg.roles.includes(p.role)) throw forbidden(`role ${p.role} may not ${req.method} ${req.routeOptions.url}`);
+  });
+}
+
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw unauthorized();
+  return req.principal;
+}

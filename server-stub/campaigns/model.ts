@@ -1,0 +1,124 @@
+import { iso } from "../clock";
+import type { Db } from "../db";
+import { json } from "../db";
+import { groupExists, groupMembers } from "../model/groups";
+import type { CampaignConfig, CampaignStatus } from "./config";
+import { emptyCounts, failureRate, type StateCounts } from "./thresholds";
+
+export interface CampaignRow {
+  campaign_id: string;
+  name: string;
+  description: string | null;
+  firmware_id: string;
+  deployment_strategy: string;
+  priority: string;
+  status: CampaignStatus;
+  config: string;
+  requires_approval: number;
+  approved_at: number | null;
+  approval_comment: string | null;
+  approved_by: string | null;
+  current_stage: number;
+  stage_ready_at: number | null;
+  pause_reason: string | null;
+  pause_kind: "manual" | "threshold" | "gate" | "rollback" | null;
+  cancel_reason: string | null;
+  rollback_reason: string | null;
+  failed_seen: number;
+  created_by: string | null;
+  created_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+  updated_at: number;
+}
+
+export interface StageRow {
+  campaign_id: string;
+  stage_index: number;
+  name: string;
+  soak_minutes: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export function getCampaign(db: Db, id: string): CampaignRow | undefined {
+  return db.prepare("SELECT * FROM campaigns WHERE campaign_id = ?").get(id) as CampaignRow | undefined;
+}
+
+export function configOf(c: CampaignRow): CampaignConfig {
+  return json.parse<CampaignConfig>(c.config, {} as CampaignConfig);
+}
+
+export function stagesOf(db: Db, id: string): StageRow[] {
+  return db.prepare("SELECT * FROM campaign_stages WHERE campaign_id = ? ORDER BY stage_index").all(id) as StageRow[];
+}
+
+export function countStates(db: Db, id: string, stage?: number): StateCounts {
+  const rows = (
+    stage === undefined
+      ? db.prepare("SELECT state, COUNT(*) AS n FROM campaign_devices WHERE campaign_id = ? GROUP BY state").all(id)
+      : db.prepare("SELECT state, COUNT(*) AS n FROM campaign_devices WHERE campaign_id = ? AND stage_index = ? GROUP BY state").all(id, stage)
+  ) as { state: keyof StateCounts; n: number }[];
+  const c = emptyCounts();
+  for (const r of rows) c[r.state] = r.n;
+  return c;
+}
+
+export function logCampaignEvent(db: Db, id: string, at: number, type: string, detail: Record<string, unknown> = {}): void {
+  db.prepare("INSERT INTO campaign_events(campaign_id, at, type, detail) VALUES (?, ?, ?, ?)").run(id, at, type, JSON.stringify(detail));
+}
+
+/** target_devices, then members of target_groups (and of blue/green entries naming a group), de-duplicated in order. */
+export function resolveTargets(db: Db, cfg: CampaignConfig): { targets: string[]; blue: string[]; green: string[] } {
+  const expand = (entries: string[]) => entries.flatMap((e) => (groupExists(db, e) ? groupMembers(db, e) : [e]));
+  const blue = expand(cfg.blue_group);
+  const green = expand(cfg.green_group);
+  const all = [...cfg.target_devices, ...cfg.target_groups.flatMap((g) => groupMembers(db, g)), ...blue, ...green];
+  return { targets: [...new Set(all)], blue, green };
+}
+
+export function campaignToApi(db: Db, c: CampaignRow, now: number) {
+  const cfg = configOf(c);
+  const started = c.status !== "created";
+  const counts = countStates(db, c.campaign_id);
+  const total = started ? Object.values(counts).reduce((a, b) => a + b, 0) : resolveTargets(db, cfg).targets.length;
+  const stages = stagesOf(db, c.campaign_id).map((s) => {
+    const sc = countStates(db, c.campaign_id, s.stage_index);
+    const size = Object.values(sc).reduce((a, b) => a + b, 0);
+    const state =
+      s.stage_index < c.current_stage ? "done"
+        : s.stage_index > c.current_stage ? "pending"
+          : c.stage_ready_at !== null && c.stage_ready_at > now ? "soaking"
+            : s.finished_at !== null ? "done" : s.started_at !== null ? "active" : "pending";
+    return {
+      index: s.stage_index, name: s.name, state, total_devices: size, ...sc, soak_minutes: s.soak_minutes,
+      soak_until: s.stage_index === c.current_stage ? iso(c.stage_ready_at) : null,
+      started_at: iso(s.started_at), finished_at: iso(s.finished_at),
+    };
+  });
+  return {
+    campaign_id: c.campaign_id,
+    ...cfg,
+    status: c.status,
+    total_devices: total,
+    completed_devices: counts.completed,
+    failed_devices: counts.failed,
+    in_progress_devices: counts.in_progress,
+    pending_devices: started ? counts.pending : total,
+    skipped_devices: counts.skipped,
+    cancelled_devices: counts.cancelled,
+    rolled_back_devices: counts.rolled_back,
+    failure_rate_percent: Math.round(failureRate(counts) * 100) / 100,
+    current_stage: c.current_stage,
+    stages,
+    approved: c.approved_at !== null,
+    approved_at: iso(c.approved_at),
+    approval_comment: c.approval_comment,
+    pause_reason: c.pause_reason,
+    cancel_reason: c.cancel_reason,
+    rollback_reason: c.rollback_reason,
+    created_at: iso(c.created_at),
+    started_at: iso(c.started_at),
+    completed_at: iso(c.completed_at),
+  };
+}

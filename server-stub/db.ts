@@ -1,0 +1,113 @@
+// SQLite state (better-sqlite3: synchronous, so a status report and the campaign
+// bookkeeping it triggers happen in one transaction). Times are epoch milliseconds.
+import Database from "better-sqlite3";
+
+export type Db = Database.Database;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS signing_keys (
+  key_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, secret_key TEXT NOT NULL,
+  created_at INTEGER NOT NULL, retired INTEGER NOT NULL DEFAULT 0, retired_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+  key_hash TEXT PRIMARY KEY, key_prefix TEXT NOT NULL, role TEXT NOT NULL, device_id TEXT,
+  name TEXT, created_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS api_keys_device ON api_keys(device_id);
+CREATE TABLE IF NOT EXISTS devices (
+  device_id TEXT PRIMARY KEY, registered INTEGER NOT NULL DEFAULT 0,
+  device_model TEXT, hardware_version TEXT, chip_id INTEGER, secure_version INTEGER,
+  current_version TEXT, current_firmware_id TEXT, previous_version TEXT, previous_firmware_id TEXT,
+  last_contact_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_groups (
+  name TEXT PRIMARY KEY, description TEXT, created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS group_members (
+  group_name TEXT NOT NULL, device_id TEXT NOT NULL, added_at INTEGER NOT NULL,
+  PRIMARY KEY (group_name, device_id)
+);
+CREATE TABLE IF NOT EXISTS firmware (
+  firmware_id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, description TEXT,
+  device_model TEXT NOT NULL, manufacturer TEXT, min_hardware_version TEXT, max_hardware_version TEXT,
+  file_size INTEGER NOT NULL, checksum_md5 TEXT NOT NULL, checksum_sha256 TEXT NOT NULL,
+  tags TEXT NOT NULL, metadata TEXT NOT NULL, is_beta INTEGER NOT NULL, is_security_update INTEGER NOT NULL,
+  changelog TEXT, image_format TEXT NOT NULL, chip_id INTEGER, secure_version INTEGER NOT NULL DEFAULT 0,
+  project_name TEXT, created_at INTEGER NOT NULL,
+  UNIQUE (device_model, version)
+);
+CREATE TABLE IF NOT EXISTS updates (
+  update_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, campaign_id TEXT, firmware_id TEXT NOT NULL,
+  status TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0,
+  from_version TEXT, to_version TEXT NOT NULL, from_firmware_id TEXT,
+  rollback INTEGER NOT NULL DEFAULT 0, reverts_update_id TEXT,
+  priority TEXT NOT NULL, mandatory INTEGER NOT NULL DEFAULT 0, force INTEGER NOT NULL DEFAULT 0,
+  pre_update_commands TEXT NOT NULL DEFAULT '[]', post_update_commands TEXT NOT NULL DEFAULT '[]',
+  error_code TEXT, error_message TEXT,
+  attempt INTEGER NOT NULL DEFAULT 1, max_retries INTEGER NOT NULL DEFAULT 0, retry_delay_s INTEGER NOT NULL DEFAULT 0,
+  retry_of TEXT, retried_by TEXT, timeout_minutes INTEGER,
+  created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, last_activity_at INTEGER NOT NULL,
+  cancel_reason TEXT, reason TEXT
+);
+CREATE INDEX IF NOT EXISTS updates_device ON updates(device_id, created_at);
+CREATE INDEX IF NOT EXISTS updates_campaign ON updates(campaign_id);
+CREATE INDEX IF NOT EXISTS updates_status ON updates(status);
+CREATE TABLE IF NOT EXISTS status_reports (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, update_id TEXT NOT NULL, sequence INTEGER,
+  status TEXT NOT NULL, progress REAL, error_code TEXT, error_message TEXT,
+  device_timestamp TEXT, received_at INTEGER NOT NULL, via TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS status_reports_seq ON status_reports(update_id, sequence) WHERE sequence IS NOT NULL;
+CREATE TABLE IF NOT EXISTS campaigns (
+  campaign_id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, firmware_id TEXT NOT NULL,
+  deployment_strategy TEXT NOT NULL, priority TEXT NOT NULL, status TEXT NOT NULL,
+  config TEXT NOT NULL,
+  requires_approval INTEGER NOT NULL, approved_at INTEGER, approval_comment TEXT, approved_by TEXT,
+  current_stage INTEGER NOT NULL DEFAULT 0, stage_ready_at INTEGER,
+  pause_reason TEXT, pause_kind TEXT, cancel_reason TEXT, rollback_reason TEXT, failed_seen INTEGER NOT NULL DEFAULT 0,
+  created_by TEXT, created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS campaign_stages (
+  campaign_id TEXT NOT NULL, stage_index INTEGER NOT NULL, name TEXT NOT NULL, soak_minutes INTEGER NOT NULL DEFAULT 0,
+  started_at INTEGER, finished_at INTEGER,
+  PRIMARY KEY (campaign_id, stage_index)
+);
+CREATE TABLE IF NOT EXISTS campaign_devices (
+  campaign_id TEXT NOT NULL, device_id TEXT NOT NULL, stage_index INTEGER NOT NULL, position INTEGER NOT NULL,
+  state TEXT NOT NULL, update_id TEXT, rollback_update_id TEXT, note TEXT, finished_at INTEGER,
+  PRIMARY KEY (campaign_id, device_id)
+);
+CREATE TABLE IF NOT EXISTS campaign_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, campaign_id TEXT NOT NULL, at INTEGER NOT NULL, type TEXT NOT NULL, detail TEXT
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+
+export function openDb(path: string): Db {
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
+  db.exec(SCHEMA);
+  return db;
+}
+
+export function bumpCounter(db: Db, name: string, by: number): void {
+  db.prepare("INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value").run(name, by);
+}
+
+export function readCounter(db: Db, name: string): number {
+  const row = db.prepare("SELECT value FROM counters WHERE name = ?").get(name) as { value: number } | undefined;
+  return row?.value ?? 0;
+}
+
+export const json = {
+  parse<T>(text: string | null | undefined, fallback: T): T {
+    if (!text) return fallback;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      return fallback;
+    }
+  },
+};

@@ -1,0 +1,109 @@
+// Device records. Unknown ids referenced by an update or campaign get a "waiting"
+// record (registered = 0) that fills in when the device registers or calls in.
+import { isValidDeviceId } from "../../device/protocol";
+import { badRequest } from "../api-error";
+import { iso } from "../clock";
+import type { Db } from "../db";
+
+export interface DeviceRow {
+  device_id: string;
+  registered: number;
+  device_model: string | null;
+  hardware_version: string | null;
+  chip_id: number | null;
+  secure_version: number | null;
+  current_version: string | null;
+  current_firmware_id: string | null;
+  previous_version: string | null;
+  previous_firmware_id: string | null;
+  last_contact_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export function assertDeviceId(id: string): void {
+  if (!isValidDeviceId(id)) throw badRequest(`invalid device id ${JSON.stringify(id)}: use 1-128 of A-Z a-z 0-9 . _ : -`, "INVALID_DEVICE_ID");
+}
+
+export function getDevice(db: Db, id: string): DeviceRow | undefined {
+  return db.prepare("SELECT * FROM devices WHERE device_id = ?").get(id) as DeviceRow | undefined;
+}
+
+/** Returns the device, creating a waiting record for an unknown id. */
+export function ensureDevice(db: Db, id: string, now: number): DeviceRow {
+  assertDeviceId(id);
+  db.prepare("INSERT OR IGNORE INTO devices(device_id, registered, created_at, updated_at) VALUES (?, 0, ?, ?)").run(id, now, now);
+  return getDevice(db, id)!;
+}
+
+export interface DeviceReport {
+  current_version?: string | undefined;
+  device_model?: string | undefined;
+  hardware_version?: string | undefined;
+  chip_id?: number | undefined;
+  secure_version?: number | undefined;
+}
+
+/** Records what a device says about itself on contact. */
+export function recordContact(db: Db, id: string, r: DeviceReport, now: number): void {
+  ensureDevice(db, id, now);
+  db.prepare(
+    `UPDATE devices SET last_contact_at = @now, updated_at = @now,
+       current_firmware_id = CASE WHEN @v IS NOT NULL AND @v IS NOT current_version THEN NULL ELSE current_firmware_id END,
+       current_version = COALESCE(@v, current_version), device_model = COALESCE(@model, device_model),
+       hardware_version = COALESCE(@hw, hardware_version), chip_id = COALESCE(@chip, chip_id),
+       secure_version = COALESCE(@sv, secure_version)
+     WHERE device_id = @id`,
+  ).run({ now, v: r.current_version ?? null, model: r.device_model ?? null, hw: r.hardware_version ?? null, chip: r.chip_id ?? null, sv: r.secure_version ?? null, id });
+}
+
+export function deviceGroups(db: Db, id: string): string[] {
+  return (db.prepare("SELECT group_name FROM group_members WHERE device_id = ? ORDER BY group_name").all(id) as { group_name: string }[]).map((r) => r.group_name);
+}
+
+export function deviceToApi(db: Db, d: DeviceRow) {
+  const current = db
+    .prepare("SELECT update_id, status, to_version, progress FROM updates WHERE device_id = ? AND status IN ('scheduled','downloading','installing') ORDER BY created_at DESC, rowid DESC LIMIT 1")
+    .get(d.device_id) as { update_id: string; status: string; to_version: string; progress: number } | undefined;
+  return {
+    device_id: d.device_id,
+    status: d.registered ? "registered" : "waiting",
+    device_model: d.device_model,
+    hardware_version: d.hardware_version,
+    chip_id: d.chip_id,
+    secure_version: d.secure_version,
+    current_version: d.current_version,
+    current_firmware_id: d.current_firmware_id,
+    previous_version: d.previous_version,
+    groups: deviceGroups(db, d.device_id),
+    last_contact_at: iso(d.last_contact_at),
+    created_at: iso(d.created_at),
+    current_update: current
+      ? { update_id: current.update_id, status: current.status, to_version: current.to_version, progress_percentage: current.progress }
+      : null,
+  };
+}
+
+export const deviceSchema = {
+  type: "object",
+  properties: {
+    device_id: { type: "string" },
+    status: { type: "string", enum: ["registered", "waiting"] },
+    device_model: { type: ["string", "null"] },
+    hardware_version: { type: ["string", "null"] },
+    chip_id: { type: ["integer", "null"] },
+    secure_version: { type: ["integer", "null"] },
+    current_version: { type: ["string", "null"] },
+    current_firmware_id: { type: ["string", "null"] },
+    previous_version: { type: ["string", "null"] },
+    groups: { type: "array", items: { type: "string" } },
+    last_contact_at: { type: ["string", "null"] },
+    created_at: { type: ["string", "null"] },
+    current_update: {
+      type: ["object", "null"],
+      properties: {
+        update_id: { type: "string" }, status: { type: "string" }, to_version: { type: "string" }, progress_percentage: { type: "number" },
+      },
+    },
+  },
+};

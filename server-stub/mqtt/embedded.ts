@@ -1,0 +1,89 @@
+// Embedded aedes broker with authentication and the per-device ACL.
+import { createServer, type AddressInfo, type Server } from "node:net";
+import { Aedes, type AuthenticateError, type Client } from "aedes";
+import { deviceTopicPrefix, otaCommandTopic, parseStatusTopic, type OtaNotification } from "../../device/protocol";
+import type { Principal } from "../auth/principal";
+import type { Ctx } from "../context";
+import { logEvent } from "../log";
+import type { OtaBus } from "./bus";
+import { handleMqttStatus } from "./status-handler";
+
+/** Topic a principal may subscribe to (device: only under devices/{own id}/). */
+export function maySubscribe(p: Principal, topic: string): boolean {
+  if (p.role === "device") return topic.startsWith(deviceTopicPrefix(p.device_id!));
+  return true;
+}
+
+/** Topic a principal may publish to (device: under its own prefix, but never its own command topic). */
+export function mayPublish(p: Principal, topic: string): boolean {
+  if (p.role === "device") return topic.startsWith(deviceTopicPrefix(p.device_id!)) && topic !== otaCommandTopic(p.device_id!);
+  return p.role === "admin" || p.role === "operator";
+}
+
+function authError(message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode: 4 as const }) as AuthenticateError;
+}
+
+export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string): Promise<OtaBus> {
+  const principals = new WeakMap<Client, Principal>();
+  const broker = await Aedes.createBroker({
+    authenticate(client, username, password, done) {
+      const secret = password?.toString("utf8") ?? "";
+      const p = ctx.apiKeys.lookup(secret) ?? ctx.tokens.verify(secret);
+      if (!p) return done(authError("bad username or password"), false);
+      // A device logs in with its own id as username, so the broker's view matches the ACL.
+      if (p.role === "device" && username !== p.device_id) return done(authError("username must be the device id"), false);
+      principals.set(client, p);
+      done(null, true);
+    },
+    authorizeSubscribe(client, sub, cb) {
+      const p = principals.get(client);
+      if (p && maySubscribe(p, sub.topic)) return cb(null, sub);
+      logEvent(ctx.log, "mqtt_subscribe_denied", { device_id: p?.device_id, topic: sub.topic }, "warn");
+      cb(null, null); // negative SUBACK (0x80) instead of dropping the connection
+    },
+    authorizePublish(client, packet, cb) {
+      if (!client) return cb(null); // the server itself
+      const p = principals.get(client);
+      if (p && mayPublish(p, packet.topic)) return cb(null);
+      logEvent(ctx.log, "mqtt_publish_denied", { device_id: p?.device_id, topic: packet.topic }, "warn");
+      cb(new Error("not authorized"));
+    },
+  });
+  await new Promise<void>((resolve) =>
+    broker.subscribe(
+      "devices/+/ota/status",
+      (packet, cb) => {
+        const deviceId = parseStatusTopic(packet.topic);
+        if (deviceId) {
+          try {
+            handleMqttStatus(ctx, deviceId, Buffer.from(packet.payload));
+          } catch (e) {
+            ctx.log.error({ err: e, device_id: deviceId }, `mqtt_status_failed device_id=${deviceId}`);
+          }
+        }
+        cb();
+      },
+      resolve,
+    ),
+  );
+  const server: Server = createServer(broker.handle);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+  return {
+    url: `mqtt://${host === "0.0.0.0" || host === "::" ? "localhost" : host}:${actualPort}`,
+    port: actualPort,
+    publish(deviceId: string, message: OtaNotification) {
+      broker.publish({ cmd: "publish", topic: otaCommandTopic(deviceId), payload: Buffer.from(JSON.stringify(message)), qos: 1, retain: false, dup: false }, (err) => {
+        if (err) ctx.log.warn({ err, device_id: deviceId }, `mqtt_publish_failed device_id=${deviceId}`);
+      });
+    },
+    async close() {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

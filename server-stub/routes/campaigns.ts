@@ -1,0 +1,78 @@
+import type { FastifyInstance } from "fastify";
+import { notFound } from "../api-error";
+import { principalOf } from "../auth/hook";
+import { READERS, WRITERS } from "../auth/principal";
+import { CAMPAIGN_STATUSES, campaignBodySchema } from "../campaigns/config";
+import { campaignToApi, getCampaign, type CampaignRow } from "../campaigns/model";
+import { approveCampaign, cancelCampaign, createCampaign, pauseCampaign, rollbackCampaign, startCampaign } from "../campaigns/service";
+import { anyObject, authErrors, idParam, paging, reasonBody, type AppDeps } from "./common";
+
+const campParam = idParam("campaign_id");
+
+export async function campaignRoutes(app: FastifyInstance, { ctx, engine }: AppDeps) {
+  const show = (c: CampaignRow) => campaignToApi(ctx.db, c, ctx.clock.now());
+  const idOf = (req: { params: unknown }) => (req.params as { campaign_id: string }).campaign_id;
+
+  app.post("/api/v1/campaigns", {
+    config: { roles: WRITERS },
+    schema: { tags: ["campaigns"], body: campaignBodySchema, response: { 201: anyObject, ...authErrors } },
+  }, async (req, reply) => reply.status(201).send(show(createCampaign(ctx, req.body as Record<string, unknown>, principalOf(req)))));
+
+  app.get("/api/v1/campaigns", {
+    config: { roles: READERS },
+    schema: {
+      tags: ["campaigns"],
+      querystring: { type: "object", properties: { ...paging, status: { type: "string", enum: [...CAMPAIGN_STATUSES] } } },
+      response: { 200: { type: "object", properties: { campaigns: { type: "array", items: anyObject }, total: { type: "integer" } } }, ...authErrors },
+    },
+  }, async (req) => {
+    const q = req.query as { limit: number; offset: number; status?: string };
+    const where = q.status ? "WHERE status = ?" : "";
+    const args = q.status ? [q.status] : [];
+    const rows = ctx.db.prepare(`SELECT * FROM campaigns ${where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as CampaignRow[];
+    const total = (ctx.db.prepare(`SELECT COUNT(*) AS n FROM campaigns ${where}`).get(...args) as { n: number }).n;
+    return { campaigns: rows.map(show), total };
+  });
+
+  app.get("/api/v1/campaigns/:campaign_id", {
+    config: { roles: READERS },
+    schema: { tags: ["campaigns"], params: campParam, response: { 200: anyObject, ...authErrors } },
+  }, async (req) => {
+    const c = getCampaign(ctx.db, idOf(req));
+    if (!c) throw notFound("campaign", idOf(req));
+    return show(c);
+  });
+
+  app.post("/api/v1/campaigns/:campaign_id/approve", {
+    config: { roles: WRITERS },
+    schema: { tags: ["campaigns"], params: campParam, body: { type: "object", additionalProperties: false, properties: { approval_comment: { type: ["string", "null"], maxLength: 2000 } } }, response: { 200: anyObject, ...authErrors } },
+  }, async (req) => show(approveCampaign(ctx, idOf(req), (req.body as { approval_comment?: string | null }).approval_comment ?? null, principalOf(req))));
+
+  app.post("/api/v1/campaigns/:campaign_id/start", {
+    config: { roles: WRITERS },
+    schema: { tags: ["campaigns"], params: campParam, description: "Starts a created campaign or resumes a paused one.", response: { 200: anyObject, ...authErrors } },
+  }, async (req) => show(startCampaign(ctx, engine, idOf(req))));
+
+  app.post("/api/v1/campaigns/:campaign_id/pause", {
+    config: { roles: WRITERS },
+    schema: { tags: ["campaigns"], params: campParam, body: reasonBody, response: { 200: anyObject, ...authErrors } },
+  }, async (req) => show(pauseCampaign(ctx, idOf(req), (req.body as { reason?: string | null }).reason ?? null)));
+
+  app.post("/api/v1/campaigns/:campaign_id/cancel", {
+    config: { roles: WRITERS },
+    schema: { tags: ["campaigns"], params: campParam, body: reasonBody, response: { 200: anyObject, ...authErrors } },
+  }, async (req) => show(cancelCampaign(ctx, idOf(req), (req.body as { reason?: string | null }).reason ?? null)));
+
+  app.post("/api/v1/campaigns/:campaign_id/rollback", {
+    config: { roles: WRITERS },
+    schema: {
+      tags: ["campaigns"], params: campParam,
+      description: "Sends a signed rollback to the previous firmware to target_devices (default: every device that installed the campaign firmware).",
+      body: { type: "object", additionalProperties: false, properties: { reason: { type: ["string", "null"], maxLength: 1000 }, target_devices: { type: "array", maxItems: 10000, items: { type: "string" }, default: [] } } },
+      response: { 200: anyObject, ...authErrors },
+    },
+  }, async (req) => {
+    const b = req.body as { reason?: string | null; target_devices: string[] };
+    return rollbackCampaign(ctx, engine, idOf(req), b.reason ?? null, b.target_devices);
+  });
+}

@@ -1,0 +1,142 @@
+import type { FastifyInstance } from "fastify";
+import { base64Encode } from "../../device/protocol";
+import { ApiError, badRequest, forbidden, notFound } from "../api-error";
+import { principalOf } from "../auth/hook";
+import { DEVICE_FACING, READERS, WRITERS } from "../auth/principal";
+import { bumpCounter } from "../db";
+import { logEvent } from "../log";
+import { getDevice } from "../model/devices";
+import { firmwareSchema, firmwareToApi, getFirmware, type FirmwareRow } from "../model/firmware";
+import { checkCompatibility } from "../services/compatibility";
+import { readUploadParts, registerFirmware } from "../services/firmware-ingest";
+import { authErrors, idParam, paging, type AppDeps } from "./common";
+import { parseRange } from "./range";
+
+const fwParam = idParam("firmware_id");
+
+export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
+  const pub = () => ctx.config.publicUrl;
+
+  app.post("/api/v1/firmware", {
+    config: { roles: WRITERS },
+    schema: {
+      tags: ["firmware"],
+      description: "multipart/form-data: `metadata` (JSON text or file) and `file` (the image). ESP app images (first byte 0xE9) are verified.",
+      consumes: ["multipart/form-data"],
+      response: { 201: firmwareSchema, ...authErrors, 413: authErrors[400] },
+    },
+  }, async (req, reply) => {
+    if (!req.isMultipart()) throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "use multipart/form-data with parts metadata and file");
+    const { meta, upload, filename } = await readUploadParts(ctx, req.parts());
+    const fw = registerFirmware(ctx, meta, upload, filename);
+    return reply.status(201).send(firmwareToApi(fw, pub()));
+  });
+
+  app.get("/api/v1/firmware", {
+    config: { roles: READERS },
+    schema: {
+      tags: ["firmware"],
+      querystring: { type: "object", properties: { ...paging, device_model: { type: "string" } } },
+      response: { 200: { type: "object", properties: { firmware: { type: "array", items: firmwareSchema }, total: { type: "integer" }, limit: { type: "integer" }, offset: { type: "integer" } } }, ...authErrors },
+    },
+  }, async (req) => {
+    const q = req.query as { limit: number; offset: number; device_model?: string };
+    const where = q.device_model ? "WHERE device_model = ?" : "";
+    const args = q.device_model ? [q.device_model] : [];
+    const rows = ctx.db.prepare(`SELECT * FROM firmware ${where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as FirmwareRow[];
+    const total = (ctx.db.prepare(`SELECT COUNT(*) AS n FROM firmware ${where}`).get(...args) as { n: number }).n;
+    return { firmware: rows.map((f) => firmwareToApi(f, pub())), total, limit: q.limit, offset: q.offset };
+  });
+
+  app.get("/api/v1/firmware/:firmware_id", {
+    config: { roles: READERS },
+    schema: { tags: ["firmware"], params: fwParam, response: { 200: firmwareSchema, ...authErrors } },
+  }, async (req) => {
+    const { firmware_id } = req.params as { firmware_id: string };
+    const fw = getFirmware(ctx.db, firmware_id);
+    if (!fw) throw notFound("firmware", firmware_id);
+    return firmwareToApi(fw, pub());
+  });
+
+  app.get("/api/v1/firmware/:firmware_id/download", {
+    config: { roles: [...READERS, ...DEVICE_FACING] },
+    schema: {
+      tags: ["firmware", "device-facing"], params: fwParam,
+      description: "Streams the image. Single `Range: bytes=` requests get 206 with Content-Range; unsatisfiable ranges 416.",
+      response: { ...authErrors, 416: authErrors[400] },
+    },
+  }, async (req, reply) => {
+    const { firmware_id } = req.params as { firmware_id: string };
+    const fw = getFirmware(ctx.db, firmware_id);
+    if (!fw) throw notFound("firmware", firmware_id);
+    const p = principalOf(req);
+    if (p.role === "device") {
+      // A device may fetch only firmware currently offered to it.
+      const offered = ctx.db.prepare("SELECT 1 FROM updates WHERE device_id = ? AND firmware_id = ? AND status IN ('scheduled','downloading','installing')").get(p.device_id, firmware_id);
+      if (!offered) throw forbidden(`firmware ${firmware_id} is not offered to device ${p.device_id}`);
+    }
+    const size = fw.file_size;
+    const etag = `"${fw.checksum_sha256}"`;
+    reply.header("Accept-Ranges", "bytes").header("ETag", etag).header("X-Checksum-SHA256", fw.checksum_sha256)
+      .header("Repr-Digest", `sha-256=:${base64Encode(Buffer.from(fw.checksum_sha256, "hex"))}:`);
+    if (req.headers["if-none-match"] === etag) return reply.status(304).send();
+    const ifRange = req.headers["if-range"];
+    const range = ifRange && ifRange !== etag ? { kind: "full" as const } : parseRange(req.headers.range, size);
+    if (range.kind === "unsatisfiable") {
+      reply.header("Content-Range", `bytes */${size}`);
+      throw new ApiError(416, "RANGE_NOT_SATISFIABLE", `range ${req.headers.range} is outside 0-${size - 1}`);
+    }
+    if (!ctx.blobs.has(fw.checksum_sha256)) throw new ApiError(500, "BLOB_MISSING", `stored file of ${firmware_id} is missing`);
+    reply.header("Content-Type", "application/octet-stream").header("Content-Disposition", `attachment; filename="${fw.firmware_id}.bin"`);
+    const [start, end] = range.kind === "partial" ? [range.start, range.end] : [0, size - 1];
+    if (range.kind === "partial") reply.status(206).header("Content-Range", `bytes ${start}-${end}/${size}`);
+    reply.header("Content-Length", String(end - start + 1));
+    const stream = ctx.blobs.openRange(fw.checksum_sha256, start, end);
+    let sent = 0;
+    stream.on("data", (chunk: Buffer) => (sent += chunk.length));
+    stream.on("close", () => bumpCounter(ctx.db, "bytes_served", sent));
+    logEvent(ctx.log, "firmware_download", { device_id: p.device_id, firmware_id, start, end, size });
+    return reply.send(stream);
+  });
+
+  app.post("/api/v1/firmware/:firmware_id/compatibility-check", {
+    config: { roles: READERS },
+    schema: {
+      tags: ["firmware"], params: fwParam,
+      body: { type: "object", additionalProperties: false, required: ["device_ids"], properties: { device_ids: { type: "array", minItems: 1, maxItems: 10000, items: { type: "string", minLength: 1, maxLength: 128 } } } },
+      response: {
+        200: {
+          type: "object",
+          properties: {
+            firmware_id: { type: "string" }, version: { type: "string" }, compatible_count: { type: "integer" }, incompatible_count: { type: "integer" },
+            results: {
+              type: "array",
+              items: {
+                type: "object",
+                properties: {
+                  device_id: { type: "string" }, known: { type: "boolean" }, compatible: { type: "boolean" }, current_version: { type: ["string", "null"] },
+                  reasons: { type: "array", items: { type: "object", properties: { code: { type: "string" }, message: { type: "string" } } } },
+                  warnings: { type: "array", items: { type: "string" } },
+                },
+              },
+            },
+          },
+        },
+        ...authErrors,
+      },
+    },
+  }, async (req) => {
+    const { firmware_id } = req.params as { firmware_id: string };
+    const fw = getFirmware(ctx.db, firmware_id);
+    if (!fw) throw notFound("firmware", firmware_id);
+    const ids = [...new Set((req.body as { device_ids: string[] }).device_ids)];
+    if (ids.some((id) => id.includes("/"))) throw badRequest("device ids cannot contain /", "INVALID_DEVICE_ID");
+    const results = ids.map((device_id) => {
+      const d = getDevice(ctx.db, device_id);
+      const c = checkCompatibility(fw, d);
+      return { device_id, known: d !== undefined, compatible: c.compatible, current_version: d?.current_version ?? null, reasons: c.reasons, warnings: c.warnings };
+    });
+    const ok = results.filter((r) => r.compatible).length;
+    return { firmware_id, version: fw.version, compatible_count: ok, incompatible_count: results.length - ok, results };
+  });
+}

@@ -1,0 +1,120 @@
+// Wires store, keys, MQTT, engine and HTTP listeners together. Used by the CLI and by tests.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import pino, { type Logger } from "pino";
+import type { AddressInfo } from "node:net";
+import { buildApp, installErrorHandling } from "./app";
+import { ApiKeyStore } from "./auth/api-keys";
+import { installAuth } from "./auth/hook";
+import { loadJwtSecret, TokenService } from "./auth/tokens";
+import { CampaignEngine } from "./campaigns/engine";
+import { ManualClock, systemClock, type Clock } from "./clock";
+import type { Ctx } from "./context";
+import { openDb } from "./db";
+import { logEvent } from "./log";
+import type { OtaBus } from "./mqtt/bus";
+import { startEmbeddedBroker } from "./mqtt/embedded";
+import { connectExternalBroker } from "./mqtt/external";
+import { devTokenRoute } from "./routes/auth";
+import { KeyStore } from "./signing/keystore";
+import { BlobStore } from "./storage/blobs";
+
+export interface ServerOptions {
+  dataDir: string;
+  port?: number; // default 8221; 0 = ephemeral
+  host?: string; // default 0.0.0.0
+  publicUrl?: string; // default http://localhost:<port>
+  /** Embedded broker port (default 1883; 0 = ephemeral); null disables MQTT unless mqttUrl is set. */
+  mqttPort?: number | null;
+  mqttUrl?: string | null;
+  /** Port of the separate dev-token listener (default 8202); null = none. */
+  authPort?: number | null;
+  devToken?: boolean; // default true
+  signingKeyFile?: string | null;
+  clock?: Clock;
+  /** Engine tick period with the system clock (default 1000 ms); 0 = only on events. A ManualClock ticks on every advance. */
+  tickIntervalMs?: number;
+  logger?: Logger;
+  manifestTtlSeconds?: number;
+  maxUploadBytes?: number;
+  defaultTimeoutMinutes?: number;
+}
+
+export interface OtaServer {
+  url: string;
+  port: number;
+  authUrl: string | null;
+  mqttUrl: string | null;
+  mqttPort: number | null;
+  ctx: Ctx;
+  engine: CampaignEngine;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export async function startOtaServer(opts: ServerOptions): Promise<OtaServer> {
+  mkdirSync(opts.dataDir, { recursive: true });
+  const clock = opts.clock ?? systemClock;
+  const log = opts.logger ?? pino({ level: "info" });
+  const db = openDb(join(opts.dataDir, "ota.sqlite"));
+  const keys = new KeyStore(db, clock);
+  if (opts.signingKeyFile) keys.importFile(opts.signingKeyFile);
+  const signingKey = keys.ensureActive();
+  const host = opts.host ?? "0.0.0.0";
+  let bus: OtaBus | null = null;
+  let engine: CampaignEngine | null = null;
+  const ctx: Ctx = {
+    db, clock, log, keys,
+    apiKeys: new ApiKeyStore(db, clock),
+    tokens: new TokenService(loadJwtSecret(opts.dataDir), clock),
+    blobs: new BlobStore(opts.dataDir),
+    config: {
+      publicUrl: opts.publicUrl ?? "",
+      manifestTtlSeconds: opts.manifestTtlSeconds ?? 24 * 3600,
+      maxUploadBytes: opts.maxUploadBytes ?? 32 * 1024 * 1024,
+      defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 120,
+      devTokenEnabled: opts.devToken ?? true,
+    },
+    notify: (deviceId, message) => bus?.publish(deviceId, message),
+    kick: () => engine?.tick(),
+  };
+  engine = new CampaignEngine(ctx);
+
+  if (opts.mqttUrl) bus = await connectExternalBroker(ctx, opts.mqttUrl);
+  else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host);
+
+  const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }) }, log);
+  await app.listen({ port: opts.port ?? 8221, host });
+  const port = (app.server.address() as AddressInfo).port;
+  ctx.config.publicUrl = (opts.publicUrl ?? `http://localhost:${port}`).replace(/\/$/, "");
+
+  let authApp: FastifyInstance | null = null;
+  let authUrl: string | null = null;
+  if (ctx.config.devTokenEnabled && opts.authPort !== null) {
+    // The HOWTO fetches dev tokens from a separate auth service on 8202.
+    authApp = Fastify({ loggerInstance: log as unknown as FastifyBaseLogger });
+    installErrorHandling(authApp);
+    installAuth(authApp, ctx);
+    await devTokenRoute(authApp, ctx);
+    await authApp.listen({ port: opts.authPort ?? 8202, host });
+    authUrl = `http://localhost:${(authApp.server.address() as AddressInfo).port}`;
+  }
+
+  const timer = clock instanceof ManualClock || opts.tickIntervalMs === 0 ? null : setInterval(() => engine!.tick(), opts.tickIntervalMs ?? 1000);
+  const unsubscribe = clock instanceof ManualClock ? clock.onChange(() => engine!.tick()) : null;
+  engine.tick(); // campaigns that were running before a restart continue at once
+
+  logEvent(log, "ota_server_started", { url: ctx.config.publicUrl, mqtt_url: bus?.url ?? null, auth_url: authUrl ?? undefined, key_id: signingKey.key_id, data_dir: opts.dataDir });
+  return {
+    url: `http://localhost:${port}`, port, authUrl, mqttUrl: bus?.url ?? null, mqttPort: bus?.port ?? null, ctx, engine, app,
+    async close() {
+      if (timer) clearInterval(timer);
+      unsubscribe?.();
+      await app.close();
+      await authApp?.close();
+      await bus?.close();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import { manifestSigningBytes, MANIFEST_VERSION, SIGNATURE_ALGORITHM, type SignedUpdateEnvelope, type UpdateManifest } from "../../device/protocol";
+import type { Ctx } from "../context";
+import { json } from "../db";
+import { downloadUrl, type FirmwareRow } from "../model/firmware";
+import type { UpdateRow } from "../model/updates";
+
+/** Builds and signs a fresh manifest for an assigned update (re-issued on every poll). */
+export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow): SignedUpdateEnvelope {
+  const now = ctx.clock.now();
+  const manifest: UpdateManifest = {
+    manifest_version: MANIFEST_VERSION,
+    update_id: u.update_id,
+    device_id: u.device_id,
+    firmware_id: fw.firmware_id,
+    version: fw.version,
+    size: fw.file_size,
+    sha256: fw.checksum_sha256,
+    device_model: fw.device_model,
+    min_hardware_version: fw.min_hardware_version,
+    max_hardware_version: fw.max_hardware_version,
+    chip_id: fw.chip_id,
+    secure_version: fw.secure_version,
+    download_url: downloadUrl(ctx.config.publicUrl, fw.firmware_id),
+    issued_at: new Date(now).toISOString(),
+    expires_at: new Date(now + ctx.config.manifestTtlSeconds * 1000).toISOString(),
+    rollback: u.rollback === 1,
+    mandatory: u.mandatory === 1,
+    priority: u.priority,
+    pre_update_commands: json.parse<string[]>(u.pre_update_commands, []),
+    post_update_commands: json.parse<string[]>(u.post_update_commands, []),
+  };
+  const { key_id, signature } = ctx.keys.sign(manifestSigningBytes(manifest));
+  return { update_available: true, manifest, signature, key_id, signature_alg: SIGNATURE_ALGORITHM };
+}

@@ -1,0 +1,100 @@
+// Content-addressed firmware storage: blobs/<sha256[0:2]>/<sha256>. Uploads stream
+// to tmp/ while hashing, then are renamed into place (same filesystem → atomic).
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Transform, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createWriteStream } from "node:fs";
+
+export interface StoredUpload {
+  tmpPath: string;
+  size: number;
+  md5: string;
+  sha256: string;
+  firstByte: number | null;
+}
+
+export class BlobStore {
+  private readonly blobDir: string;
+  private readonly tmpDir: string;
+
+  constructor(dataDir: string) {
+    this.blobDir = join(dataDir, "blobs");
+    this.tmpDir = join(dataDir, "tmp");
+    mkdirSync(this.blobDir, { recursive: true });
+    rmSync(this.tmpDir, { recursive: true, force: true }); // leftovers of interrupted uploads
+    mkdirSync(this.tmpDir, { recursive: true });
+  }
+
+  pathFor(sha256: string): string {
+    return join(this.blobDir, sha256.slice(0, 2), sha256);
+  }
+
+  has(sha256: string): boolean {
+    return existsSync(this.pathFor(sha256));
+  }
+
+  size(sha256: string): number {
+    return statSync(this.pathFor(sha256)).size;
+  }
+
+  /** Streams `source` to a temp file, computing size, MD5 and SHA-256 on the way. */
+  async receive(source: Readable): Promise<StoredUpload> {
+    const tmpPath = join(this.tmpDir, randomBytes(8).toString("hex"));
+    const md5 = createHash("md5");
+    const sha = createHash("sha256");
+    let size = 0;
+    let firstByte: number | null = null;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        if (firstByte === null && chunk.length > 0) firstByte = chunk[0]!;
+        size += chunk.length;
+        md5.update(chunk);
+        sha.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, tap, createWriteStream(tmpPath));
+    } catch (e) {
+      rmSync(tmpPath, { force: true });
+      throw e;
+    }
+    return { tmpPath, size, md5: md5.digest("hex"), sha256: sha.digest("hex"), firstByte };
+  }
+
+  /** Moves a received temp file into the store (or drops it when the content exists already). */
+  commit(upload: StoredUpload): string {
+    const dest = this.pathFor(upload.sha256);
+    if (existsSync(dest)) {
+      rmSync(upload.tmpPath, { force: true });
+    } else {
+      mkdirSync(join(this.blobDir, upload.sha256.slice(0, 2)), { recursive: true });
+      renameSync(upload.tmpPath, dest);
+    }
+    return dest;
+  }
+
+  discard(upload: StoredUpload): void {
+    rmSync(upload.tmpPath, { force: true });
+  }
+
+  openRange(sha256: string, start: number, end: number): Readable {
+    return createReadStream(this.pathFor(sha256), { start, end });
+  }
+}
+
+/** Synchronous positional reader over a file, for the ESP image verifier (reads ≤ 4 KiB at a time). */
+export function withFileReader<T>(path: string, fn: (read: (offset: number, length: number) => Uint8Array) => T): T {
+  const fd = openSync(path, "r");
+  try {
+    return fn((offset, length) => {
+      const buf = Buffer.alloc(length);
+      const n = readSync(fd, buf, 0, length, offset);
+      return buf.subarray(0, n);
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
