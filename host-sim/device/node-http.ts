@@ -43,8 +43,14 @@ export class NodeHttpPort implements HttpPort {
   stream(url: string, headers: Record<string, string>, timeoutMs: number): Promise<HttpBodyStream> {
     this.requests++;
     return new Promise((resolve, reject) => {
-      const r = client(url).get(url, { headers, timeout: timeoutMs }, (res) => resolve(new NodeBodyStream(res, this)));
-      r.on("timeout", () => r.destroy(new Error(`connect timed out after ${timeoutMs} ms`)));
+      let body: NodeBodyStream | null = null;
+      const r = client(url).get(url, { headers, timeout: timeoutMs }, (res) => resolve((body = new NodeBodyStream(res, this))));
+      // The socket's idle timer doubles as the stall detector once the body flows.
+      r.on("timeout", () => {
+        const e = new Error(body ? `download stalled: no data for ${timeoutMs} ms (timed out)` : `connect timed out after ${timeoutMs} ms`);
+        body?.fail(e);
+        r.destroy(e);
+      });
       r.on("error", reject);
     });
   }
@@ -94,7 +100,7 @@ class NodeBodyStream implements HttpBodyStream {
     };
     res.on("readable", poke);
     res.on("end", () => ((this.ended = true), poke()));
-    res.on("error", (e) => ((this.error = e), poke()));
+    res.on("error", (e) => ((this.error ??= e), poke()));
     res.on("close", () => {
       if (!this.ended && !this.error) this.error = new Error("connection closed before the end of the body");
       poke();
@@ -127,6 +133,14 @@ class NodeBodyStream implements HttpBodyStream {
       }
       await new Promise<void>((r) => (this.wake = r));
     }
+  }
+
+  /** Ends the stream with this error (set before the socket is torn down, so it wins over "aborted"). */
+  fail(e: Error) {
+    this.error ??= e;
+    const w = this.wake;
+    this.wake = null;
+    w?.();
   }
 
   close() {
