@@ -5,12 +5,22 @@ import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentRuntime } from "../host-sim/device/sim-device";
+import type { XsAgent } from "../host-sim/xs/xs-agent";
 import type { World } from "./helpers/e2e";
 import { createDeviceFlash } from "../host-sim/device-flash";
 import { assign, device, image, inspect, startWorld, updateRecord, upload } from "./helpers/e2e";
 import { api, asAdmin } from "./server/harness";
 
 const RUNTIMES: AgentRuntime[] = ["node", "xs"];
+
+/** 16 MB flash with 5 MB slots, for 4 MiB images. */
+const BIG_SLOTS_CSV = `nvs, data, nvs, 0x9000, 0x4000,
+otadata, data, ota, 0xd000, 0x2000,
+phy_init, data, phy, 0xf000, 0x1000,
+ota_0, app, ota_0, 0x10000, 0x500000,
+ota_1, app, ota_1, 0x510000, 0x500000,
+agent, data, undefined, 0xa10000, 0x10000,
+`;
 
 describe.each(RUNTIMES)("agent on %s", (runtime) => {
   let w: World;
@@ -218,6 +228,23 @@ describe.each(RUNTIMES)("agent on %s", (runtime) => {
     expect(r).toMatchObject({ version: "1.0.0", lastBoot: "confirmed" });
     expect(dev.http.downloaded - before).toBe(image("1.0.0").length);
   });
+
+  it.runIf(runtime === "xs")("peak XS memory of an update does not grow with the image (256 KiB vs 4 MiB)", async () => {
+    const peaks: Record<string, number> = {};
+    for (const [label, size] of [["256k", 256 * 1024], ["4m", 4 * 1024 * 1024]] as const) {
+      const version = `3.0.${size}`;
+      const fw = await upload(w, version, { size });
+      const { dev } = await device(w, `xs-mem-${label}`, { partitionsCsv: BIG_SLOTS_CSV, flashSize: 16 << 20 });
+      await dev.powerOn();
+      await assign(w, dev.options.id, fw);
+      const outcome = await dev.agent!.checkNow();
+      expect(outcome).toMatchObject({ result: "restarting" });
+      const meters = (dev.agent as XsAgent).meters;
+      peaks[label] = meters.peakAllocate - meters.idle!.allocate;
+      await dev.powerOff();
+    }
+    expect(peaks["4m"]!).toBeLessThanOrEqual(peaks["256k"]! * 1.05);
+  }, 120_000);
 
   it("MQTT notification triggers the update on a running device", async () => {
     const { dev } = await device(w, `${runtime}-mqtt`, { extra: { mqttUrl: w.h.server.mqttUrl! } });
