@@ -5,7 +5,7 @@ import type { UpdateManifest } from "../protocol/manifest";
 import type { ResolvedConfig } from "./config";
 import type { HttpBodyStream, OtaWriter, Ports, Sha256, Slot } from "./ports";
 import { OtaPortError } from "./ports";
-import { backoffMs, sleep, withTimeout } from "./timing";
+import { backoffMs, sleep, TimeoutError, withTimeout } from "./timing";
 import { UpdateError } from "./update-error";
 
 const SECTOR = 4096;
@@ -97,12 +97,34 @@ export class Downloader {
     const start = writer.written;
     const headers: Record<string, string> = { "x-api-key": this.config.apiKey };
     if (start > 0) headers.range = `bytes=${start}-`;
-    const stream = await withTimeout(this.ports.clock, this.ports.http.stream(this.manifest.download_url, headers, this.config.stallTimeoutMs), this.config.stallTimeoutMs, "download connect");
+    const { clock } = this.ports;
+    const stallMs = this.config.stallTimeoutMs;
+    const stream = await withTimeout(clock, this.ports.http.stream(this.manifest.download_url, headers, stallMs), stallMs, "download connect");
+    // One watchdog per connection instead of a timer per read: it closes a stream that made no progress
+    // for a whole period (so a stall is noticed within one to two periods), and costs nothing per chunk.
+    let progressed = false;
+    let stalled = false;
+    const watchdog = () => {
+      if (progressed) {
+        progressed = false;
+        timer = clock.setTimeout(watchdog, stallMs);
+      } else {
+        stalled = true;
+        stream.close();
+      }
+    };
+    let timer = clock.setTimeout(watchdog, stallMs);
     try {
       this.checkResponse(stream, start, size);
       let fill = 0;
       for (;;) {
-        const n = await withTimeout(this.ports.clock, stream.read(this.buffer.subarray(fill)), this.config.stallTimeoutMs, "download read", () => stream.close());
+        let n: number;
+        try {
+          n = await stream.read(this.buffer.subarray(fill));
+        } catch (e) {
+          throw stalled ? new TimeoutError("download read", stallMs) : e;
+        }
+        progressed = true;
         if (n === 0) break;
         this.bytesFetched += n;
         fill += n;
@@ -113,8 +135,9 @@ export class Downloader {
         }
       }
       if (fill > 0) this.flush(fill);
-      if (writer.written < size) throw new Error(`connection ended at ${writer.written} of ${size} bytes`);
+      if (writer.written < size) throw new Error(stalled ? `download stalled for ${stallMs} ms` : `connection ended at ${writer.written} of ${size} bytes`);
     } finally {
+      clock.clearTimeout(timer);
       stream.close();
     }
   }

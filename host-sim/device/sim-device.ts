@@ -48,6 +48,8 @@ export interface SimDeviceOptions {
   /** A boot loop longer than this is reported as such instead of spinning forever. */
   maxBoots?: number;
   runtime?: AgentRuntime;
+  /** XS only: sample live slots (after a GC) every N cranks, for memory figures. Costs compute; off by default. */
+  xsSampleLiveSlotsEvery?: number;
 }
 
 export type PowerOnResult =
@@ -140,7 +142,7 @@ export class SimDevice {
       ...this.options.agent,
       selfTests,
     };
-    this.agent = this.options.runtime === "xs" ? new XsAgent(config, ports, raw) : new Agent(config, { ...ports, storage: new JournalStore(raw) });
+    this.agent = this.options.runtime === "xs" ? new XsAgent(config, ports, raw, { sampleLiveSlotsEvery: this.options.xsSampleLiveSlotsEvery ?? 0 }) : new Agent(config, { ...ports, storage: new JournalStore(raw) });
     try {
       const outcome = await this.agent.start(agentStart);
       if (this.restartReason) return { kind: "restart", reason: this.restartReason };

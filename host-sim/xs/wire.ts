@@ -1,7 +1,9 @@
 // The message format between the agent in an XS worker and its Node host: a JSON header and an optional
 // binary tail, so flash chunks cross without base64. Platform-free: both sides use it.
 //   [u32 LE header length][header: UTF-8 JSON][tail bytes]
-import { utf8Decode, utf8Encode } from "../../device/protocol/utf8";
+// Both XS (xsnap) and Node have TextEncoder/TextDecoder; the wire is the simulator's, not the device's.
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 export interface Message {
   header: unknown;
@@ -9,7 +11,7 @@ export interface Message {
 }
 
 export function encodeMessage(header: unknown, tail?: Uint8Array): Uint8Array {
-  const json = utf8Encode(JSON.stringify(header));
+  const json = encoder.encode(JSON.stringify(header));
   const out = new Uint8Array(4 + json.length + (tail ? tail.length : 0));
   new DataView(out.buffer).setUint32(0, json.length, true);
   out.set(json, 4);
@@ -19,7 +21,7 @@ export function encodeMessage(header: unknown, tail?: Uint8Array): Uint8Array {
 
 export function decodeMessage(bytes: Uint8Array): Message {
   const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
-  const header = JSON.parse(utf8Decode(bytes.subarray(4, 4 + length)));
+  const header = JSON.parse(decoder.decode(bytes.subarray(4, 4 + length)));
   const tail = bytes.subarray(4 + length);
   return tail.length > 0 ? { header, tail } : { header };
 }
@@ -39,6 +41,7 @@ export type PushHeader =
   | { fire: number }
   | { mqtt: [string, string] }
   | { hookDone: number; ok?: unknown; error?: string }
+  | { readDone: number; n: number; error?: string }
   | { run: "start"; options: { poll?: boolean; mqtt?: boolean }; config: unknown }
   | { run: "check" }
   | { run: "stop" }

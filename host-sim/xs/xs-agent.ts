@@ -62,11 +62,17 @@ export class XsAgent {
   private stopped = false;
   /** Meter figures of this boot's worker. */
   idleMeter: Meter | null = null;
+  /** Most live XS slots (after a GC) seen between cranks of this boot, when sampling is on. */
+  peakHeapCount = 0;
+  /** Live slots of the idle machine that loaded the bundle (after a GC). */
+  idleHeapCount = 0;
+  private pushes = 0;
 
   constructor(
     private readonly config: AgentConfig,
     private readonly ports: HostPorts,
     private readonly raw: RawFlashPort,
+    private readonly options: { sampleLiveSlotsEvery?: number } = {},
   ) {}
 
   get isStopped() {
@@ -74,16 +80,32 @@ export class XsAgent {
   }
 
   get meters() {
-    return { totalCompute: this.worker?.totalCompute ?? 0, peakAllocate: this.worker?.peakAllocate ?? 0, idle: this.idleMeter };
+    return { totalCompute: this.worker?.totalCompute ?? 0, peakAllocate: this.worker?.peakAllocate ?? 0, peakHeapCount: this.peakHeapCount, idleHeapCount: this.idleHeapCount, idle: this.idleMeter };
   }
 
   async start(options: { poll?: boolean; mqtt?: boolean } = {}): Promise<BootOutcome> {
     this.worker = new XsWorker((m) => this.onQuery(m));
     this.idleMeter = await this.worker.evaluate(await agentBundle());
+    if (this.options.sampleLiveSlotsEvery) this.idleHeapCount = (await this.worker.evaluate("gc()")).currentHeapCount;
     const { selfTests, commands, ...plain } = this.config;
     this.ports.mqtt?.onMessage((topic, payload) => void this.push({ mqtt: [topic, payload] }));
     const wireConfig = { ...plain, selfTests: Object.keys(selfTests ?? {}), commands: Object.keys(commands ?? {}), hasMqtt: Boolean(this.ports.mqtt) };
     return (await this.run("start", { run: "start", options, config: wireConfig })) as BootOutcome;
+  }
+
+  /** Runs a baseline inside XS (see bench() in xs-entry.ts); resolves with its result and the crank's meter. */
+  async bench(what: string, args: unknown[]): Promise<{ result: unknown; compute: number; ms: number }> {
+    let result: unknown;
+    this.done.set("bench", { resolve: (v) => (result = v), reject: () => {} });
+    const t0 = performance.now();
+    const meter = await this.worker!.command(encodeMessage({ run: "bench", what, args }));
+    return { result, compute: meter.compute, ms: performance.now() - t0 };
+  }
+
+  /** Total XS compute of this boot, once the worker has finished what it is doing. */
+  async settledCompute(): Promise<number> {
+    await this.worker?.idle();
+    return this.worker?.totalCompute ?? 0;
   }
 
   checkNow(): Promise<CheckOutcome> {
@@ -107,10 +129,15 @@ export class XsAgent {
     return result;
   }
 
-  private async push(push: PushHeader) {
+  private async push(push: PushHeader, tail?: Uint8Array) {
     if (!this.worker?.alive) return;
     try {
-      await this.worker.command(encodeMessage(push));
+      await this.worker.command(encodeMessage(push, tail));
+      if (this.options.sampleLiveSlotsEvery && ++this.pushes % this.options.sampleLiveSlotsEvery === 0) {
+        // Collect garbage first, so the count is what the agent keeps alive, not what it has dropped.
+        const live = await this.worker.evaluate("gc()");
+        this.peakHeapCount = Math.max(this.peakHeapCount, live.currentHeapCount);
+      }
     } catch (e) {
       // The worker died or threw: whoever waits learns it.
       for (const w of this.done.values()) w.reject(e as Error);
@@ -190,12 +217,22 @@ export class XsAgent {
         return ok({ id, status: s.status, headers: s.headers });
       }
       case "stream.read": {
-        // XS blocks in this call, so its own timers cannot fire: the stall timeout is enforced here.
+        // A blocking read (the bench's copy loop): XS timers cannot fire meanwhile, so the host times it out.
         const s = this.streams.get(a[0] as number) as (HttpBodyStream & { timeoutMs: number }) | undefined;
         if (!s) throw new Error("stream closed");
         const into = new Uint8Array(a[1] as number);
         const n = await withHostTimeout(s.read(into), s.timeoutMs, () => s.close());
         return ok(null, n > 0 ? into.subarray(0, n) : undefined);
+      }
+      case "stream.readAsync": {
+        const s = this.streams.get(a[0] as number);
+        const ticket = this.nextId++;
+        const into = new Uint8Array(a[1] as number);
+        (s ? s.read(into) : Promise.reject(new Error("stream closed"))).then(
+          (n) => this.push({ readDone: ticket, n }, n > 0 ? into.subarray(0, n) : undefined),
+          (e) => this.push({ readDone: ticket, n: 0, error: String((e as Error)?.message ?? e) }),
+        );
+        return ok(ticket);
       }
       case "stream.close":
         this.streams.get(a[0] as number)?.close();

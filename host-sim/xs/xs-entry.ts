@@ -2,7 +2,8 @@
 // each call to the Node host over xsnap's synchronous issueCommand channel. Ed25519 and the journal store run
 // here, in XS, as on the device; SHA-256 goes to the host as it goes to native code on the ESP32.
 import { Agent } from "../../device/core/agent";
-import type { AgentConfig } from "../../device/core/config";
+import type { AgentConfig, TrustedKey } from "../../device/core/config";
+import { parseEnvelope, verifySignature } from "../../device/core/trust";
 import { JournalStore } from "../../device/core/journal-store";
 import type {
   AppDescription,
@@ -95,17 +96,20 @@ const http: HttpPort = {
       const stream: HttpBodyStream = {
         status: s.status,
         headers: s.headers,
+        // Asynchronous, as the chip's HTTP client is: the crank ends while bytes are awaited, so the host's
+        // meters see the agent between chunks (and its timers can fire during a stall).
         read: (into) =>
-          later(() => {
-            const r = call("stream.read", [s.id, into.length]);
-            copyInto(into, r.tail);
-            return r.tail ? r.tail.length : 0;
+          new Promise<number>((resolve, reject) => {
+            const ticket = value<number>("stream.readAsync", s.id, into.length);
+            readWaiters.set(ticket, { into, resolve, reject });
           }),
         close: () => void call("stream.close", [s.id]),
       };
       return stream;
     }),
 };
+
+const readWaiters = new Map<number, { into: Uint8Array; resolve: (n: number) => void; reject: (e: Error) => void }>();
 
 const mqttHandlers: ((topic: string, payload: string) => void)[] = [];
 const mqtt: MqttPort = {
@@ -179,8 +183,16 @@ function ports(withMqtt: boolean): Ports {
 
 type WireConfig = Omit<AgentConfig, "selfTests" | "commands"> & { selfTests: string[]; commands: string[]; hasMqtt: boolean };
 
-function run(push: PushHeader) {
-  if ("fire" in push) {
+function run(push: PushHeader, tail: Uint8Array | undefined) {
+  if ("readDone" in push) {
+    const w = readWaiters.get(push.readDone);
+    readWaiters.delete(push.readDone);
+    if (push.error !== undefined) w?.reject(new Error(push.error));
+    else {
+      copyInto(w!.into, tail);
+      w?.resolve(push.n);
+    }
+  } else if ("fire" in push) {
     const fn = timers.get(push.fire);
     timers.delete(push.fire);
     fn?.();
@@ -207,7 +219,42 @@ function run(push: PushHeader) {
     );
   } else if (push.run === "stop") {
     void agent?.stop();
+  } else if (push.run === "bench") {
+    call("done", ["bench", bench(push.what, push.args)]);
   }
+}
+
+/** Baselines for `npm run bench`, run in one crank each so the crank's meter is their cost. */
+function bench(what: string, args: unknown[]): unknown {
+  if (what === "copy") {
+    // The minimal loop: the same stream reads into one buffer and the same flash writes, nothing else.
+    const [url, headers, slot, size, chunk] = args as [string, Record<string, string>, Slot, number, number];
+    const s = value<{ id: number }>("http.stream", url, headers, 30_000);
+    const w = writer(value<{ id: number; written: number }>("ota.begin", slot, size));
+    const buffer = new Uint8Array(chunk);
+    let fill = 0;
+    for (;;) {
+      const r = call("stream.read", [s.id, buffer.length - fill]);
+      if (!r.tail) break;
+      buffer.set(r.tail, fill);
+      fill += r.tail.length;
+      if (fill === buffer.length) {
+        w.write(buffer);
+        fill = 0;
+      }
+    }
+    if (fill > 0) w.write(buffer.subarray(0, fill));
+    w.abort();
+    call("stream.close", [s.id]);
+    return w.written;
+  }
+  if (what === "verify") {
+    const [body, keys] = args as [string, TrustedKey[]];
+    const env = parseEnvelope(body)!;
+    verifySignature(env, keys);
+    return true;
+  }
+  throw new Error(`unknown bench ${what}`);
 }
 
 function errorText(e: unknown): string {
@@ -215,6 +262,7 @@ function errorText(e: unknown): string {
 }
 
 (globalThis as unknown as { handleCommand: (m: ArrayBuffer) => ArrayBuffer }).handleCommand = (message) => {
-  run(decodeMessage(new Uint8Array(message)).header as PushHeader);
+  const m = decodeMessage(new Uint8Array(message));
+  run(m.header as PushHeader, m.tail);
   return new ArrayBuffer(0);
 };

@@ -71,6 +71,11 @@ export class XsWorker {
     return this.crank(Buffer.concat([Buffer.from("?"), message]));
   }
 
+  /** Resolves when every request sent so far has finished its crank. */
+  idle(): Promise<unknown> {
+    return this.baton;
+  }
+
   kill() {
     if (!this.exited) this.child.kill("SIGKILL");
     this.exited = true;
