@@ -2,13 +2,10 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import pino from "pino";
 import { ApiKeyStore } from "./auth/api-keys";
 import { systemClock } from "./clock";
 import { openDb } from "./db";
-import { fileStream, textDestination } from "./log";
 import { KeyStore } from "./signing/keystore";
-import { startOtaServer } from "./server";
 
 const USAGE = `usage:
   ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--public-url URL]
@@ -88,6 +85,8 @@ async function main(): Promise<void> {
   }
   if (cmd !== undefined) fail(`unknown command ${cmd}`);
 
+  // Loaded here so `keys` and `api-key` start fast without fastify, aedes and friends.
+  const [{ default: pino }, { fileStream, textDestination }, { startOtaServer }] = await Promise.all([import("pino"), import("./log"), import("./server")]);
   const format = values["log-format"] ?? "json";
   if (format !== "json" && format !== "text") fail("--log-format must be json or text");
   const out = values["log-file"] ? fileStream(values["log-file"]) : process.stdout;
