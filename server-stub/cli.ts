@@ -12,7 +12,7 @@ const USAGE = `usage:
              [--mqtt-port 1883 | --mqtt-url mqtt://host:port | --no-mqtt]
              [--auth-port 8202] [--no-dev-token] [--signing-key FILE]
              [--log-level info] [--log-format json|text] [--log-file PATH]
-             [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 120]
+             [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
   ota-server keys [list | rotate | retire KEY_ID] [--data-dir DIR]
   ota-server api-key create --role admin|operator|viewer [--name NAME] [--data-dir DIR]
 
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     logger,
     maxUploadBytes: int(values["max-upload-mb"], "max-upload-mb", 32) * 1024 * 1024,
     manifestTtlSeconds: int(values["manifest-ttl"], "manifest-ttl", 86400),
-    defaultTimeoutMinutes: int(values["default-timeout-minutes"], "default-timeout-minutes", 120),
+    defaultTimeoutMinutes: int(values["default-timeout-minutes"], "default-timeout-minutes", 0),
   });
   let closing = false;
   const shutdown = async () => {

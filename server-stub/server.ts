@@ -73,7 +73,7 @@ export async function startOtaServer(opts: ServerOptions): Promise<OtaServer> {
       publicUrl: opts.publicUrl ?? "",
       manifestTtlSeconds: opts.manifestTtlSeconds ?? 24 * 3600,
       maxUploadBytes: opts.maxUploadBytes ?? 32 * 1024 * 1024,
-      defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 120,
+      defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 0,
       devTokenEnabled: opts.devToken ?? true,
     },
     notify: (deviceId, message) => bus?.publish(deviceId, message),

@@ -277,7 +277,7 @@ export function expireSilentUpdates(ctx: Ctx): number {
       `SELECT * FROM updates WHERE status IN ('scheduled','downloading','installing')
        AND last_activity_at + COALESCE(timeout_minutes, ?) * 60000 <= ?`,
     )
-    .all(ctx.config.defaultTimeoutMinutes, now) as UpdateRow[];
+    .all(ctx.config.defaultTimeoutMinutes || null, now) as UpdateRow[]; // NULL timeout never expires
   for (const u of rows) {
     ctx.db.transaction(() => failUpdate(ctx, u, "TIMEOUT", `no report for ${u.timeout_minutes ?? ctx.config.defaultTimeoutMinutes} minutes while ${u.status}`))();
   }

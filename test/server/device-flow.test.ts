@@ -144,6 +144,11 @@ describe("device-facing flow", () => {
     expect(after.status).toBe("failed");
     expect(after.error.code).toBe("TIMEOUT");
     expect(h.logs.join("")).toContain(`update_failed device_id=silent update_id=${u.update_id} error_code=TIMEOUT`);
+    // Without timeout_minutes a direct update waits for an offline device indefinitely.
+    await registerDevice(h, "offline", { current_version: "1.0.0" });
+    const patient = (await api(h, "POST", "/api/v1/devices/offline/update", { ...asAdmin(h), body: { firmware_id: fw.firmware_id } })).body;
+    h.clock.advanceMinutes(7 * 24 * 60);
+    expect((await api(h, "GET", `/api/v1/updates/${patient.update_id}`, asAdmin(h))).body.status).toBe("scheduled");
   });
 
   it("bulk-updates devices with a per-device outcome", async () => {
