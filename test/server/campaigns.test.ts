@@ -259,6 +259,17 @@ describe("campaign lifecycle", () => {
     expect((await devices(h, id)).find((d) => d.device_id === "other-model")!.note).toBe("MODEL_MISMATCH");
   });
 
+  it("waits for a device busy with another update, then skips it after timeout_minutes", async () => {
+    const direct = (await api(h, "POST", "/api/v1/devices/d01/update", { ...asAdmin(h), body: { firmware_id: f.fwNew.firmware_id } })).body;
+    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, target_devices: ["d01", "d02"], timeout_minutes: 30 });
+    await start(h, id);
+    expect((await devices(h, id)).map((d) => d.state)).toEqual(["pending", "in_progress"]);
+    h.clock.advanceMinutes(29);
+    expect((await devices(h, id))[0]!.state).toBe("pending");
+    h.clock.advanceMinutes(1);
+    expect((await devices(h, id))[0]).toMatchObject({ state: "skipped", note: `BUSY:${direct.update_id}` });
+  });
+
   it("reports campaign stats and lists campaigns", async () => {
     const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, target_devices: ["d01", "d02", "d03", "d04"], failure_threshold_percent: 50 });
     await start(h, id);
