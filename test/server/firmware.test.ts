@@ -116,6 +116,10 @@ describe("firmware", () => {
     await (await fetch(`${h.server.url}/api/v1/firmware/fw_v1.2.0/download`, { headers: { authorization: `Bearer ${h.admin}`, range: "bytes=0-1023" } })).arrayBuffer();
     const after = (await api(h, "GET", "/api/v1/stats", asAdmin(h))).body.bytes_served;
     expect(after - before).toBe(1024);
+    // HEAD: the real length, nothing served
+    const head = await fetch(`${h.server.url}/api/v1/firmware/fw_v1.2.0/download`, { method: "HEAD", headers: { authorization: `Bearer ${h.admin}` } });
+    expect([head.status, head.headers.get("content-length"), head.headers.get("etag")]).toEqual([200, String(raw.length), `"${sha(raw)}"`]);
+    expect((await api(h, "GET", "/api/v1/stats", asAdmin(h))).body.bytes_served).toBe(after);
   });
 
   it("lets a device download only firmware offered to it", async () => {
