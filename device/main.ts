@@ -1,3 +1,55 @@
-// Application entry for the ESP32 build (mcconfig -m -p esp32). The update agent is not wired in yet: this
-// skeleton only proves the manifest builds; the device-agent and ESP32 issues replace it.
-trace("esp32-ota: skeleton entry, no update agent yet\n");
+// ESP32 application entry (mcconfig -m -p esp32 manifest.json). Moddable's setup/network joins Wi-Fi and
+// sets the clock by SNTP before it calls this default export.
+import config from "mc/config";
+import { Agent } from "./core/agent";
+import type { AgentConfig, SelfTestCheck, TrustedKey } from "./core/config";
+import { createEspPorts } from "./esp32/ports";
+
+// ---- Your application's post-update self-test checks -------------------------------------------------
+// After an update the agent runs these once network, server and MQTT are shown to work. Throw or return
+// false to reject the new firmware: the agent then rolls back to the previous slot. Keep them quick.
+const selfTests: Record<string, SelfTestCheck> = {
+  // sensor: () => readSensor() !== undefined,
+};
+// -------------------------------------------------------------------------------------------------------
+
+/** "keyId:base64,base64,..." (mcconfig overrides are strings). */
+function parseKeys(text: string): TrustedKey[] {
+  const keys: TrustedKey[] = [];
+  for (const item of text.split(",")) {
+    const entry = item.trim();
+    if (!entry) continue;
+    const colon = entry.indexOf(":");
+    keys.push(colon < 0 ? { publicKey: entry } : { keyId: entry.slice(0, colon), publicKey: entry.slice(colon + 1) });
+  }
+  return keys;
+}
+
+function text(name: string, fallback = ""): string {
+  const value: unknown = config[name];
+  return value === undefined || value === null ? fallback : String(value);
+}
+
+export default function main(): void {
+  const deviceId = text("deviceId");
+  const mqttUrl = text("mqttUrl");
+  const ports = createEspPorts({
+    mqtt: mqttUrl
+      ? { url: mqttUrl, clientId: deviceId, user: text("mqttUser") || undefined, password: text("mqttPassword") || undefined }
+      : undefined,
+    logLevel: text("logLevel", "info") as "debug" | "info" | "warn" | "error",
+  });
+  const agentConfig: AgentConfig = {
+    deviceId,
+    deviceModel: text("deviceModel", "esp32"),
+    hardwareVersion: text("hardwareVersion", "1"),
+    serverUrl: text("serverUrl"),
+    apiKey: text("apiKey"),
+    trustedKeys: parseKeys(text("trustedKeys")),
+    // SNTP ran before main; a clock still in 1970 must not judge manifest validity windows.
+    clockTrusted: () => Date.now() > 1_700_000_000_000,
+    selfTests,
+  };
+  const agent = new Agent(agentConfig, ports);
+  agent.start().catch((e: unknown) => ports.log.log("error", "agent stopped", { error: String(e) }));
+}

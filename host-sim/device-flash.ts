@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NorFlash } from "./flash/nor-flash";
+import type { NorFlashOptions } from "./flash/nor-flash";
 import type { Partition } from "./esp/partition-table";
 import { PARTITION_TABLE_OFFSET, buildPartitionTableBinary, parsePartitionCsv } from "./esp/partition-table";
 
@@ -24,13 +25,16 @@ export interface CreateFlashOptions {
   path?: string;
   size?: number;
   partitions?: Partition[];
+  /** Observer of every flash operation (tests use it to prove a region was never touched). */
+  onOp?: NorFlashOptions["onOp"];
 }
 
 /** A blank device flash with its partition table written. */
 export function createDeviceFlash(options: CreateFlashOptions = {}): NorFlash {
   const size = options.size ?? DEFAULT_FLASH_SIZE;
   const partitions = options.partitions ?? loadPartitionsCsv(PROJECT_PARTITIONS_CSV, size);
-  const flash = options.path ? NorFlash.create(options.path, size) : NorFlash.memory(size);
+  const flashOptions = options.onOp ? { onOp: options.onOp } : {};
+  const flash = options.path ? NorFlash.create(options.path, size, flashOptions) : NorFlash.memory(size, flashOptions);
   writePartitionTable(flash, partitions);
   return flash;
 }

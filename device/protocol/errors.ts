@@ -17,6 +17,7 @@ export const DEVICE_ERROR_CODES = [
   "SECURE_VERSION_REJECTED", // image secure_version below the device's anti-rollback floor
   "FLASH_WRITE_FAILED",
   "CANCELLED",
+  "UNKNOWN_COMMAND", // a pre/post-update command the device has no hook for
   "INTERNAL_ERROR",
 ] as const;
 
@@ -30,6 +31,7 @@ export const NON_RETRYABLE_ERROR_CODES: readonly DeviceErrorCode[] = [
   "IMAGE_INVALID",
   "UNKNOWN_KEY",
   "SECURE_VERSION_REJECTED",
+  "UNKNOWN_COMMAND",
 ];
 
 export function isDeviceErrorCode(code: string): code is DeviceErrorCode {

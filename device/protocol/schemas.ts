@@ -26,6 +26,9 @@ export const statusReportSchema = {
     error_message: nullableString(1024),
     timestamp: nullableString(40),
     sequence: { type: ["integer", "null"], minimum: 0, maximum: 9007199254740991 },
+    // The versions the device ran before and after, as it knows them (completed / rolled_back reports).
+    from_version: nullableString(32),
+    to_version: nullableString(32),
   },
 };
 

@@ -53,6 +53,8 @@ export interface StatusReport {
   timestamp?: string | null;
   /** Monotonic per update on the device; a repeated sequence is ignored by the server. */
   sequence?: number | null;
+  from_version?: string | null;
+  to_version?: string | null;
 }
 
 export interface MqttStatusReport extends StatusReport {

@@ -1,0 +1,78 @@
+// The agent's options. Only identity, server and keys are required; the rest have field-proven defaults.
+
+export interface TrustedKey {
+  /** The server's key id (GET /api/v1/keys); optional: without it any trusted key may match. */
+  keyId?: string;
+  /** base64 of the 32-byte ed25519 public key. */
+  publicKey: string;
+}
+
+/** A check the application registers for the post-update self-test; throw or return false to fail it. */
+export type SelfTestCheck = () => Promise<boolean | void> | boolean | void;
+
+/** A named pre/post-update command (e.g. "backup_config", "verify_config"). Throw to fail the update. */
+export type CommandHook = (context: { updateId: string; version: string }) => Promise<void> | void;
+
+export interface AgentConfig {
+  deviceId: string;
+  deviceModel: string;
+  hardwareVersion: string;
+  /** e.g. "http://ota.example.com:8221" */
+  serverUrl: string;
+  /** The device credential the server issued (X-API-Key). */
+  apiKey: string;
+  trustedKeys: TrustedKey[];
+  /** Download buffer; the one fixed-size buffer the agent streams through. Default 4096. */
+  chunkSize?: number;
+  /** Persist the download offset at least every this many bytes (a multiple of 4096). Default 65536. */
+  persistEvery?: number;
+  /** Post-update self-test deadline. Default 60 s. */
+  selfTestDeadlineMs?: number;
+  /** HTTP poll period (the fallback when MQTT is down or absent). Default 1 h, with ±20 % jitter. */
+  pollIntervalMs?: number;
+  /** A download read that makes no progress for this long is a stall. Default 30 s. */
+  stallTimeoutMs?: number;
+  /** API request timeout. Default 15 s. */
+  requestTimeoutMs?: number;
+  /** Download attempts (each resumes with Range) before reporting DOWNLOAD_FAILED. Default 8. */
+  maxDownloadAttempts?: number;
+  /** First retry delay; doubles each attempt, with full jitter. Default 1 s, capped at 60 s. */
+  retryBaseMs?: number;
+  /** Report progress when it advanced by at least this many percent. Default 5. */
+  progressStepPercent?: number;
+  /** Tolerated clock skew for manifest validity. Default 5 min. */
+  clockSkewMs?: number;
+  /** Trust manifests' time window only when the clock is synced (a chip without SNTP starts in 1970). */
+  clockTrusted?: () => boolean;
+  /** Self-test checks of the application, run after network, server and MQTT are shown to work. */
+  selfTests?: Record<string, SelfTestCheck>;
+  /** Named pre/post-update commands a manifest may ask for. */
+  commands?: Record<string, CommandHook>;
+}
+
+export type ResolvedConfig = Required<Omit<AgentConfig, "clockTrusted">> & { clockTrusted: () => boolean };
+
+export function resolveConfig(c: AgentConfig): ResolvedConfig {
+  const chunkSize = c.chunkSize ?? 4096;
+  const persistEvery = c.persistEvery ?? 65536;
+  if (!Number.isInteger(chunkSize) || chunkSize < 256) throw new Error("chunkSize must be an integer >= 256");
+  if (persistEvery % 4096 !== 0 || persistEvery <= 0) throw new Error("persistEvery must be a positive multiple of 4096");
+  if (c.trustedKeys.length === 0) throw new Error("at least one trusted public key is required");
+  return {
+    ...c,
+    serverUrl: c.serverUrl.replace(/\/+$/, ""),
+    chunkSize,
+    persistEvery,
+    selfTestDeadlineMs: c.selfTestDeadlineMs ?? 60_000,
+    pollIntervalMs: c.pollIntervalMs ?? 3_600_000,
+    stallTimeoutMs: c.stallTimeoutMs ?? 30_000,
+    requestTimeoutMs: c.requestTimeoutMs ?? 15_000,
+    maxDownloadAttempts: c.maxDownloadAttempts ?? 8,
+    retryBaseMs: c.retryBaseMs ?? 1000,
+    progressStepPercent: c.progressStepPercent ?? 5,
+    clockSkewMs: c.clockSkewMs ?? 300_000,
+    clockTrusted: c.clockTrusted ?? (() => true),
+    selfTests: c.selfTests ?? {},
+    commands: c.commands ?? {},
+  };
+}

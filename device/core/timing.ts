@@ -1,0 +1,38 @@
+// Deadlines and backoff on the clock port (so simulations can run them on their own clocks).
+import type { ClockPort } from "./ports";
+
+export class TimeoutError extends Error {
+  constructor(readonly what: string, readonly ms: number) {
+    super(`${what} timed out after ${ms} ms`);
+    this.name = "TimeoutError";
+  }
+}
+
+/** Races `promise` against a timer; `onTimeout` may cancel the work (e.g. close a stalled stream). */
+export function withTimeout<T>(clock: ClockPort, promise: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimeout(() => {
+      onTimeout?.();
+      reject(new TimeoutError(what, ms));
+    }, ms);
+    promise.then(
+      (v) => {
+        clock.clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clock.clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+export function sleep(clock: ClockPort, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}
+
+/** Exponential backoff with full jitter (AWS's recommendation): uniform in [0, min(cap, base * 2^attempt)]. */
+export function backoffMs(clock: ClockPort, attempt: number, baseMs: number, capMs = 60_000): number {
+  return Math.floor(clock.random() * Math.min(capMs, baseMs * 2 ** attempt));
+}

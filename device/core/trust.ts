@@ -1,0 +1,151 @@
+// Deciding whether a signed update manifest may touch this device's flash. Every check here runs before the
+// first byte is erased; each failure carries the specific code the server receives.
+import nacl from "tweetnacl";
+import { base64Decode } from "../protocol/base64";
+import type { SignedUpdateEnvelope, UpdateManifest } from "../protocol/manifest";
+import { manifestSigningBytes, UPDATE_PRIORITIES } from "../protocol/manifest";
+import { isNewerVersion, parseVersion, versionInRange } from "../protocol/version";
+import type { TrustedKey } from "./config";
+import { UpdateError } from "./update-error";
+
+/** Largest available-updates body the agent parses: a manifest is well under 2 KiB. */
+export const MAX_ENVELOPE_BYTES = 8192;
+
+export interface DeviceFacts {
+  deviceId: string;
+  deviceModel: string;
+  hardwareVersion: string;
+  chipId: number;
+  runningVersion: string;
+  secureFloor: number;
+  /** Size of the slot the image would be written to. */
+  slotSize: number;
+  nowMs: number;
+  clockSkewMs: number;
+  /** False before time sync: the validity window cannot be judged then. */
+  clockTrusted: boolean;
+  knownCommands: readonly string[];
+}
+
+/** Parses the body of GET available-updates; null when no update is offered. */
+export function parseEnvelope(body: string): SignedUpdateEnvelope | null {
+  if (body.length > MAX_ENVELOPE_BYTES) throw new UpdateError("MANIFEST_INVALID", `available-updates body of ${body.length} bytes is too large`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new UpdateError("MANIFEST_INVALID", "available-updates body is not JSON");
+  }
+  if (!isObject(parsed) || typeof parsed.update_available !== "boolean") {
+    throw new UpdateError("MANIFEST_INVALID", "available-updates body has no boolean update_available");
+  }
+  if (!parsed.update_available) return null;
+  if (!isObject(parsed.manifest)) throw new UpdateError("MANIFEST_INVALID", "envelope has no manifest object");
+  if (typeof parsed.signature !== "string" || parsed.signature.length > 200) throw new UpdateError("SIGNATURE_INVALID", "envelope has no signature");
+  if (parsed.key_id !== undefined && (typeof parsed.key_id !== "string" || parsed.key_id.length > 128)) {
+    throw new UpdateError("MANIFEST_INVALID", "key_id is not a short string");
+  }
+  if (parsed.signature_alg !== undefined && parsed.signature_alg !== "ed25519") {
+    throw new UpdateError("SIGNATURE_INVALID", `unsupported signature algorithm ${String(parsed.signature_alg).slice(0, 32)}`);
+  }
+  return parsed as unknown as SignedUpdateEnvelope;
+}
+
+/** ed25519 over the manifest's canonical bytes, against the trusted keys (several, for rotation). */
+export function verifySignature(env: SignedUpdateEnvelope, keys: readonly TrustedKey[]): void {
+  const candidates = env.key_id ? keys.filter((k) => !k.keyId || k.keyId === env.key_id) : keys;
+  if (candidates.length === 0) throw new UpdateError("UNKNOWN_KEY", `manifest signed with key ${env.key_id}, which this device does not trust`);
+  let message: Uint8Array;
+  let signature: Uint8Array;
+  try {
+    message = manifestSigningBytes(env.manifest);
+    signature = base64Decode(env.signature);
+  } catch (e) {
+    throw new UpdateError("SIGNATURE_INVALID", `manifest cannot be canonicalised or signature decoded: ${(e as Error).message}`);
+  }
+  if (signature.length !== nacl.sign.signatureLength) throw new UpdateError("SIGNATURE_INVALID", `signature is ${signature.length} bytes, not 64`);
+  for (const key of candidates) {
+    const publicKey = base64Decode(key.publicKey);
+    if (publicKey.length === nacl.sign.publicKeyLength && nacl.sign.detached.verify(message, signature, publicKey)) return;
+  }
+  throw new UpdateError("SIGNATURE_INVALID", "manifest signature does not verify against any trusted key");
+}
+
+/** Field types and bounds; a signed manifest from a buggy server is still refused. */
+export function checkManifestShape(m: Record<string, unknown>): asserts m is Record<string, unknown> & UpdateManifest {
+  const str = (k: string, max: number, nullable = false) => {
+    const v = m[k];
+    if (nullable && v === null) return;
+    if (typeof v !== "string" || v.length === 0 || v.length > max) throw new UpdateError("MANIFEST_INVALID", `manifest.${k} must be a string of 1..${max} characters`);
+  };
+  const int = (k: string, min: number, max: number) => {
+    const v = m[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw new UpdateError("MANIFEST_INVALID", `manifest.${k} must be an integer in ${min}..${max}`);
+  };
+  const bool = (k: string) => {
+    if (typeof m[k] !== "boolean") throw new UpdateError("MANIFEST_INVALID", `manifest.${k} must be a boolean`);
+  };
+  const commands = (k: string) => {
+    const v = m[k];
+    if (!Array.isArray(v) || v.length > 16 || v.some((c) => typeof c !== "string" || c.length === 0 || c.length > 64)) {
+      throw new UpdateError("MANIFEST_INVALID", `manifest.${k} must be a list of at most 16 command names`);
+    }
+  };
+  int("manifest_version", 1, 1);
+  str("update_id", 64);
+  str("device_id", 128);
+  str("firmware_id", 64);
+  str("version", 31); // esp_app_desc_t.version holds 31 characters
+  if (!parseVersion(m.version as string)) throw new UpdateError("MANIFEST_INVALID", "manifest.version is not a version number");
+  int("size", 1, 0xffffffff);
+  if (typeof m.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(m.sha256)) throw new UpdateError("MANIFEST_INVALID", "manifest.sha256 must be 64 lowercase hex digits");
+  str("device_model", 64, true);
+  str("min_hardware_version", 32, true);
+  str("max_hardware_version", 32, true);
+  if (m.chip_id !== null) int("chip_id", 0, 0xffff);
+  int("secure_version", 0, 0xffff);
+  str("download_url", 1024);
+  if (!/^https?:\/\/[^\s]+$/.test(m.download_url as string)) throw new UpdateError("MANIFEST_INVALID", "manifest.download_url must be an http(s) URL");
+  str("issued_at", 40);
+  str("expires_at", 40);
+  if (Number.isNaN(Date.parse(m.issued_at as string)) || Number.isNaN(Date.parse(m.expires_at as string))) {
+    throw new UpdateError("MANIFEST_INVALID", "manifest.issued_at/expires_at must be ISO 8601 times");
+  }
+  bool("rollback");
+  bool("mandatory");
+  if (!(UPDATE_PRIORITIES as readonly unknown[]).includes(m.priority)) throw new UpdateError("MANIFEST_INVALID", "manifest.priority is not a known priority");
+  commands("pre_update_commands");
+  commands("post_update_commands");
+}
+
+/** Everything a verified manifest must satisfy for this device, in the order the codes are most useful. */
+export function checkApplicable(m: UpdateManifest, d: DeviceFacts): void {
+  if (m.device_id !== d.deviceId) throw new UpdateError("MANIFEST_INVALID", `manifest is for device ${m.device_id}, not ${d.deviceId}`);
+  if (d.clockTrusted) {
+    const issued = Date.parse(m.issued_at);
+    const expires = Date.parse(m.expires_at);
+    if (d.nowMs - d.clockSkewMs > expires) throw new UpdateError("MANIFEST_EXPIRED", `manifest expired at ${m.expires_at}`);
+    if (d.nowMs + d.clockSkewMs < issued) throw new UpdateError("MANIFEST_INVALID", `manifest issued in the future (${m.issued_at})`);
+  }
+  if (m.device_model !== null && m.device_model !== d.deviceModel) {
+    throw new UpdateError("INCOMPATIBLE_VERSION", `firmware is for model ${m.device_model}, this device is ${d.deviceModel}`);
+  }
+  if (!versionInRange(d.hardwareVersion, m.min_hardware_version, m.max_hardware_version)) {
+    throw new UpdateError("INCOMPATIBLE_VERSION", `hardware ${d.hardwareVersion} is outside ${m.min_hardware_version ?? "*"}..${m.max_hardware_version ?? "*"}`);
+  }
+  if (m.chip_id !== null && m.chip_id !== d.chipId) throw new UpdateError("INCOMPATIBLE_VERSION", `firmware is for chip id ${m.chip_id}, this chip is ${d.chipId}`);
+  if (!m.rollback && !isNewerVersion(m.version, d.runningVersion)) {
+    throw new UpdateError("DOWNGRADE_REJECTED", `version ${m.version} is not newer than the running ${d.runningVersion}`);
+  }
+  if (m.secure_version < d.secureFloor) {
+    throw new UpdateError("SECURE_VERSION_REJECTED", `secure_version ${m.secure_version} is below this device's floor ${d.secureFloor}`);
+  }
+  if (m.size > d.slotSize) throw new UpdateError("INSUFFICIENT_SPACE", `image of ${m.size} bytes does not fit the ${d.slotSize}-byte slot`);
+  for (const c of [...m.pre_update_commands, ...m.post_update_commands]) {
+    if (!d.knownCommands.includes(c)) throw new UpdateError("UNKNOWN_COMMAND", `no hook for update command "${c}"`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

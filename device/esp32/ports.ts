@@ -1,0 +1,34 @@
+// Assembles the ESP32 Ports. Storage is the same JournalStore the simulator runs, over the `agent` partition.
+import type { LogLevel, Ports } from "../core/ports";
+import { JournalStore } from "../core/journal-store";
+import { EspClock } from "./clock";
+import { EspHashPort } from "./hash";
+import { EspHttpPort } from "./http";
+import { EspLog } from "./log";
+import { EspMqttPort, type EspMqttOptions } from "./mqtt";
+import { EspOtaPort } from "./ota";
+import { EspRawFlash } from "./raw-flash";
+import { EspRestart } from "./restart";
+
+export interface EspPortsOptions {
+  /** Data partition of the agent's journal (partitions.csv). Default "agent". */
+  journalPartition?: string;
+  /** Without it the agent polls over HTTP only. */
+  mqtt?: EspMqttOptions;
+  logLevel?: LogLevel;
+}
+
+export function createEspPorts(options: EspPortsOptions = {}): Ports {
+  const log = new EspLog({ level: options.logLevel });
+  const ports: Ports = {
+    ota: new EspOtaPort(),
+    http: new EspHttpPort(),
+    hash: new EspHashPort(),
+    storage: new JournalStore(new EspRawFlash({ partition: options.journalPartition ?? "agent" })),
+    clock: new EspClock(),
+    restart: new EspRestart(log),
+    log,
+  };
+  if (options.mqtt) ports.mqtt = new EspMqttPort(options.mqtt);
+  return ports;
+}

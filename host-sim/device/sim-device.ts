@@ -1,0 +1,253 @@
+// A simulated ESP32 running the real agent: power on runs the bootloader model over the flash, and the
+// firmware that "runs" is whatever it picked — its version and behaviour come from the booted image.
+import { Agent } from "../../device/core/agent";
+import type { BootOutcome, CheckOutcome } from "../../device/core/agent";
+import type { AgentConfig, TrustedKey } from "../../device/core/config";
+import { JournalStore } from "../../device/core/journal-store";
+import type { ClockPort, LogPort } from "../../device/core/ports";
+import type { HostPorts } from "../xs/xs-agent";
+import { runBootloader } from "../esp/bootloader";
+import { EspOta } from "../esp/esp-ota";
+import { findByName } from "../esp/partition-table";
+import type { NorFlash } from "../flash/nor-flash";
+import { FlashError, PowerCutError } from "../flash/nor-flash";
+import { nodeHash } from "./node-hash";
+import type { NetworkFaults } from "./node-http";
+import { NodeHttpPort } from "./node-http";
+import { NodeMqttPort } from "./node-mqtt";
+import { SimOtaPort } from "./sim-ota";
+import { SimRawFlash } from "./sim-raw-flash";
+import { XsAgent } from "../xs/xs-agent";
+
+/** What SimDevice needs of an agent, whichever engine runs it. */
+export interface AgentRunner {
+  start(options: { poll?: boolean; mqtt?: boolean }): Promise<BootOutcome>;
+  checkNow(): Promise<CheckOutcome>;
+  stop(): Promise<void>;
+}
+
+/** Node runs the agent in this process; "xs" runs the same core on the real XS engine (xsnap). */
+export type AgentRuntime = "node" | "xs";
+
+export interface SimDeviceOptions {
+  id: string;
+  flash: NorFlash;
+  serverUrl: string;
+  apiKey: string;
+  trustedKeys: TrustedKey[];
+  mqttUrl?: string;
+  model?: string;
+  hardwareVersion?: string;
+  /** Agent options for this device (chunk size, deadlines, ...). */
+  agent?: Partial<AgentConfig>;
+  network?: NetworkFaults;
+  /** Seed for the device's jitter; the same seed replays the same run. */
+  seed?: number;
+  clock?: ClockPort;
+  log?: (line: string) => void;
+  /** A boot loop longer than this is reported as such instead of spinning forever. */
+  maxBoots?: number;
+  runtime?: AgentRuntime;
+}
+
+export type PowerOnResult =
+  | { kind: "bricked"; log: string[] }
+  | { kind: "crashed"; slot: string; version: string | null }
+  | { kind: "power-cut" }
+  | { kind: "restart"; reason: string }
+  | { kind: "running"; slot: string; version: string | null; boot: BootOutcome };
+
+export interface CycleResult {
+  /** The last check's outcome once the device settled (no restart pending). */
+  outcome: CheckOutcome | null;
+  /** What the agent found at the last boot (confirmed, rolled-back-reported, ...). */
+  lastBoot: BootOutcome | null;
+  boots: number;
+  bricked: boolean;
+  slot: string | null;
+  version: string | null;
+}
+
+/** Small seeded PRNG (mulberry32): reproducible jitter per device. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class SimDevice {
+  readonly http: NodeHttpPort;
+  readonly logs: string[] = [];
+  boots = 0;
+  agent: AgentRunner | null = null;
+  private mqtt: NodeMqttPort | null = null;
+  private restartReason: string | null = null;
+  /** Long-running mode: a restart the agent asks for (e.g. after an MQTT-triggered update) reboots at once. */
+  private autoReboot = false;
+  private readonly clock: ClockPort;
+
+  constructor(readonly options: SimDeviceOptions) {
+    this.http = new NodeHttpPort(options.network);
+    const random = seededRandom(options.seed ?? 1);
+    this.clock = options.clock ?? {
+      now: () => Date.now(),
+      setTimeout: (fn, ms) => setTimeout(fn, ms),
+      clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+      random,
+    };
+  }
+
+  get flash() {
+    return this.options.flash;
+  }
+
+  /** One power-on: bootloader, then the firmware it chose, up to the end of the agent's boot handling. */
+  async powerOn(agentStart: { poll?: boolean; mqtt?: boolean } = { poll: false }): Promise<PowerOnResult> {
+    await this.powerOff();
+    this.boots++;
+    const flash = this.options.flash;
+    if (!flash.isPowered) flash.powerOn();
+    const boot = runBootloader(flash);
+    for (const line of boot.log) this.note(`[boot ${this.boots}] ${line}`);
+    if (!boot.partition) return { kind: "bricked", log: boot.log };
+    const version = boot.image?.appDesc?.version ?? null;
+    const behaviour = boot.image?.sim?.behaviour ?? "healthy";
+    if (behaviour === "crash") {
+      this.note(`[boot ${this.boots}] ${boot.partition.name} v${version}: firmware crashed at start-up (panic, reset)`);
+      return { kind: "crashed", slot: boot.partition.name, version };
+    }
+    const esp = new EspOta(flash, { running: boot.partition });
+    const agentPartition = findByName(esp.partitions, "agent");
+    if (!agentPartition) throw new Error("the partition table has no `agent` partition for the agent's state");
+    this.restartReason = null;
+    const raw = new SimRawFlash(flash, agentPartition);
+    const ports = this.ports(esp);
+    const selfTests: AgentConfig["selfTests"] = { ...(this.options.agent?.selfTests ?? {}) };
+    if (behaviour === "fail-self-test") selfTests.firmware = () => false;
+    if (behaviour === "hang") selfTests.firmware = () => new Promise<boolean>(() => {}); // never answers
+    const config: AgentConfig = {
+      deviceId: this.options.id,
+      deviceModel: this.options.model ?? "ESP32-DEVKIT",
+      hardwareVersion: this.options.hardwareVersion ?? "1.0",
+      serverUrl: this.options.serverUrl,
+      apiKey: this.options.apiKey,
+      trustedKeys: this.options.trustedKeys,
+      ...this.options.agent,
+      selfTests,
+    };
+    this.agent = this.options.runtime === "xs" ? new XsAgent(config, ports, raw) : new Agent(config, { ...ports, storage: new JournalStore(raw) });
+    try {
+      const outcome = await this.agent.start(agentStart);
+      if (this.restartReason) return { kind: "restart", reason: this.restartReason };
+      return { kind: "running", slot: boot.partition.name, version, boot: outcome };
+    } catch (e) {
+      if (this.isPowerLoss(e)) return { kind: "power-cut" };
+      throw e;
+    }
+  }
+
+  /** Powers on and follows every restart until the device settles after one check-and-update cycle. */
+  async runCycle(): Promise<CycleResult> {
+    const maxBoots = this.options.maxBoots ?? 12;
+    let checked = false;
+    let outcome: CheckOutcome | null = null;
+    let lastBoot: BootOutcome | null = null;
+    for (let i = 0; i < maxBoots; i++) {
+      const r = await this.powerOn();
+      if (r.kind === "bricked") return { outcome, lastBoot, boots: this.boots, bricked: true, slot: null, version: null };
+      if (r.kind !== "running") continue; // crash, power cut or restart: power on again
+      lastBoot = r.boot;
+      if (checked) return this.settled(outcome, lastBoot);
+      try {
+        outcome = await this.agent!.checkNow();
+      } catch (e) {
+        if (!this.isPowerLoss(e)) throw e;
+        continue;
+      }
+      checked = true;
+      if (!this.restartReason) return this.settled(outcome, lastBoot);
+    }
+    throw new Error(`device ${this.options.id} did not settle within ${maxBoots} boots:\n${this.logs.slice(-20).join("\n")}`);
+  }
+
+  /** Runs like a deployed device: polls and listens on MQTT, reboots whenever the firmware restarts. */
+  async runForever(): Promise<void> {
+    this.autoReboot = true;
+    await this.bootForever();
+  }
+
+  private async bootForever() {
+    for (let i = 0; i < (this.options.maxBoots ?? 12); i++) {
+      const r = await this.powerOn({ poll: true, mqtt: true });
+      if (r.kind === "bricked") throw new Error(`device ${this.options.id} is bricked:\n${r.log.join("\n")}`);
+      if (r.kind === "running" && !this.restartReason) return;
+      if (r.kind === "restart" && this.autoReboot) return; // the restart hook already scheduled the next boot
+    }
+    throw new Error(`device ${this.options.id} is in a boot loop`);
+  }
+
+  async stopForever() {
+    this.autoReboot = false;
+    await this.powerOff();
+  }
+
+  /** The running firmware (after the last boot). */
+  running(): { slot: string | null; version: string | null } {
+    const r = runBootloader(this.options.flash, { dryRun: true });
+    return { slot: r.partition?.name ?? null, version: r.image?.appDesc?.version ?? null };
+  }
+
+  async powerOff() {
+    await this.agent?.stop();
+    this.agent = null;
+    const m = this.mqtt;
+    this.mqtt = null;
+    await m?.close();
+  }
+
+  private settled(outcome: CheckOutcome | null, lastBoot: BootOutcome | null): CycleResult {
+    const now = this.running();
+    return { outcome, lastBoot, boots: this.boots, bricked: false, ...now };
+  }
+
+  /** A power cut surfaces as whatever error the agent made of it; the flash knows the truth. */
+  private isPowerLoss(e: unknown): boolean {
+    return isPowerLoss(e) || !this.options.flash.isPowered;
+  }
+
+  /** Every port but storage: the journal runs inside the agent's engine, over the raw `agent` partition. */
+  private ports(esp: EspOta): HostPorts {
+    const log: LogPort = {
+      log: (level, message, fields) => this.note(`[${this.options.id}] ${level} ${message}${fields ? " " + JSON.stringify(fields) : ""}`),
+    };
+    if (this.options.mqttUrl) this.mqtt = new NodeMqttPort(this.options.mqttUrl, this.options.id, this.options.apiKey);
+    return {
+      ota: new SimOtaPort(esp, this.options.flash),
+      http: this.http,
+      ...(this.mqtt ? { mqtt: this.mqtt } : {}),
+      hash: nodeHash,
+      clock: this.clock,
+      restart: {
+        restart: (reason) => {
+          this.restartReason = reason;
+          if (this.autoReboot) setImmediate(() => void this.bootForever());
+        },
+      },
+      log,
+    };
+  }
+
+  private note(line: string) {
+    this.logs.push(line);
+    this.options.log?.(line);
+  }
+}
+
+export function isPowerLoss(e: unknown): boolean {
+  return e instanceof PowerCutError || (e instanceof FlashError && e.code === "powered-off");
+}

@@ -1,0 +1,1 @@
+/* Stub: nothing from xsHost.h is used directly. */

@@ -1,0 +1,171 @@
+// End-to-end fixtures: the real server stub on ephemeral ports, and simulated devices running the real agent
+// (on Node or on XS) over real HTTP and MQTT, with their flashes inspected afterwards.
+import http from "node:http";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AgentConfig, TrustedKey } from "../../device/core/config";
+import { createDeviceFlash, programPartition } from "../../host-sim/device-flash";
+import type { AgentRuntime, SimDeviceOptions } from "../../host-sim/device/sim-device";
+import { SimDevice } from "../../host-sim/device/sim-device";
+import type { Behaviour } from "../../host-sim/esp/app-image";
+import { buildAppImage } from "../../host-sim/esp/app-image";
+import { EspOta, loadPartitionTable } from "../../host-sim/esp/esp-ota";
+import { Otadata, stateName } from "../../host-sim/esp/otadata";
+import type { Partition } from "../../host-sim/esp/partition-table";
+import { findByName, parsePartitionCsv } from "../../host-sim/esp/partition-table";
+import type { NorFlash } from "../../host-sim/flash/nor-flash";
+import { ManualClock } from "../../server-stub/clock";
+import type { Harness } from "../server/harness";
+import { api, asAdmin, registerDevice, startHarness, uploadFirmware } from "../server/harness";
+
+export const MODEL = "ESP32-DEVKIT";
+
+/** Fast timings for tests; every figure is still exercised. */
+export const TEST_AGENT: Partial<AgentConfig> = {
+  retryBaseMs: 5,
+  selfTestDeadlineMs: 2000,
+  stallTimeoutMs: 400,
+  requestTimeoutMs: 3000,
+  maxDownloadAttempts: 12,
+};
+
+export interface World {
+  h: Harness;
+  keys: TrustedKey[];
+  runtime: AgentRuntime;
+  /** Devices talk to the server through this proxy (download URLs point at it too). */
+  proxy: Proxy;
+  close(): Promise<void>;
+}
+
+export async function startWorld(runtime: AgentRuntime): Promise<World> {
+  const p = await proxy();
+  const h = await startHarness({ publicUrl: p.url }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) });
+  p.target = h.server.url;
+  const keys = (await api(h, "GET", "/api/v1/keys", asAdmin(h))).body.keys.map((k: { key_id: string; public_key: string }) => ({ keyId: k.key_id, publicKey: k.public_key }));
+  return { h, keys, runtime, proxy: p, close: async () => (await p.close(), await h.close()) };
+}
+
+const images = new Map<string, Uint8Array>();
+export function image(version: string, behaviour: Behaviour = "healthy", size = 96 * 1024): Uint8Array {
+  const key = `${version}/${behaviour}/${size}`;
+  if (!images.has(key)) images.set(key, buildAppImage({ version, behaviour, size }));
+  return images.get(key)!;
+}
+
+export async function upload(w: World, version: string, opts: { behaviour?: Behaviour; size?: number; model?: string; bytes?: Uint8Array } = {}): Promise<string> {
+  const bytes = opts.bytes ?? image(version, opts.behaviour, opts.size);
+  const fw = await uploadFirmware(w.h, { version, device_model: opts.model ?? MODEL, name: `fw ${version}` }, bytes);
+  return fw.firmware_id as string;
+}
+
+export async function assign(w: World, deviceId: string, firmwareId: string, extra: Record<string, unknown> = {}) {
+  const r = await api(w.h, "POST", `/api/v1/devices/${deviceId}/update`, { ...asAdmin(w.h), body: { firmware_id: firmwareId, ...extra } });
+  if (r.status >= 300) throw new Error(`assign ${firmwareId} to ${deviceId}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body as { update_id: string };
+}
+
+export async function updateRecord(w: World, updateId: string) {
+  return (await api(w.h, "GET", `/api/v1/updates/${updateId}`, asAdmin(w.h))).body;
+}
+
+export interface DeviceOptions {
+  flash?: NorFlash;
+  /** What the server is told at registration (it may disagree with the device: a misregistered board). */
+  register?: Record<string, unknown>;
+  partitionsCsv?: string;
+  flashSize?: number;
+  keys?: TrustedKey[];
+  extra?: Partial<SimDeviceOptions>;
+}
+
+/** A registered device, factory-flashed with v1.0.0 (the same bytes as the uploaded 1.0.0), booted once. */
+export async function device(w: World, id: string, opts: DeviceOptions = {}) {
+  const apiKey = await registerDevice(w.h, id, { device_model: MODEL, hardware_version: "1.0", current_version: "1.0.0", ...opts.register });
+  const partitions = opts.partitionsCsv ? parsePartitionCsv(opts.partitionsCsv, { flashSize: opts.flashSize ?? 4 << 20 }) : undefined;
+  const flash = opts.flash ?? createDeviceFlash({ ...(partitions ? { partitions } : {}), ...(opts.flashSize ? { size: opts.flashSize } : {}) });
+  programPartition(flash, findByName(loadPartitionTable(flash), "ota_0")!, image("1.0.0"));
+  const dev = new SimDevice({
+    id,
+    flash,
+    serverUrl: w.proxy.url,
+    apiKey,
+    trustedKeys: opts.keys ?? w.keys,
+    runtime: w.runtime,
+    agent: TEST_AGENT,
+    ...opts.extra,
+  });
+  return { dev, apiKey };
+}
+
+/** What the flash says: the slot the bootloader picks, its version, and both otadata entries. */
+export function inspect(flash: NorFlash) {
+  const ota = new EspOta(flash, { running: null });
+  const od = new Otadata(flash, ota.otadata!.partition);
+  const entries = od.read().map((e) => (e.seq === 0xffffffff ? "blank" : `seq${e.seq} ${stateName(e.state)}`));
+  const boot = ota.getBootPartition();
+  return {
+    bootSlot: boot?.name ?? null,
+    bootState: boot ? safeState(ota, boot) : null,
+    otadata: entries,
+    versions: Object.fromEntries(ota.otaSlots.map((p) => [p.name, safeDesc(ota, p)])),
+  };
+}
+
+function safeState(ota: EspOta, p: Partition) {
+  try {
+    return stateName(ota.getStatePartition(p));
+  } catch {
+    return null;
+  }
+}
+
+function safeDesc(ota: EspOta, p: Partition) {
+  try {
+    return ota.getPartitionDescription(p).version;
+  } catch {
+    return null;
+  }
+}
+
+export interface Proxy {
+  url: string;
+  target: string;
+  /** Answer available-updates with this body instead of asking the server (a replay), when set. */
+  availableUpdates: ((deviceId: string) => string | null) | null;
+  /** Strip Range from requests: the server then answers 200 with the whole file. */
+  ignoreRange: boolean;
+  close(): Promise<void>;
+}
+
+/** An HTTP proxy in front of the server that can rewrite what devices see (replays, ignored Range...). */
+export async function proxy(): Promise<Proxy> {
+  const p = { target: "", availableUpdates: null, ignoreRange: false } as unknown as Proxy;
+  const server = http.createServer((req, res) => {
+    const m = /\/devices\/([^/]+)\/available-updates/.exec(req.url ?? "");
+    const replay = m && p.availableUpdates ? p.availableUpdates(decodeURIComponent(m[1]!)) : null;
+    if (replay !== null) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(replay);
+      return;
+    }
+    const t = new URL(p.target);
+    const headers = { ...req.headers, host: t.host };
+    if (p.ignoreRange) delete headers.range;
+    const up = http.request({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  p.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  p.close = () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  return p;
+}
