@@ -39,8 +39,10 @@ export function reportStatus(ctx: Ctx, updateId: string, r: StatusReport, via: "
         r.status, progress, now, terminal && u.started_at === null ? u.created_at : now, terminal ? now : null,
         failing ? (r.error_code ?? u.error_code) : u.error_code, failing ? (r.error_message ?? u.error_message) : u.error_message, updateId,
       );
+    // The device knows what it ran before better than a waiting record does.
+    if (r.from_version && u.from_version === null) ctx.db.prepare("UPDATE updates SET from_version = ? WHERE update_id = ?").run(r.from_version, updateId);
     const updated = getUpdate(ctx.db, updateId)!;
-    if (r.status === "completed") onCompleted(ctx, updated);
+    if (r.status === "completed") onCompleted(ctx, updated, r.to_version ?? null);
     syncCampaignDevice(ctx, updated);
     const fields = { campaign_id: u.campaign_id ?? undefined, device_id: u.device_id, update_id: updateId, status: r.status, progress: progress, via };
     if (failing) logEvent(ctx.log, "update_failed", { ...fields, error_code: r.error_code ?? "UNKNOWN" }, "warn");
@@ -51,7 +53,11 @@ export function reportStatus(ctx: Ctx, updateId: string, r: StatusReport, via: "
   return result;
 }
 
-function onCompleted(ctx: Ctx, u: UpdateRow): void {
+function onCompleted(ctx: Ctx, u: UpdateRow, reportedVersion: string | null): void {
+  if (reportedVersion && reportedVersion !== u.to_version) {
+    // The image's own version disagrees with the firmware record: believe the device, and say so.
+    logEvent(ctx.log, "update_version_mismatch", { campaign_id: u.campaign_id ?? undefined, device_id: u.device_id, update_id: u.update_id, expected: u.to_version, reported: reportedVersion }, "warn");
+  }
   // previous_* come from the update, not the device row: the device may already have
   // polled with its new version before it reported completion.
   ctx.db
@@ -59,7 +65,7 @@ function onCompleted(ctx: Ctx, u: UpdateRow): void {
       `UPDATE devices SET previous_version = ?, previous_firmware_id = ?, current_version = ?, current_firmware_id = ?, updated_at = ?
        WHERE device_id = ?`,
     )
-    .run(u.from_version, u.from_firmware_id, u.to_version, u.firmware_id, ctx.clock.now(), u.device_id);
+    .run(u.from_version, u.from_firmware_id, reportedVersion ?? u.to_version, u.firmware_id, ctx.clock.now(), u.device_id);
   if (u.rollback === 1 && u.reverts_update_id) {
     // The firmware this rollback undid: its update is now rolled_back.
     ctx.db.prepare("UPDATE updates SET status = 'rolled_back' WHERE update_id = ? AND status = 'completed'").run(u.reverts_update_id);
