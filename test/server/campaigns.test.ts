@@ -129,13 +129,18 @@ describe("failure threshold and auto-rollback", () => {
     expect((await campaign(h, id)).status).toBe("in_progress");
     await settle(h, f, id); // 1 of 10 = 10 %: not above the threshold
     expect(await campaign(h, id)).toMatchObject({ status: "in_progress", failed_devices: 1, completed_devices: 9 });
-    await settle(h, f, id, (d) => (d === "d11" ? "failed" : "completed")); // 2 of 15 = 13.3 %
+    await settle(h, f, id, (d) => (d === "d11" || d === "d12" ? "failed" : "completed")); // d12 fails after the pause
     const c = await campaign(h, id);
-    expect(c).toMatchObject({ status: "paused", failed_devices: 2, pending_devices: 5 });
+    expect(c).toMatchObject({ status: "paused", failed_devices: 3, pending_devices: 5 });
     // Checked when d11's failure arrived: 2 of 11 finished.
     expect(c.pause_reason).toBe("failure rate 18.2% > 10% over 11 finished devices");
     expect(c.rollback_reason).toBeNull(); // auto_rollback off
     expect(h.logs.join("")).toContain(`campaign_paused campaign_id=${id}`);
+    // Resuming accepts the failures so far: the campaign goes on, and the next failure pauses it again.
+    const resumed = await start(h, id);
+    expect(resumed).toMatchObject({ status: "in_progress", in_progress_devices: 5 });
+    await settle(h, f, id, (d) => (d === "d16" ? "failed" : "completed"));
+    expect((await campaign(h, id)).status).toBe("failed"); // 4 of 20 and nothing left to dispatch
   });
 
   it("with auto_rollback, sends every device that installed the firmware a signed rollback to its previous firmware", async () => {
