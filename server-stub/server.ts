@@ -12,6 +12,7 @@ import { CampaignEngine } from "./campaigns/engine";
 import { ManualClock, systemClock, type Clock } from "./clock";
 import type { Ctx } from "./context";
 import { openDb, type Db } from "./db";
+import { getUpdate } from "./model/updates";
 import { logEvent } from "./log";
 import type { OtaBus } from "./mqtt/bus";
 import { startEmbeddedBroker } from "./mqtt/embedded";
@@ -87,7 +88,15 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 0,
       devTokenEnabled: opts.devToken ?? true,
     },
-    notify: (deviceId, message) => bus?.publish(deviceId, message),
+    // Published after the surrounding transaction, and only if it committed: a notification
+    // must never announce an update that was rolled back.
+    notify: (deviceId, message) =>
+      setImmediate(() => {
+        if (!bus || !db.open) return;
+        const u = getUpdate(db, message.update_id);
+        if (!u || (message.action === "cancel" && u.status !== "cancelled")) return;
+        bus.publish(deviceId, message);
+      }),
     kick: () => engine?.tick(),
   };
   engine = new CampaignEngine(ctx);
