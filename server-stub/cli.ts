@@ -2,20 +2,17 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import pino from "pino";
 import { ApiKeyStore } from "./auth/api-keys";
 import { systemClock } from "./clock";
 import { openDb } from "./db";
-import { fileStream, textDestination } from "./log";
 import { KeyStore } from "./signing/keystore";
-import { startOtaServer } from "./server";
 
 const USAGE = `usage:
   ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--public-url URL]
              [--mqtt-port 1883 | --mqtt-url mqtt://host:port | --no-mqtt]
              [--auth-port 8202] [--no-dev-token] [--signing-key FILE]
              [--log-level info] [--log-format json|text] [--log-file PATH]
-             [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 120]
+             [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
   ota-server keys [list | rotate | retire KEY_ID] [--data-dir DIR]
   ota-server api-key create --role admin|operator|viewer [--name NAME] [--data-dir DIR]
 
@@ -88,6 +85,8 @@ async function main(): Promise<void> {
   }
   if (cmd !== undefined) fail(`unknown command ${cmd}`);
 
+  // Loaded here so `keys` and `api-key` start fast without fastify, aedes and friends.
+  const [{ default: pino }, { fileStream, textDestination }, { startOtaServer }] = await Promise.all([import("pino"), import("./log"), import("./server")]);
   const format = values["log-format"] ?? "json";
   if (format !== "json" && format !== "text") fail("--log-format must be json or text");
   const out = values["log-file"] ? fileStream(values["log-file"]) : process.stdout;
@@ -105,7 +104,7 @@ async function main(): Promise<void> {
     logger,
     maxUploadBytes: int(values["max-upload-mb"], "max-upload-mb", 32) * 1024 * 1024,
     manifestTtlSeconds: int(values["manifest-ttl"], "manifest-ttl", 86400),
-    defaultTimeoutMinutes: int(values["default-timeout-minutes"], "default-timeout-minutes", 120),
+    defaultTimeoutMinutes: int(values["default-timeout-minutes"], "default-timeout-minutes", 0),
   });
   let closing = false;
   const shutdown = async () => {

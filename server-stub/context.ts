@@ -11,7 +11,10 @@ export interface ServiceConfig {
   publicUrl: string;
   manifestTtlSeconds: number;
   maxUploadBytes: number;
-  /** Default per-update silence timeout when neither the campaign nor the request sets one. */
+  /**
+   * Silence timeout for updates that set none (direct updates without timeout_minutes).
+   * 0 = none: an offline device keeps its direct update until it calls in. Campaigns always set one.
+   */
   defaultTimeoutMinutes: number;
   devTokenEnabled: boolean;
 }

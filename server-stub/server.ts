@@ -11,7 +11,8 @@ import { loadJwtSecret, TokenService } from "./auth/tokens";
 import { CampaignEngine } from "./campaigns/engine";
 import { ManualClock, systemClock, type Clock } from "./clock";
 import type { Ctx } from "./context";
-import { openDb } from "./db";
+import { openDb, type Db } from "./db";
+import { getUpdate } from "./model/updates";
 import { logEvent } from "./log";
 import type { OtaBus } from "./mqtt/bus";
 import { startEmbeddedBroker } from "./mqtt/embedded";
@@ -58,6 +59,17 @@ export async function startOtaServer(opts: ServerOptions): Promise<OtaServer> {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: "info" });
   const db = openDb(join(opts.dataDir, "ota.sqlite"));
+  const opened: Array<() => Promise<void> | void> = [() => void db.close()];
+  try {
+    return await boot(opts, db, clock, log, opened);
+  } catch (e) {
+    // Release what was opened (ports, db) so a failed start leaves nothing behind.
+    for (const close of opened.reverse()) await close();
+    throw e;
+  }
+}
+
+async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, opened: Array<() => Promise<void> | void>): Promise<OtaServer> {
   const keys = new KeyStore(db, clock);
   if (opts.signingKeyFile) keys.importFile(opts.signingKeyFile);
   const signingKey = keys.ensureActive();
@@ -73,18 +85,28 @@ export async function startOtaServer(opts: ServerOptions): Promise<OtaServer> {
       publicUrl: opts.publicUrl ?? "",
       manifestTtlSeconds: opts.manifestTtlSeconds ?? 24 * 3600,
       maxUploadBytes: opts.maxUploadBytes ?? 32 * 1024 * 1024,
-      defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 120,
+      defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 0,
       devTokenEnabled: opts.devToken ?? true,
     },
-    notify: (deviceId, message) => bus?.publish(deviceId, message),
+    // Published after the surrounding transaction, and only if it committed: a notification
+    // must never announce an update that was rolled back.
+    notify: (deviceId, message) =>
+      setImmediate(() => {
+        if (!bus || !db.open) return;
+        const u = getUpdate(db, message.update_id);
+        if (!u || (message.action === "cancel" && u.status !== "cancelled")) return;
+        bus.publish(deviceId, message);
+      }),
     kick: () => engine?.tick(),
   };
   engine = new CampaignEngine(ctx);
 
   if (opts.mqttUrl) bus = await connectExternalBroker(ctx, opts.mqttUrl);
   else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host);
+  if (bus) opened.push(() => bus!.close());
 
   const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }) }, log);
+  opened.push(() => app.close());
   await app.listen({ port: opts.port ?? 8221, host });
   const port = (app.server.address() as AddressInfo).port;
   ctx.config.publicUrl = (opts.publicUrl ?? `http://localhost:${port}`).replace(/\/$/, "");
@@ -97,6 +119,7 @@ export async function startOtaServer(opts: ServerOptions): Promise<OtaServer> {
     installErrorHandling(authApp);
     installAuth(authApp, ctx);
     await devTokenRoute(authApp, ctx);
+    opened.push(() => authApp!.close());
     await authApp.listen({ port: opts.authPort ?? 8202, host });
     authUrl = `http://localhost:${(authApp.server.address() as AddressInfo).port}`;
   }

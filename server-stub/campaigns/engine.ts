@@ -7,7 +7,9 @@ import { ensureDevice } from "../model/devices";
 import { getFirmware } from "../model/firmware";
 import { activeUpdateFor, getUpdate } from "../model/updates";
 import { checkCompatibility } from "../services/compatibility";
-import { assignUpdate, expireSilentUpdates, rollbackCampaignDevice, runAutoRetries } from "../services/updates";
+import { expireSilentUpdates, runAutoRetries } from "../services/retries";
+import { rollbackCampaignDevice } from "../services/rollbacks";
+import { assignUpdate } from "../services/updates";
 import { DEFAULTS, type CampaignConfig } from "./config";
 import { configOf, countStates, getCampaign, logCampaignEvent, stagesOf, type CampaignRow, type StageRow } from "./model";
 import { campaignThresholdCrossed, failureRate, finished, shouldAutoRollback, stageGatePasses } from "./thresholds";
@@ -127,12 +129,16 @@ export class CampaignEngine {
     for (const { device_id } of pending) {
       if (room <= 0) break;
       const device = ensureDevice(db, device_id, now);
-      if (activeUpdateFor(db, device_id)) continue; // busy with another update; try again next tick
+      const busy = activeUpdateFor(db, device_id);
+      if (busy) {
+        // Busy with another update: wait for it, but not longer than the campaign's timeout.
+        if (now - (stage.started_at ?? now) < (cfg.timeout_minutes ?? DEFAULTS.timeout_minutes) * 60_000) continue;
+        this.skip(c, device_id, `BUSY:${busy.update_id}`, now);
+        continue;
+      }
       const compat = checkCompatibility(fw, device);
       if (!compat.compatible) {
-        const note = compat.reasons.map((r) => r.code).join(",");
-        db.prepare("UPDATE campaign_devices SET state = 'skipped', note = ?, finished_at = ? WHERE campaign_id = ? AND device_id = ?").run(note, now, c.campaign_id, device_id);
-        logEvent(this.ctx.log, "campaign_device_skipped", { campaign_id: c.campaign_id, device_id, reason: note });
+        this.skip(c, device_id, compat.reasons.map((r) => r.code).join(","), now);
         continue;
       }
       const u = assignUpdate(this.ctx, {
@@ -142,6 +148,11 @@ export class CampaignEngine {
       db.prepare("UPDATE campaign_devices SET state = 'in_progress', update_id = ? WHERE campaign_id = ? AND device_id = ?").run(u.update_id, c.campaign_id, device_id);
       room--;
     }
+  }
+
+  private skip(c: CampaignRow, deviceId: string, note: string, now: number): void {
+    this.ctx.db.prepare("UPDATE campaign_devices SET state = 'skipped', note = ?, finished_at = ? WHERE campaign_id = ? AND device_id = ?").run(note, now, c.campaign_id, deviceId);
+    logEvent(this.ctx.log, "campaign_device_skipped", { campaign_id: c.campaign_id, device_id: deviceId, reason: note });
   }
 
   /**

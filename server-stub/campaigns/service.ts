@@ -69,11 +69,15 @@ export function startCampaign(ctx: Ctx, engine: CampaignEngine, id: string): Cam
     const now = ctx.clock.now();
     const future = cfg.scheduled_start !== null && Date.parse(cfg.scheduled_start) > now;
     if (c.status === "paused") {
-      // Resuming after a failed stage gate means the operator accepts that stage.
+      // Resuming means the operator accepts the failures so far (only new ones count against the
+      // threshold again) and, after a failed stage gate, that stage.
       const stageBump = c.pause_kind === "gate" ? 1 : 0;
       ctx.db
-        .prepare("UPDATE campaigns SET status = ?, pause_kind = NULL, pause_reason = NULL, current_stage = current_stage + ?, stage_ready_at = NULL, updated_at = ? WHERE campaign_id = ?")
-        .run(future ? "scheduled" : "in_progress", stageBump, now, id);
+        .prepare(
+          `UPDATE campaigns SET status = ?, pause_kind = NULL, pause_reason = NULL, current_stage = current_stage + ?, stage_ready_at = NULL, updated_at = ?,
+             failed_seen = (SELECT COUNT(*) FROM campaign_devices WHERE campaign_id = ? AND state = 'failed') WHERE campaign_id = ?`,
+        )
+        .run(future ? "scheduled" : "in_progress", stageBump, now, id, id);
       logCampaignEvent(ctx.db, id, now, "resumed");
       logEvent(ctx.log, "campaign_resumed", { campaign_id: id });
       return;

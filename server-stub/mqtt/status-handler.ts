@@ -7,7 +7,7 @@ import { ApiError } from "../api-error";
 import type { Ctx } from "../context";
 import { logEvent } from "../log";
 import { getUpdate } from "../model/updates";
-import { reportStatus } from "../services/updates";
+import { reportStatus } from "../services/status-reports";
 
 const validate = new Ajv({ allErrors: false, strict: false }).compile<MqttStatusReport>(mqttStatusReportSchema);
 

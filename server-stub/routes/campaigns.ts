@@ -43,6 +43,29 @@ export async function campaignRoutes(app: FastifyInstance, { ctx, engine }: AppD
     return show(c);
   });
 
+  app.get("/api/v1/campaigns/:campaign_id/devices", {
+    config: { roles: READERS },
+    schema: {
+      tags: ["campaigns"], params: campParam,
+      response: {
+        200: {
+          type: "object",
+          properties: {
+            campaign_id: { type: "string" },
+            devices: { type: "array", items: { type: "object", properties: { device_id: { type: "string" }, stage: { type: "integer" }, state: { type: "string" }, update_id: { type: ["string", "null"] }, rollback_update_id: { type: ["string", "null"] }, note: { type: ["string", "null"] } } } },
+          },
+        },
+        ...authErrors,
+      },
+    },
+  }, async (req) => {
+    if (!getCampaign(ctx.db, idOf(req))) throw notFound("campaign", idOf(req));
+    const devices = ctx.db
+      .prepare("SELECT device_id, stage_index AS stage, state, update_id, rollback_update_id, note FROM campaign_devices WHERE campaign_id = ? ORDER BY position")
+      .all(idOf(req));
+    return { campaign_id: idOf(req), devices };
+  });
+
   app.post("/api/v1/campaigns/:campaign_id/approve", {
     config: { roles: WRITERS },
     schema: { tags: ["campaigns"], params: campParam, body: { type: "object", additionalProperties: false, properties: { approval_comment: { type: ["string", "null"], maxLength: 2000 } } }, response: { 200: anyObject, ...authErrors } },

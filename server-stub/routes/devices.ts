@@ -7,7 +7,8 @@ import { logEvent } from "../log";
 import { assertDeviceId, deviceSchema, deviceToApi, ensureDevice, getDevice, type DeviceRow } from "../model/devices";
 import { addMembers } from "../model/groups";
 import { updateSchema, updateToApi, type UpdateRow } from "../model/updates";
-import { availableUpdates, requestDeviceUpdate, rollbackDevice } from "../services/updates";
+import { rollbackDevice } from "../services/rollbacks";
+import { availableUpdates, requestDeviceUpdate } from "../services/updates";
 import { authErrors, idParam, paging, type AppDeps } from "./common";
 
 const commands = { type: "array", maxItems: 32, items: { type: "string", maxLength: 256 }, default: [] };

@@ -91,6 +91,13 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const [start, end] = range.kind === "partial" ? [range.start, range.end] : [0, size - 1];
     if (range.kind === "partial") reply.status(206).header("Content-Range", `bytes ${start}-${end}/${size}`);
     reply.header("Content-Length", String(end - start + 1));
+    if (req.method === "HEAD") {
+      // Headers only, with the real Content-Length (fastify would send 0 for an empty payload).
+      reply.hijack();
+      reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+      reply.raw.end();
+      return;
+    }
     const stream = ctx.blobs.openRange(fw.checksum_sha256, start, end);
     let sent = 0;
     stream.on("data", (chunk: Buffer) => (sent += chunk.length));

@@ -25,6 +25,7 @@ export async function groupRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const b = req.body as { name: string; description?: string | null; device_ids: string[] };
     assertGroupName(b.name);
     ctx.db.transaction(() => {
+      // An empty group may exist already as a placeholder (a campaign named it in target_groups): filling it is fine.
       if (groupExists(ctx.db, b.name) && groupMembers(ctx.db, b.name).length > 0) throw conflict("GROUP_EXISTS", `group ${b.name} exists`);
       ensureGroup(ctx.db, b.name, ctx.clock.now(), b.description);
       if (b.description) ctx.db.prepare("UPDATE device_groups SET description = ? WHERE name = ?").run(b.description, b.name);

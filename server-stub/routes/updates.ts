@@ -4,7 +4,9 @@ import { notFound } from "../api-error";
 import { principalOf } from "../auth/hook";
 import { assertDeviceScope, DEVICE_FACING, READERS, WRITERS } from "../auth/principal";
 import { getUpdate, updateSchema, updateToApi } from "../model/updates";
-import { cancelUpdate, reportStatus, retryUpdate } from "../services/updates";
+import { retryUpdate } from "../services/retries";
+import { reportStatus } from "../services/status-reports";
+import { cancelUpdate } from "../services/updates";
 import { authErrors, idParam, reasonBody, type AppDeps } from "./common";
 
 const updParam = idParam("update_id");

@@ -77,6 +77,16 @@ describe("device-facing flow", () => {
     expect((await api(h, "GET", "/api/v1/devices/dev1/available-updates", { apiKey: key })).body).toEqual({ update_available: false });
   });
 
+  it("takes the versions a device reports with its final status", async () => {
+    const k = await registerDevice(h, "vers", { current_version: null }); // registered without a version
+    const u = (await api(h, "POST", "/api/v1/devices/vers/update", { ...asAdmin(h), body: { firmware_id: fw.firmware_id } })).body;
+    expect(u.from_version).toBeNull();
+    await report(h, k, u.update_id, "installing", { status: "completed", from_version: "1.0.7", to_version: "1.2.0-custom" });
+    expect((await api(h, "GET", `/api/v1/updates/${u.update_id}`, asAdmin(h))).body.from_version).toBe("1.0.7");
+    expect((await api(h, "GET", "/api/v1/devices/vers", asAdmin(h))).body).toMatchObject({ current_version: "1.2.0-custom", previous_version: "1.0.7" });
+    expect(h.logs.join("")).toMatch(/update_version_mismatch device_id=vers update_id=\S+ expected=1.2.0 reported=1.2.0-custom/);
+  });
+
   it("keeps a device from reporting on another device's update", async () => {
     const other = await registerDevice(h, "dev2", { current_version: "1.1.0" });
     const u = (await api(h, "POST", "/api/v1/devices/dev2/update", { ...asAdmin(h), body: { firmware_id: fw.firmware_id } })).body;
@@ -144,6 +154,11 @@ describe("device-facing flow", () => {
     expect(after.status).toBe("failed");
     expect(after.error.code).toBe("TIMEOUT");
     expect(h.logs.join("")).toContain(`update_failed device_id=silent update_id=${u.update_id} error_code=TIMEOUT`);
+    // Without timeout_minutes a direct update waits for an offline device indefinitely.
+    await registerDevice(h, "offline", { current_version: "1.0.0" });
+    const patient = (await api(h, "POST", "/api/v1/devices/offline/update", { ...asAdmin(h), body: { firmware_id: fw.firmware_id } })).body;
+    h.clock.advanceMinutes(7 * 24 * 60);
+    expect((await api(h, "GET", `/api/v1/updates/${patient.update_id}`, asAdmin(h))).body.status).toBe("scheduled");
   });
 
   it("bulk-updates devices with a per-device outcome", async () => {

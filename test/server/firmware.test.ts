@@ -66,6 +66,15 @@ describe("firmware", () => {
     expect((await api(h, "POST", "/api/v1/firmware", { ...asAdmin(h), body: firmwareForm({ device_model: "ESP32-S3-BOARD" }, truncated) })).body.error.code).toBe("IMAGE_INVALID");
   });
 
+  it("accepts metadata as a file part (`-F metadata=@firmware-metadata.json`, the HOWTO's CI example)", async () => {
+    const form = new FormData();
+    form.append("metadata", new Blob([JSON.stringify({ version: "0.9.0", device_model: "CI-BOARD", changelog: "ci" })], { type: "application/json" }), "firmware-metadata.json");
+    form.append("file", new Blob([randomBytes(500, 5)]), "firmware.bin");
+    const r = await api(h, "POST", "/api/v1/firmware", { ...asAdmin(h), body: form });
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ version: "0.9.0", device_model: "CI-BOARD", changelog: "ci", name: "firmware.bin" });
+  });
+
   it("lists with device_model, limit and offset", async () => {
     await uploadFirmware(h, { version: "1.3.0" }, randomBytes(1000, 2));
     const all = await api(h, "GET", "/api/v1/firmware?device_model=IOT-2024&limit=10", asAdmin(h));
@@ -116,6 +125,10 @@ describe("firmware", () => {
     await (await fetch(`${h.server.url}/api/v1/firmware/fw_v1.2.0/download`, { headers: { authorization: `Bearer ${h.admin}`, range: "bytes=0-1023" } })).arrayBuffer();
     const after = (await api(h, "GET", "/api/v1/stats", asAdmin(h))).body.bytes_served;
     expect(after - before).toBe(1024);
+    // HEAD: the real length, nothing served
+    const head = await fetch(`${h.server.url}/api/v1/firmware/fw_v1.2.0/download`, { method: "HEAD", headers: { authorization: `Bearer ${h.admin}` } });
+    expect([head.status, head.headers.get("content-length"), head.headers.get("etag")]).toEqual([200, String(raw.length), `"${sha(raw)}"`]);
+    expect((await api(h, "GET", "/api/v1/stats", asAdmin(h))).body.bytes_served).toBe(after);
   });
 
   it("lets a device download only firmware offered to it", async () => {

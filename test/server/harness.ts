@@ -26,8 +26,15 @@ export async function startHarness(extra: Partial<ServerOptions> = {}, reuse?: {
   const sink = new Writable({ write(chunk, _e, cb) { logs.push(String(chunk)); cb(); } });
   const boot = (opts: Partial<ServerOptions>) =>
     startOtaServer({ dataDir, port: 0, host: "127.0.0.1", mqttPort: 0, authPort: 0, clock, logger: pino({ level: "info" }, sink), ...extra, ...opts });
+  let server: OtaServer;
+  try {
+    server = await boot({});
+  } catch (e) {
+    if (!reuse) rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   const h: Harness = {
-    server: await boot({}),
+    server,
     clock, dataDir, logs, admin: "",
     async restart(opts = {}) {
       await h.server.close();

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getFirmware } from "../../server-stub/model/firmware";
+import { assignUpdate } from "../../server-stub/services/updates";
 import { api, asAdmin, connectMqtt, eventually, nextMessage, randomBytes, registerDevice, startHarness, uploadFirmware, type Harness } from "./harness";
 
 describe("MQTT", () => {
@@ -92,6 +94,28 @@ describe("MQTT", () => {
     } finally {
       a.end(true);
       b.end(true);
+    }
+  });
+
+  it("never announces an update whose transaction rolled back", async () => {
+    const key = await registerDevice(h, "m-tx", { current_version: "1.0.0" });
+    const client = await connectMqtt(h, "m-tx", key);
+    try {
+      await client.subscribeAsync("devices/m-tx/ota", { qos: 1 });
+      const got: any[] = [];
+      client.on("message", (_t, p) => got.push(JSON.parse(p.toString())));
+      const { ctx } = h.server;
+      const firmware = getFirmware(ctx.db, fw.firmware_id)!;
+      expect(() => ctx.db.transaction(() => {
+        assignUpdate(ctx, { deviceId: "m-tx", firmware, priority: "normal" });
+        throw new Error("later step failed");
+      })()).toThrow("later step failed");
+      const committed = (await api(h, "POST", "/api/v1/devices/m-tx/update", { ...asAdmin(h), body: { firmware_id: fw.firmware_id } })).body;
+      await eventually(() => got.length > 0);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(got.map((m) => m.update_id)).toEqual([committed.update_id]);
+    } finally {
+      await client.endAsync();
     }
   });
 

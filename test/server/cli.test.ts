@@ -1,0 +1,39 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const bin = new URL("../../bin/ota-server.js", import.meta.url).pathname;
+const dataDir = mkdtempSync(join(tmpdir(), "ota-cli-"));
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args, "--data-dir", dataDir], { encoding: "utf8", timeout: 20_000 });
+const keysOf = (out: string) => (JSON.parse(out) as { keys: Array<{ key_id: string; public_key: string; retired: boolean }> }).keys;
+
+describe("ota-server CLI", () => {
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it("keys: creates a key on first use, rotates keeping the old one, retires", () => {
+    const first = run("keys");
+    expect(first.status, first.stderr).toBe(0);
+    const [k1] = keysOf(first.stdout);
+    expect(Buffer.from(k1!.public_key, "base64")).toHaveLength(32);
+    const rotated = keysOf(run("keys", "rotate").stdout);
+    expect(rotated.map((k) => k.key_id)).toEqual([k1!.key_id, expect.stringMatching(/^k_[0-9a-f]{16}$/)]);
+    const retired = keysOf(run("keys", "retire", k1!.key_id).stdout);
+    expect(retired[0]).toMatchObject({ key_id: k1!.key_id, retired: true });
+    const refuse = run("keys", "retire", rotated[1]!.key_id);
+    expect(refuse.status).toBe(2);
+    expect(refuse.stderr).toMatch(/last active key/);
+  });
+
+  it("api-key create prints a key once; bad usage exits 2 with usage", () => {
+    const r = run("api-key", "create", "--role", "operator", "--name", "ci");
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ role: "operator", name: "ci", api_key: expect.stringMatching(/^ota_ope_/) });
+    const bad = run("api-key", "create", "--role", "device");
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/usage:/);
+    expect(run("frobnicate").status).toBe(2);
+    expect(run("--help").stdout).toMatch(/ota-server keys/);
+  });
+});
