@@ -25,6 +25,8 @@ export interface CreateFlashOptions {
   path?: string;
   size?: number;
   partitions?: Partition[];
+  /** In memory, storing only written sectors (fleets of simulated devices). Ignored with `path`. */
+  sparse?: boolean;
   /** Observer of every flash operation (tests use it to prove a region was never touched). */
   onOp?: NorFlashOptions["onOp"];
 }
@@ -34,7 +36,11 @@ export function createDeviceFlash(options: CreateFlashOptions = {}): NorFlash {
   const size = options.size ?? DEFAULT_FLASH_SIZE;
   const partitions = options.partitions ?? loadPartitionsCsv(PROJECT_PARTITIONS_CSV, size);
   const flashOptions = options.onOp ? { onOp: options.onOp } : {};
-  const flash = options.path ? NorFlash.create(options.path, size, flashOptions) : NorFlash.memory(size, flashOptions);
+  const flash = options.path
+    ? NorFlash.create(options.path, size, flashOptions)
+    : options.sparse
+      ? NorFlash.sparse(size, flashOptions)
+      : NorFlash.memory(size, flashOptions);
   writePartitionTable(flash, partitions);
   return flash;
 }

@@ -128,3 +128,59 @@ describe("fault hooks", () => {
     expect(ops).toEqual(["erase@1000", "write@1000"]);
   });
 });
+
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0; // toEqual is slow on big arrays
+
+describe("sparse backing", () => {
+  it("behaves exactly like a full in-memory flash, storing only written sectors", () => {
+    const size = 64 * SECTOR_SIZE;
+    const full = NorFlash.memory(size, { strictWrites: false });
+    const sparse = NorFlash.sparse(size, { strictWrites: false });
+    expect(sparse.residentBytes).toBe(0);
+    let x = 7;
+    const rnd = (n: number) => ((x = (x * 1103515245 + 12345) >>> 0), x % n);
+    for (let i = 0; i < 400; i++) {
+      const op = rnd(3);
+      if (op === 0) {
+        const s = rnd(64) * SECTOR_SIZE;
+        full.eraseSector(s);
+        sparse.eraseSector(s);
+      } else {
+        const offset = rnd(size - 9000);
+        const data = Uint8Array.from({ length: 1 + rnd(9000) }, () => rnd(256));
+        full.write(offset, data);
+        sparse.write(offset, data);
+      }
+      const at = rnd(size - 5000);
+      expect(same(sparse.read(at, 5000), full.read(at, 5000))).toBe(true);
+    }
+    expect(same(sparse.read(0, size), full.read(0, size))).toBe(true);
+    expect(sparse.stats).toEqual(full.stats);
+    expect(sparse.residentBytes).toBeLessThanOrEqual(size);
+  });
+
+  it("keeps nothing for erased space and drops a sector erased back to 0xFF", () => {
+    const f = NorFlash.sparse(1024 * SECTOR_SIZE); // 4 MiB, nothing allocated
+    expect(f.read(0x3ff000, 4)).toEqual(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+    f.write(0x1ffe, new Uint8Array([1, 2, 3, 4])); // straddles two sectors
+    expect(f.residentBytes).toBe(2 * SECTOR_SIZE);
+    expect(f.read(0x1ffc, 8)).toEqual(new Uint8Array([0xff, 0xff, 1, 2, 3, 4, 0xff, 0xff]));
+    expect(() => f.write(0x1fff, new Uint8Array([9]))).toThrow(FlashError); // still strict
+    f.eraseSector(0x1000);
+    expect(f.residentBytes).toBe(SECTOR_SIZE);
+    expect(f.read(0x2000, 2)).toEqual(new Uint8Array([3, 4]));
+    f.write(0x5000, new Uint8Array(SECTOR_SIZE).fill(0xff)); // 0xFF over erased space allocates nothing
+    expect(f.residentBytes).toBe(SECTOR_SIZE);
+  });
+
+  it("supports the same power cuts and tears", () => {
+    const f = NorFlash.sparse(16 * SECTOR_SIZE);
+    f.write(0, new Uint8Array(SECTOR_SIZE).fill(0));
+    f.armFaults({ tear: { op: 1, fraction: 0.25 } });
+    expect(() => f.eraseSector(0)).toThrow(PowerCutError);
+    f.powerOn();
+    const s = f.read(0, SECTOR_SIZE);
+    expect(s.subarray(0, SECTOR_SIZE / 4).every((b) => b === 0xff)).toBe(true);
+    expect(s.subarray(SECTOR_SIZE / 4).every((b) => b === 0)).toBe(true);
+  });
+});

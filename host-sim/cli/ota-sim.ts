@@ -9,6 +9,8 @@ import { buildAppImage } from "../esp/app-image";
 import { findByName } from "../esp/partition-table";
 import { loadPartitionTable } from "../esp/esp-ota";
 import { NorFlash } from "../flash/nor-flash";
+import { parseMix } from "../device/behaviour-mix";
+import { Fleet } from "../fleet/fleet";
 
 const USAGE = `usage:
   ota-sim device --id ID --flash FLASH.bin --server URL --api-key KEY [--mqtt URL] [--key PUBKEY ...]
@@ -17,7 +19,18 @@ const USAGE = `usage:
     --key      a trusted server public key, base64 as GET /api/v1/keys returns it (repeatable);
                without it the device trusts the keys in FLASH.bin.keys.json (its "baked-in" config)
     --once     exit after one check-and-update cycle (reboot, confirm or rollback included):
-               exit code 0 when the device ends on a verified image`;
+               exit code 0 when the device ends on a verified image
+  ota-sim fleet --devices N --server URL [--token TOKEN] [--mqtt URL | --no-mqtt]
+                [--mix healthy=0.9,fail-self-test=0.05,crash=0.05] [--seed S] [--prefix sim-]
+                [--image-size 64K] [--poll-interval SECONDS] [--status-every SECONDS] [--verbose]
+    Runs N devices in this process (own sparse flash, MQTT session and agent each), factory-flashed with
+    v1.0.0 and registered with the server (each gets its own API key), until Ctrl-C.
+    --token    an admin or operator bearer token ($OTA_TOKEN); without either, one is taken from the
+               server's dev-token endpoint (the stub's default; not available with --no-dev-token)
+    --mqtt     the devices' broker; default: the one the server reports in GET /health
+    --mix      board behaviours for any image but the factory one; the rest is healthy
+               (fail-self-test: rolls back after the self-test; crash: panics at start; hang: never confirms)
+               A release that fails on a share of boards is an image with a sim "mix" (see docs/demo-and-fleet.md)`;
 
 type Out = (line: string) => void;
 
@@ -25,6 +38,7 @@ export async function main(argv: string[], out: Out = (l) => console.log(l), err
   try {
     const [cmd, ...rest] = argv;
     if (cmd === "device") return await device(rest, out);
+    if (cmd === "fleet") return await fleet(rest, out);
     if (cmd === undefined || cmd === "help" || cmd === "--help") {
       out(USAGE);
       return 0;
@@ -83,6 +97,83 @@ async function device(args: string[], out: Out): Promise<number> {
   await new Promise<void>((resolve) => process.once("SIGINT", resolve));
   await dev.stopForever();
   return 0;
+}
+
+async function fleet(args: string[], out: Out): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      devices: { type: "string" },
+      server: { type: "string" },
+      token: { type: "string" },
+      mqtt: { type: "string" },
+      "no-mqtt": { type: "boolean" },
+      mix: { type: "string" },
+      seed: { type: "string" },
+      prefix: { type: "string" },
+      "image-size": { type: "string" },
+      "poll-interval": { type: "string" },
+      "status-every": { type: "string" },
+      verbose: { type: "boolean" },
+    },
+  });
+  if (!values.server) throw new Error("--server is required");
+  const n = Number(values.devices ?? "10");
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new Error("--devices must be a positive integer");
+  const server = values.server.replace(/\/+$/, "");
+  const token = values.token ?? process.env.OTA_TOKEN ?? (await devToken(server));
+  const size = parseSize(values["image-size"] ?? "64K");
+  const started = Date.now();
+  const f = await Fleet.start({
+    devices: n,
+    serverUrl: server,
+    token,
+    ...(values["no-mqtt"] ? { mqttUrl: null } : values.mqtt ? { mqttUrl: values.mqtt } : {}),
+    ...(values.mix ? { mix: parseMix(values.mix) } : {}),
+    seed: Number(values.seed ?? "1"),
+    ...(values.prefix ? { prefix: values.prefix } : {}),
+    factoryImage: buildAppImage({ version: "1.0.0", size }),
+    pollIntervalMs: Number(values["poll-interval"] ?? "60") * 1000,
+    ...(values.verbose ? { log: out } : {}),
+  });
+  const boards: Record<string, number> = {};
+  for (const d of f.devices) boards[d.board] = (boards[d.board] ?? 0) + 1;
+  out(`fleet: ${n} devices (${f.devices[0]!.id} … ${f.devices[n - 1]!.id}) up in ${((Date.now() - started) / 1000).toFixed(1)} s; boards ${fmt(boards)}; mqtt ${f.mqttUrl ?? "off"}; Ctrl-C to stop`);
+  const every = Number(values["status-every"] ?? "5") * 1000;
+  const timer = setInterval(() => out(`versions ${fmt(f.versions())} | agents ${fmt(f.phases())} | downloaded ${(f.downloadedBytes() / 1048576).toFixed(1)} MiB`), every);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  clearInterval(timer);
+  await f.stop();
+  out(`fleet stopped: versions ${fmt(f.versions())}`);
+  return 0;
+}
+
+function fmt(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .sort()
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
+}
+
+function parseSize(text: string): number {
+  const m = /^(\d+)([KM]?)$/i.exec(text.trim());
+  if (!m) throw new Error(`bad size ${JSON.stringify(text)} (e.g. 65536, 64K, 1M)`);
+  return Number(m[1]) * (m[2]?.toUpperCase() === "K" ? 1024 : m[2]?.toUpperCase() === "M" ? 1 << 20 : 1);
+}
+
+/** The stub's dev-token endpoint (an operator token for an hour). */
+async function devToken(server: string): Promise<string> {
+  const res = await fetch(`${server}/api/v1/auth/dev-token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ user_id: "ota-sim-fleet", email: "fleet@ota-sim.local", role: "operator", expires_in: 24 * 3600 }),
+  });
+  if (!res.ok) throw new Error(`no --token and the server's dev-token endpoint answered ${res.status}; pass --token or set OTA_TOKEN`);
+  return ((await res.json()) as { access_token: string }).access_token;
 }
 
 function loadKeys(keys: string[], flashPath: string): TrustedKey[] {

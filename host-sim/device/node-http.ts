@@ -18,12 +18,13 @@ export class NodeHttpPort implements HttpPort {
   /** Bytes of download bodies received, all attempts included. */
   downloaded = 0;
   requests = 0;
-  constructor(private faults: NetworkFaults = {}) {}
+  /** `agent`: a shared keep-alive agent (fleets); Node's global agent when absent. */
+  constructor(private faults: NetworkFaults = {}, private readonly agent?: http.Agent) {}
 
   request(req: HttpRequest): Promise<HttpResponse> {
     this.requests++;
     return new Promise((resolve, reject) => {
-      const r = client(req.url).request(req.url, { method: req.method, headers: req.headers, timeout: req.timeoutMs }, (res) => {
+      const r = client(req.url).request(req.url, { method: req.method, headers: req.headers, timeout: req.timeoutMs, ...(this.agent ? { agent: this.agent } : {}) }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (c: Buffer) => {
@@ -44,7 +45,7 @@ export class NodeHttpPort implements HttpPort {
     this.requests++;
     return new Promise((resolve, reject) => {
       let body: NodeBodyStream | null = null;
-      const r = client(url).get(url, { headers, timeout: timeoutMs }, (res) => resolve((body = new NodeBodyStream(res, this))));
+      const r = client(url).get(url, { headers, timeout: timeoutMs, ...(this.agent ? { agent: this.agent } : {}) }, (res) => resolve((body = new NodeBodyStream(res, this))));
       // The socket's idle timer doubles as the stall detector once the body flows.
       r.on("timeout", () => {
         const e = new Error(body ? `download stalled: no data for ${timeoutMs} ms (timed out)` : `connect timed out after ${timeoutMs} ms`);

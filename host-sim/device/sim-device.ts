@@ -11,6 +11,9 @@ import { EspOta } from "../esp/esp-ota";
 import { findByName } from "../esp/partition-table";
 import type { NorFlash } from "../flash/nor-flash";
 import { FlashError, PowerCutError } from "../flash/nor-flash";
+import type http from "node:http";
+import type { Behaviour } from "../esp/app-image";
+import { firmwareBehaviour } from "./behaviour-mix";
 import { nodeHash } from "./node-hash";
 import type { NetworkFaults } from "./node-http";
 import { NodeHttpPort } from "./node-http";
@@ -48,6 +51,14 @@ export interface SimDeviceOptions {
   /** A boot loop longer than this is reported as such instead of spinning forever. */
   maxBoots?: number;
   runtime?: AgentRuntime;
+  /** How images other than the factory one run on this board (fleet `--mix`); see behaviour-mix.ts. */
+  board?: Behaviour;
+  /** The version the device was factory-flashed with (default 1.0.0): it always runs healthy. */
+  factoryVersion?: string;
+  /** HTTP agent for every request (a fleet shares one keep-alive agent); Node's global agent by default. */
+  httpAgent?: http.Agent;
+  /** Keep only the last N log lines (default: all). */
+  logLimit?: number;
   /** XS only: sample live slots (after a GC) every N cranks, for memory figures. Costs compute; off by default. */
   xsSampleLiveSlotsEvery?: number;
 }
@@ -86,6 +97,8 @@ export class SimDevice {
   readonly http: NodeHttpPort;
   readonly logs: string[] = [];
   boots = 0;
+  /** What the last power-on booted (slot and version), without re-running the bootloader. */
+  booted: { slot: string; version: string | null } | null = null;
   agent: AgentRunner | null = null;
   private mqtt: NodeMqttPort | null = null;
   private restartReason: string | null = null;
@@ -94,7 +107,7 @@ export class SimDevice {
   private readonly clock: ClockPort;
 
   constructor(readonly options: SimDeviceOptions) {
-    this.http = new NodeHttpPort(options.network);
+    this.http = new NodeHttpPort(options.network, options.httpAgent);
     const random = seededRandom(options.seed ?? 1);
     this.clock = options.clock ?? {
       now: () => Date.now(),
@@ -116,9 +129,18 @@ export class SimDevice {
     if (!flash.isPowered) flash.powerOn();
     const boot = runBootloader(flash);
     for (const line of boot.log) this.note(`[boot ${this.boots}] ${line}`);
-    if (!boot.partition) return { kind: "bricked", log: boot.log };
+    if (!boot.partition) {
+      this.booted = null;
+      return { kind: "bricked", log: boot.log };
+    }
     const version = boot.image?.appDesc?.version ?? null;
-    const behaviour = boot.image?.sim?.behaviour ?? "healthy";
+    this.booted = { slot: boot.partition.name, version };
+    const behaviour = firmwareBehaviour(boot.image?.sim ?? null, {
+      deviceId: this.options.id,
+      version,
+      ...(this.options.board ? { board: this.options.board } : {}),
+      ...(this.options.factoryVersion ? { factoryVersion: this.options.factoryVersion } : {}),
+    });
     if (behaviour === "crash") {
       this.note(`[boot ${this.boots}] ${boot.partition.name} v${version}: firmware crashed at start-up (panic, reset)`);
       return { kind: "crashed", slot: boot.partition.name, version };
@@ -198,6 +220,11 @@ export class SimDevice {
     await this.powerOff();
   }
 
+  /** The MQTT session of the running firmware is up. */
+  get mqttConnected(): boolean {
+    return this.mqtt?.connected() ?? false;
+  }
+
   /** The running firmware (after the last boot). */
   running(): { slot: string | null; version: string | null } {
     const r = runBootloader(this.options.flash, { dryRun: true });
@@ -246,6 +273,7 @@ export class SimDevice {
 
   private note(line: string) {
     this.logs.push(line);
+    if (this.logs.length > (this.options.logLimit ?? Infinity)) this.logs.shift();
     this.options.log?.(line);
   }
 }

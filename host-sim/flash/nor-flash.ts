@@ -65,6 +65,52 @@ class MemoryBacking implements Backing {
   close() {}
 }
 
+/** Only sectors that were ever written are stored; the rest read as erased (0xFF). A sector erased back to
+ * all 0xFF is dropped again, so a thousand 4 MB devices cost only what their images occupy. */
+class SparseBacking implements Backing {
+  private readonly sectors = new Map<number, Uint8Array>();
+  constructor(readonly size: number) {}
+  /** Bytes held in memory (stored sectors × 4 KiB). */
+  get storedBytes() {
+    return this.sectors.size * SECTOR_SIZE;
+  }
+  read(offset: number, length: number) {
+    const out = new Uint8Array(length).fill(0xff);
+    for (let at = offset; at < offset + length; ) {
+      const index = Math.floor(at / SECTOR_SIZE);
+      const within = at - index * SECTOR_SIZE;
+      const n = Math.min(SECTOR_SIZE - within, offset + length - at);
+      const sector = this.sectors.get(index);
+      if (sector) out.set(sector.subarray(within, within + n), at - offset);
+      at += n;
+    }
+    return out;
+  }
+  write(offset: number, data: Uint8Array) {
+    for (let at = offset; at < offset + data.length; ) {
+      const index = Math.floor(at / SECTOR_SIZE);
+      const within = at - index * SECTOR_SIZE;
+      const n = Math.min(SECTOR_SIZE - within, offset + data.length - at);
+      const piece = data.subarray(at - offset, at - offset + n);
+      let sector = this.sectors.get(index);
+      if (!sector) {
+        if (isErased(piece)) {
+          at += n;
+          continue; // 0xFF over an erased sector changes nothing
+        }
+        sector = new Uint8Array(SECTOR_SIZE).fill(0xff);
+        this.sectors.set(index, sector);
+      }
+      sector.set(piece, within);
+      if (n === SECTOR_SIZE && isErased(piece)) this.sectors.delete(index); // a whole-sector erase
+      at += n;
+    }
+  }
+  close() {
+    this.sectors.clear();
+  }
+}
+
 class FileBacking implements Backing {
   private fd: number;
   readonly size: number;
@@ -117,6 +163,12 @@ export class NorFlash {
     return new NorFlash(new MemoryBacking(new Uint8Array(size).fill(0xff)), options);
   }
 
+  /** In memory, storing only the sectors that hold data (unwritten sectors read as 0xFF): for fleets. */
+  static sparse(size: number, options?: NorFlashOptions): NorFlash {
+    checkGeometry(size);
+    return new NorFlash(new SparseBacking(size), options);
+  }
+
   /** An in-memory copy of another flash's current contents (for forking a scenario). */
   static memoryCopy(source: NorFlash, options?: NorFlashOptions): NorFlash {
     return new NorFlash(new MemoryBacking(source.backing.read(0, source.size)), options);
@@ -144,6 +196,11 @@ export class NorFlash {
 
   get size() {
     return this.backing.size;
+  }
+
+  /** Bytes of host memory the contents take: the full size, except for a sparse flash. */
+  get residentBytes(): number {
+    return this.backing instanceof SparseBacking ? this.backing.storedBytes : this.backing.size;
   }
 
   get isPowered() {

@@ -1,0 +1,70 @@
+// The fleet simulator's pieces: behaviour mixes and `ota-sim fleet` against a real server.
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { boardBehaviour, firmwareBehaviour, parseMix, pickBehaviour, unitHash } from "../host-sim/device/behaviour-mix";
+import type { Harness } from "./server/harness";
+import { api, asAdmin, startHarness } from "./server/harness";
+
+describe("behaviour mixes", () => {
+  it("parses --mix and rejects nonsense", () => {
+    expect(parseMix("healthy=0.9,fail-self-test=0.05,crash=0.05")).toEqual({ healthy: 0.9, "fail-self-test": 0.05, crash: 0.05 });
+    expect(() => parseMix("broken=0.1")).toThrow(/unknown behaviour/);
+    expect(() => parseMix("crash=2")).toThrow(/between 0 and 1/);
+    expect(() => parseMix("crash=0.6,hang=0.6")).toThrow(/more than 1/);
+  });
+
+  it("assigns seeded board behaviours in about the asked proportions", () => {
+    const mix = parseMix("fail-self-test=0.2,crash=0.1");
+    const boards = Array.from({ length: 2000 }, (_, i) => boardBehaviour(mix, 7, `sim-${i}`));
+    const share = (b: string) => boards.filter((x) => x === b).length / boards.length;
+    expect(share("fail-self-test")).toBeGreaterThan(0.16);
+    expect(share("fail-self-test")).toBeLessThan(0.24);
+    expect(share("crash")).toBeGreaterThan(0.07);
+    expect(share("crash")).toBeLessThan(0.13);
+    expect(boardBehaviour(mix, 7, "sim-5")).toBe(boards[5]); // stable
+    expect(pickBehaviour({}, unitHash("x"))).toBe("healthy");
+  });
+
+  it("an image's mix picks per device; a board behaviour spares the factory image", () => {
+    const sim = { behaviour: "healthy" as const, mix: { "fail-self-test": 0.5 }, mix_seed: 3 };
+    const picks = Array.from({ length: 400 }, (_, i) => firmwareBehaviour(sim, { deviceId: `d${i}`, version: "1.2.0" }));
+    const failing = picks.filter((p) => p === "fail-self-test").length;
+    expect(failing).toBeGreaterThan(150);
+    expect(failing).toBeLessThan(250);
+    expect(firmwareBehaviour({ behaviour: "crash" }, { deviceId: "d1", version: "2.0.0" })).toBe("crash");
+    expect(firmwareBehaviour({ behaviour: "healthy" }, { deviceId: "d1", version: "1.0.0", board: "crash" })).toBe("healthy");
+    expect(firmwareBehaviour({ behaviour: "healthy" }, { deviceId: "d1", version: "1.1.0", board: "crash" })).toBe("crash");
+    expect(firmwareBehaviour(null, { deviceId: "d1", version: "1.1.0" })).toBe("healthy");
+  });
+});
+
+describe("ota-sim fleet", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h?.close());
+
+  it("registers and boots N devices with their own keys and MQTT sessions, and stops on SIGINT", async () => {
+    const child = spawn(process.execPath, ["bin/ota-sim.js", "fleet", "--devices", "5", "--server", h.server.url, "--token", h.admin, "--prefix", "fl-", "--mix", "crash=0.2", "--seed", "4"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (out += c));
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    const end = Date.now() + 20_000;
+    while (!/fleet: 5 devices/.test(out)) {
+      if (Date.now() > end) throw new Error(`fleet did not come up:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(out).toMatch(/fl-001 … fl-005/);
+    expect(out).toMatch(/mqtt mqtt:\/\//);
+    const list = await api(h, "GET", "/api/v1/devices?limit=100", asAdmin(h));
+    const ids = (list.body.devices as { device_id: string }[]).map((d) => d.device_id).filter((id) => id.startsWith("fl-"));
+    expect(ids.sort()).toEqual(["fl-001", "fl-002", "fl-003", "fl-004", "fl-005"]);
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/fleet stopped: versions 1\.0\.0=5/);
+  }, 30_000);
+});
