@@ -68,3 +68,34 @@ describe("ota-sim fleet", () => {
     expect(out).toMatch(/fleet stopped: versions 1\.0\.0=5/);
   }, 30_000);
 });
+
+describe("native ed25519 (fleet speed-ups)", () => {
+  it("server signatures are byte-identical to tweetnacl's, and the device-side native verifier agrees with it", async () => {
+    const nacl = (await import("tweetnacl")).default;
+    const { KeyStore } = await import("../server-stub/signing/keystore");
+    const { openDb } = await import("../server-stub/db");
+    const { nativeVerifyEd25519 } = await import("../host-sim/device/node-hash");
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const db = openDb(join(mkdtempSync(join(tmpdir(), "ks-")), "k.sqlite"));
+    const keys = new KeyStore(db, { now: () => Date.now() });
+    const k = keys.ensureActive();
+    const row = db.prepare("SELECT secret_key FROM signing_keys WHERE key_id = ?").get(k.key_id) as { secret_key: string };
+    const secret = Buffer.from(row.secret_key, "base64");
+    const publicKey = Buffer.from(k.public_key, "base64");
+    for (const text of ["", "x", '{"a":1}', "é".repeat(300)]) {
+      const msg = new TextEncoder().encode(text);
+      const { signature } = keys.sign(msg);
+      const sig = Buffer.from(signature, "base64");
+      expect(sig).toEqual(Buffer.from(nacl.sign.detached(msg, secret)));
+      expect(nativeVerifyEd25519(msg, sig, publicKey)).toBe(true);
+      const bad = Uint8Array.from(sig);
+      bad[5] ^= 1;
+      expect(nativeVerifyEd25519(msg, bad, publicKey)).toBe(nacl.sign.detached.verify(msg, bad, publicKey));
+      expect(nativeVerifyEd25519(msg, bad, publicKey)).toBe(false);
+    }
+    expect(nativeVerifyEd25519(new Uint8Array(1), new Uint8Array(64), new Uint8Array(31))).toBe(false);
+    db.close();
+  });
+});

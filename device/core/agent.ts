@@ -258,7 +258,7 @@ export class Agent {
       if (!env) return { result: "none" };
       const raw = env.manifest as unknown as Record<string, unknown>;
       if (typeof raw.update_id === "string" && raw.update_id.length <= 64) updateId = raw.update_id;
-      verifySignature(env, this.config.trustedKeys);
+      verifySignature(env, this.config.trustedKeys, this.ports.hash.verifyEd25519?.bind(this.ports.hash));
       checkManifestShape(raw);
       manifest = raw;
       const target = manifest.rollback ? this.rollbackSource(manifest) : null;

@@ -113,6 +113,8 @@ export interface Sha256 {
 
 export interface HashPort {
   sha256(): Sha256;
+  /** Optional native ed25519 verification (same algorithm); without it the agent verifies with tweetnacl. */
+  verifyEd25519?(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean;
 }
 
 /** Key-value storage whose set() is atomic across power cuts. */

@@ -52,7 +52,11 @@ export function parseEnvelope(body: string): SignedUpdateEnvelope | null {
 }
 
 /** ed25519 over the manifest's canonical bytes, against the trusted keys (several, for rotation). */
-export function verifySignature(env: SignedUpdateEnvelope, keys: readonly TrustedKey[]): void {
+export function verifySignature(
+  env: SignedUpdateEnvelope,
+  keys: readonly TrustedKey[],
+  verify: (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) => boolean = nacl.sign.detached.verify,
+): void {
   const candidates = env.key_id ? keys.filter((k) => !k.keyId || k.keyId === env.key_id) : keys;
   if (candidates.length === 0) throw new UpdateError("UNKNOWN_KEY", `manifest signed with key ${env.key_id}, which this device does not trust`);
   let message: Uint8Array;
@@ -66,7 +70,7 @@ export function verifySignature(env: SignedUpdateEnvelope, keys: readonly Truste
   if (signature.length !== nacl.sign.signatureLength) throw new UpdateError("SIGNATURE_INVALID", `signature is ${signature.length} bytes, not 64`);
   for (const key of candidates) {
     const publicKey = base64Decode(key.publicKey);
-    if (publicKey.length === nacl.sign.publicKeyLength && nacl.sign.detached.verify(message, signature, publicKey)) return;
+    if (publicKey.length === nacl.sign.publicKeyLength && verify(message, signature, publicKey)) return;
   }
   throw new UpdateError("SIGNATURE_INVALID", "manifest signature does not verify against any trusted key");
 }

@@ -14,7 +14,7 @@ import { FlashError, PowerCutError } from "../flash/nor-flash";
 import type http from "node:http";
 import type { Behaviour } from "../esp/app-image";
 import { firmwareBehaviour } from "./behaviour-mix";
-import { nodeHash } from "./node-hash";
+import { nodeHash, nodeHashNativeEd25519 } from "./node-hash";
 import type { NetworkFaults } from "./node-http";
 import { NodeHttpPort } from "./node-http";
 import { NodeMqttPort } from "./node-mqtt";
@@ -57,6 +57,8 @@ export interface SimDeviceOptions {
   factoryVersion?: string;
   /** HTTP agent for every request (a fleet shares one keep-alive agent); Node's global agent by default. */
   httpAgent?: http.Agent;
+  /** Verify manifest signatures with OpenSSL's ed25519 instead of the agent's tweetnacl (Node runtime; fleets). */
+  nativeEd25519?: boolean;
   /** Keep only the last N log lines (default: all). */
   logLimit?: number;
   /** XS only: sample live slots (after a GC) every N cranks, for memory figures. Costs compute; off by default. */
@@ -259,7 +261,7 @@ export class SimDevice {
       ota: new SimOtaPort(esp, this.options.flash),
       http: this.http,
       ...(this.mqtt ? { mqtt: this.mqtt } : {}),
-      hash: nodeHash,
+      hash: this.options.nativeEd25519 ? nodeHashNativeEd25519 : nodeHash,
       clock: this.clock,
       restart: {
         restart: (reason) => {

@@ -98,6 +98,7 @@ export class Fleet {
         factoryVersion,
         httpAgent,
         logLimit: 40,
+        nativeEd25519: true,
         maxBoots: 1000,
         ...(mqttUrl ? { mqttUrl } : {}),
         agent: { pollIntervalMs: o.pollIntervalMs ?? 60_000, ...o.agent },
