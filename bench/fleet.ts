@@ -3,7 +3,7 @@
 // server_download_vs_nginx: the stub's firmware download throughput against nginx serving the same file under the
 // same concurrent load (skipped when nginx is not installed).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -198,7 +198,8 @@ export async function downloadVsNginx(figures: Figure[], log: (s: string) => voi
     const op = await Operator.login(server.url);
     const image = buildAppImage({ version: "2.0.0", size: 4 * MiB - 4096 });
     const fw = await op.upload({ version: "2.0.0", device_model: MODEL, name: "bench 2.0.0" }, image);
-    writeFileSync(join(dir, "fw.bin"), image);
+    writeFileSync(join(dir, "fw.bin"), image, { mode: 0o644 });
+    chmodSync(dir, 0o755); // nginx's workers drop to an unprivileged user when started as root
     const port = await freePort();
     mkdirSync(join(dir, "logs"));
     writeFileSync(join(dir, "nginx.conf"), `worker_processes 1;
@@ -257,8 +258,9 @@ function round(v: number, digits: number) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const figures: Figure[] = [];
-  await fleetCampaign(figures);
-  await downloadVsNginx(figures);
+  // FLEET_DEVICES=0 skips the fleet; BENCH_NGINX=0 skips the download comparison.
+  if (Number(process.env.FLEET_DEVICES ?? 1000) > 0) await fleetCampaign(figures);
+  if (process.env.BENCH_NGINX !== "0") await downloadVsNginx(figures);
   printTable(figures);
   record(figures);
   process.exit(0);

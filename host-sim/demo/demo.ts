@@ -99,9 +99,10 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
   const deadline = t0 + o.timeoutMs;
   const view: View = o.tty ? ttyView(write) : plainView(write);
   const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s]`;
-  const say = (text: string) => {
+  const say = async (text: string) => {
     view.settle();
     view.line(`\n${stamp()} ${o.tty ? `\x1b[1m${text}\x1b[0m` : text}`);
+    if (o.tty) await new Promise((r) => setTimeout(r, 800)); // on a terminal, a beat to read the step
   };
   const note = (text: string) => view.line(`${stamp()}   ${text}`);
 
@@ -111,7 +112,7 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
   let server: OtaServer | null = null;
   let fleet: Fleet | null = null;
   try {
-    say(`1. Server stub and a fleet of ${o.devices} simulated ESP32s on v1.0.0`);
+    await say(`1. Server stub and a fleet of ${o.devices} simulated ESP32s on v1.0.0`);
     server = await startOtaServer({
       dataDir, port: 0, host: "127.0.0.1", authPort: null, tickIntervalMs: 250,
       ...(o.mqttUrl ? { mqttUrl: o.mqttUrl, mqttPort: null } : { mqttPort: 0 }),
@@ -131,7 +132,7 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
     note(`${ids.length} devices registered (each with its own API key), booted, on MQTT: ${ids[0]} … ${ids[ids.length - 1]}`);
     const watch = (id: string, done: (c: CampaignStats) => boolean) => watchCampaign(op, id, f, view, note, done, deadline);
 
-    say("2. Operator uploads v1.1.0 and creates a canary campaign that requires approval");
+    await say("2. Operator uploads v1.1.0 and creates a canary campaign that requires approval");
     const fw11 = await op.upload({ version: "1.1.0", device_model: MODEL, name: "Sensor firmware 1.1.0", changelog: "faster sensor sampling" }, buildAppImage({ version: "1.1.0", size }));
     note(`POST /api/v1/firmware → ${fw11.firmware_id}`);
     const rest = o.devices - Math.max(1, Math.ceil(o.devices * 0.1));
@@ -154,7 +155,7 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
     const r1 = await watch(c1.campaign_id, (c) => ["completed", "failed", "cancelled"].includes(c.status));
     note(`campaign ${r1.status}: ${r1.completed_devices} completed, ${r1.failed_devices} failed`);
 
-    say(`3. Operator uploads a bad v1.2.0 (its self-test fails on ~${Math.round(BAD_SHARE * 100)} % of boards) and rolls it out in stages`);
+    await say(`3. Operator uploads a bad v1.2.0 (its self-test fails on ~${Math.round(BAD_SHARE * 100)} % of boards) and rolls it out in stages`);
     const stage1 = ids.slice(0, Math.ceil(ids.length / 2));
     const mixSeed = chooseMixSeed(stage1, o.seed);
     const fw12 = await op.upload(
@@ -175,7 +176,7 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
     });
     note(`campaign ${r2.status}: ${r2.failed_devices} failed their self-test and rolled themselves back, ${r2.rolled_back_devices} rolled back by the server, ${r2.pending_devices} never got it`);
 
-    say("4. Summary");
+    await say("4. Summary");
     const stats = await op.stats();
     const versions = f.versions();
     const summary: DemoSummary = {
@@ -259,7 +260,7 @@ function summaryTable(s: DemoSummary, serverVersions: Record<string, number>): s
   const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
   const rows: string[][] = [
     ["devices per version", `${fmtCounts(prefixV(s.versions))}   (server's view: ${fmtCounts(prefixV(serverVersions))})`],
-    ...s.campaigns.map((c) => [c.name, `${c.status.padEnd(9)} completed ${c.completed} · failed ${c.failed} · rolled back ${c.rolled_back} · pending ${c.pending}`]),
+    ...s.campaigns.map((c) => [c.name, `${c.status}: ${c.completed} completed · ${c.failed} failed · ${c.rolled_back} rolled back · ${c.pending} pending`]),
     ["rollbacks", `${s.rollbacks.server} ordered by the server (auto-rollback) · ${s.rollbacks.device} by devices after a failed self-test`],
     ["bytes served", `${mib(s.bytesServed)} (${s.bytesServed} bytes)`],
     ["duration", `${s.durationS} s`],
