@@ -1,5 +1,9 @@
 // The fleet simulator's pieces: behaviour mixes and `ota-sim fleet` against a real server.
 import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ManualClock } from "../server-stub/clock";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { boardBehaviour, firmwareBehaviour, parseMix, pickBehaviour, unitHash } from "../host-sim/device/behaviour-mix";
 import type { Harness } from "./server/harness";
@@ -41,7 +45,8 @@ describe("behaviour mixes", () => {
 describe("ota-sim fleet", () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness();
+    // Server time = real time: the devices check the manifests' validity window against their own clocks.
+    h = await startHarness({}, { dataDir: mkdtempSync(join(tmpdir(), "ota-fleet-")), clock: new ManualClock(Date.now()) });
   });
   afterAll(async () => h?.close());
 
@@ -66,6 +71,30 @@ describe("ota-sim fleet", () => {
     child.kill("SIGINT");
     expect(await exited).toBe(0);
     expect(out).toMatch(/fleet stopped: versions 1\.0\.0=5/);
+  }, 30_000);
+
+  it("in-process: an operator API key works as the credential, and the fleet takes an update over MQTT", async () => {
+    const { Fleet } = await import("../host-sim/fleet/fleet");
+    const { buildAppImage } = await import("../host-sim/esp/app-image");
+    const { uploadFirmware } = await import("./server/harness");
+    const key = (await api(h, "POST", "/api/v1/auth/api-keys", { ...asAdmin(h), body: { role: "operator", name: "fleet" } })).body.api_key as string;
+    const f = await Fleet.start({ devices: 3, serverUrl: h.server.url, token: key, prefix: "ak-", factoryImage: buildAppImage({ version: "1.0.0", size: 32 * 1024 }) });
+    try {
+      await f.waitConnected(10_000);
+      expect(f.versions()).toEqual({ "1.0.0": 3 });
+      expect(f.phases()).toEqual({ idle: 3 });
+      const fw = await uploadFirmware(h, { version: "1.1.0", device_model: "ESP32-DEVKIT" }, buildAppImage({ version: "1.1.0", size: 48 * 1024 }));
+      for (const d of f.devices) await api(h, "POST", `/api/v1/devices/${d.id}/update`, { ...asAdmin(h), body: { firmware_id: fw.firmware_id } });
+      const end = Date.now() + 15_000;
+      while (f.versions()["1.1.0"] !== 3) {
+        if (Date.now() > end) throw new Error(`not updated: ${JSON.stringify(f.versions())}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(f.downloadedBytes()).toBeGreaterThanOrEqual(3 * 48 * 1024);
+      for (const d of f.devices) expect(d.dev.flash.residentBytes).toBeLessThan(256 * 1024); // sparse
+    } finally {
+      await f.stop();
+    }
   }, 30_000);
 });
 

@@ -25,7 +25,8 @@ const USAGE = `usage:
                 [--image-size 64K] [--poll-interval SECONDS] [--status-every SECONDS] [--verbose]
     Runs N devices in this process (own sparse flash, MQTT session and agent each), factory-flashed with
     v1.0.0 and registered with the server (each gets its own API key), until Ctrl-C.
-    --token    an admin or operator bearer token ($OTA_TOKEN); without either, one is taken from the
+    --token    an admin or operator credential ($OTA_TOKEN): a JWT, or an API key from
+               \`ota-server api-key create --role operator\`; without either, a token is taken from the
                server's dev-token endpoint (the stub's default; not available with --no-dev-token)
     --mqtt     the devices' broker; default: the one the server reports in GET /health
     --mix      board behaviours for any image but the factory one; the rest is healthy

@@ -16,7 +16,8 @@ import { findByName } from "../esp/partition-table";
 export interface FleetOptions {
   devices: number;
   serverUrl: string;
-  /** Bearer token of an admin or operator: registers the devices (each gets its own API key). */
+  /** An admin or operator credential: a JWT (sent as Bearer) or an API key (sent as X-API-Key). It registers the
+   * devices; each gets its own API key. */
   token: string;
   /** Broker for the devices; default: the server's own (GET /health → mqtt_url); null = HTTP polling only. */
   mqttUrl?: string | null;
@@ -56,10 +57,11 @@ export class Fleet {
   static async start(o: FleetOptions): Promise<Fleet> {
     const server = o.serverUrl.replace(/\/+$/, "");
     const httpAgent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets ?? 256, maxFreeSockets: o.maxSockets ?? 256 });
+    const credential: Record<string, string> = o.token.split(".").length === 3 ? { authorization: `Bearer ${o.token}` } : { "x-api-key": o.token };
     const call = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(server + path, {
         method,
-        headers: { authorization: `Bearer ${o.token}`, ...(body ? { "content-type": "application/json" } : {}) },
+        headers: { ...credential, ...(body ? { "content-type": "application/json" } : {}) },
         ...(body ? { body: JSON.stringify(body) } : {}),
       });
       const text = await res.text();
