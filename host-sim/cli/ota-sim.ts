@@ -172,6 +172,8 @@ async function devToken(server: string): Promise<string> {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ user_id: "ota-sim-fleet", email: "fleet@ota-sim.local", role: "operator", expires_in: 24 * 3600 }),
+  }).catch((e: Error) => {
+    throw new Error(`cannot reach ${server}: ${(e.cause as Error | undefined)?.message ?? e.message}`);
   });
   if (!res.ok) throw new Error(`no --token and the server's dev-token endpoint answered ${res.status}; pass --token or set OTA_TOKEN`);
   return ((await res.json()) as { access_token: string }).access_token;

@@ -63,6 +63,8 @@ export class Fleet {
         method,
         headers: { ...credential, ...(body ? { "content-type": "application/json" } : {}) },
         ...(body ? { body: JSON.stringify(body) } : {}),
+      }).catch((e: Error) => {
+        throw new Error(`cannot reach ${server}: ${(e.cause as Error | undefined)?.message ?? e.message}`);
       });
       const text = await res.text();
       if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 200)}`);
