@@ -520,3 +520,17 @@ describe.skipIf(!existsSync(realPath))("real ESP-IDF v5.2.2 image (esp-serial-fl
     expect(checkOf(flipped)).toBe("checksum");
   });
 });
+
+describe("imageChecksum word-wise fast path", () => {
+  it("equals the byte-wise XOR for every length and alignment", () => {
+    let seed = 1;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+    for (let t = 0; t < 300; t++) {
+      const buf = new Uint8Array(1 + ((t * 37) % 300)).map(rnd);
+      const data = buf.subarray(t % 5);
+      let c = 0xef;
+      for (const b of data) c ^= b;
+      expect(imageChecksum(data)).toBe(c);
+    }
+  });
+});
