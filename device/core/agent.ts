@@ -364,7 +364,7 @@ export class Agent {
     this.ports.log.log("error", "update failed", { update_id: updateId ?? null, code: e.code, error: e.message });
     this.state.save(next);
     if (updateId) {
-      this.outbox.add(updateId, { status: "failed", error_code: e.code, error_message: e.message.slice(0, 1000), timestamp: this.timestamp() });
+      this.outbox.add(updateId, { status: "failed", error_code: e.code, error_message: e.message.slice(0, 300), timestamp: this.timestamp() });
       await this.outbox.flush();
     }
     return { result: "failed", code: e.code, message: e.message, updateId };
