@@ -15,7 +15,7 @@ import { findByName, parsePartitionCsv } from "../host-sim/esp/partition-table";
 import type { XsAgent } from "../host-sim/xs/xs-agent";
 import { agentBundle } from "../host-sim/xs/xs-agent";
 import type { World } from "../test/helpers/e2e";
-import { assign, device, startWorld, upload } from "../test/helpers/e2e";
+import { assign, BIG_SLOTS_CSV, device, startWorld, upload } from "../test/helpers/e2e";
 import { api } from "../test/server/harness";
 
 export interface Figure {
@@ -31,14 +31,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(here, "results.json");
 const MiB = 1024 * 1024;
 
-/** 16 MB flash with 5 MB slots, so a 4 MiB image fits. */
-const BIG_SLOTS_CSV = `nvs, data, nvs, 0x9000, 0x4000,
-otadata, data, ota, 0xd000, 0x2000,
-phy_init, data, phy, 0xf000, 0x1000,
-ota_0, app, ota_0, 0x10000, 0x500000,
-ota_1, app, ota_1, 0x510000, 0x500000,
-agent, data, undefined, 0xa10000, 0x10000,
-`;
 
 let serial = 0;
 async function updateOnce(w: World, runtime: AgentRuntime, size: number, extra: Partial<SimDeviceOptions> = {}) {

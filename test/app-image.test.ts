@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { seededRandom } from "../host-sim/device/sim-device";
 import { describe, expect, it } from "vitest";
 import {
   APP_DESC_MAGIC,
@@ -53,17 +54,8 @@ function segHeaderOffset(img: Uint8Array, i: number): number {
   return verifyImageBytes(img).segments[i]!.dataOffset - 8;
 }
 
-/** Deterministic PRNG (mulberry32) for the fuzz tests. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, the simulator's own) for the fuzz tests. */
+const rng = seededRandom;
 
 const base = buildAppImage({ version: "1.2.3" });
 
