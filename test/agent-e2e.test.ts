@@ -8,19 +8,11 @@ import type { AgentRuntime } from "../host-sim/device/sim-device";
 import type { XsAgent } from "../host-sim/xs/xs-agent";
 import type { World } from "./helpers/e2e";
 import { createDeviceFlash } from "../host-sim/device-flash";
-import { assign, device, image, inspect, startWorld, updateRecord, upload } from "./helpers/e2e";
+import { assign, BIG_SLOTS_CSV, device, image, inspect, startWorld, updateRecord, upload } from "./helpers/e2e";
 import { api, asAdmin } from "./server/harness";
 
 const RUNTIMES: AgentRuntime[] = ["node", "xs"];
 
-/** 16 MB flash with 5 MB slots, for 4 MiB images. */
-const BIG_SLOTS_CSV = `nvs, data, nvs, 0x9000, 0x4000,
-otadata, data, ota, 0xd000, 0x2000,
-phy_init, data, phy, 0xf000, 0x1000,
-ota_0, app, ota_0, 0x10000, 0x500000,
-ota_1, app, ota_1, 0x510000, 0x500000,
-agent, data, undefined, 0xa10000, 0x10000,
-`;
 
 describe.each(RUNTIMES)("agent on %s", (runtime) => {
   let w: World;

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { seededRandom } from "../host-sim/device/sim-device";
 import { describe, expect, it } from "vitest";
 import {
   APP_DESC_MAGIC,
@@ -53,17 +54,8 @@ function segHeaderOffset(img: Uint8Array, i: number): number {
   return verifyImageBytes(img).segments[i]!.dataOffset - 8;
 }
 
-/** Deterministic PRNG (mulberry32) for the fuzz tests. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, the simulator's own) for the fuzz tests. */
+const rng = seededRandom;
 
 const base = buildAppImage({ version: "1.2.3" });
 
@@ -518,5 +510,19 @@ describe.skipIf(!existsSync(realPath))("real ESP-IDF v5.2.2 image (esp-serial-fl
     const flipped = bytes.slice();
     flipped[0x5000] ^= 1;
     expect(checkOf(flipped)).toBe("checksum");
+  });
+});
+
+describe("imageChecksum word-wise fast path", () => {
+  it("equals the byte-wise XOR for every length and alignment", () => {
+    let seed = 1;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+    for (let t = 0; t < 300; t++) {
+      const buf = new Uint8Array(1 + ((t * 37) % 300)).map(rnd);
+      const data = buf.subarray(t % 5);
+      let c = 0xef;
+      for (const b of data) c ^= b;
+      expect(imageChecksum(data)).toBe(c);
+    }
   });
 });

@@ -5,7 +5,8 @@ import { NorFlash, PowerCutError, SECTOR_SIZE } from "../host-sim/flash/nor-flas
 import type { Partition } from "../host-sim/esp/partition-table";
 
 const part: Partition = { name: "agent", type: 1, subtype: 6, offset: 0, size: 4 * SECTOR_SIZE, encrypted: false, readonly: false };
-const open = (flash: NorFlash) => new JournalStore(new SimRawFlash(flash, part));
+/** One sector per record here, so four records rotate through the four sectors. */
+const open = (flash: NorFlash) => new JournalStore(new SimRawFlash(flash, part), 1);
 
 describe("JournalStore", () => {
   it("keeps values across reopen (a reboot) and spreads writes over all sectors", () => {
@@ -20,7 +21,16 @@ describe("JournalStore", () => {
     expect(flash.stats.erases).toBe(12); // one per commit, round robin
   });
 
-  it("refuses a record larger than a sector without losing the old one", () => {
+  it("holds records larger than a sector with two-sector slots (the default)", () => {
+    const flash = NorFlash.memory(4 * SECTOR_SIZE);
+    const s = new JournalStore(new SimRawFlash(flash, part));
+    s.set("big", "x".repeat(6000));
+    s.set("big", "y".repeat(6000));
+    expect(new JournalStore(new SimRawFlash(flash, part)).get("big")).toBe("y".repeat(6000));
+    expect(flash.stats.erases).toBe(4);
+  });
+
+  it("refuses a record larger than its slot without losing the old one", () => {
     const flash = NorFlash.memory(4 * SECTOR_SIZE);
     const s = open(flash);
     s.set("a", "1");

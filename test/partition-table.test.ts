@@ -1,3 +1,4 @@
+import { TWO_OTA_CSV } from "./helpers/sim";
 import { describe, it, expect } from "vitest";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -27,16 +28,7 @@ import type { ParseOptions, Partition } from "../host-sim/esp/partition-table";
 const MB = 1024 * 1024;
 const HEADER = "# Name,   Type, SubType, Offset,   Size, Flags";
 
-// ESP-IDF components/partition_table/partitions_two_ota.csv and partitions_singleapp.csv, as shipped.
-const TWO_OTA_CSV = `# Name,   Type, SubType, Offset,   Size, Flags
-# Note: if you have increased the bootloader size, make sure to update the offsets to avoid overlap
-nvs,      data, nvs,     ,        0x4000,
-otadata,  data, ota,     ,        0x2000,
-phy_init, data, phy,     ,        0x1000,
-factory,  app,  factory, ,        1M,
-ota_0,    app,  ota_0,   ,        1M,
-ota_1,    app,  ota_1,   ,        1M,
-`;
+// ESP-IDF components/partition_table/partitions_two_ota.csv (in ./helpers/sim) and partitions_singleapp.csv, as shipped.
 const SINGLEAPP_CSV = `# Name,   Type, SubType, Offset,  Size, Flags
 # Note: if you have increased the bootloader size, make sure to update the offsets to avoid overlap
 nvs,      data, nvs,     ,        0x6000,

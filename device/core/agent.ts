@@ -44,7 +44,7 @@ export class Agent {
   private stopped = false;
   private lastProgress = -1;
   private cancelRequested: string | null = null;
-  private progressInFlight = false;
+  private progressInFlight: Promise<unknown> | null = null;
 
   constructor(config: AgentConfig, private readonly ports: Ports) {
     this.config = resolveConfig(config);
@@ -348,6 +348,8 @@ export class Agent {
       if (!(e instanceof OtaPortError)) throw e;
       return this.fail(manifest.update_id, { phase: "idle" }, new UpdateError("IMAGE_INVALID", `set_boot_partition refused ${slot.label}: ${e.message}`));
     }
+    // A progress report still on its way must not land after "installing".
+    await this.progressInFlight;
     this.report(s, "installing", { progress: 100 });
     try {
       await withTimeout(this.ports.clock, this.outbox.flush(), this.config.requestTimeoutMs, "report");
@@ -362,7 +364,7 @@ export class Agent {
     this.ports.log.log("error", "update failed", { update_id: updateId ?? null, code: e.code, error: e.message });
     this.state.save(next);
     if (updateId) {
-      this.outbox.add(updateId, { status: "failed", error_code: e.code, error_message: e.message.slice(0, 1000), timestamp: this.timestamp() });
+      this.outbox.add(updateId, { status: "failed", error_code: e.code, error_message: e.message.slice(0, 300), timestamp: this.timestamp() });
       await this.outbox.flush();
     }
     return { result: "failed", code: e.code, message: e.message, updateId };
@@ -376,8 +378,7 @@ export class Agent {
     // Best effort, never persisted, and only when no stored report waits (sequences stay in order).
     if (this.outbox.pending > 0 || this.progressInFlight) return;
     const report = { status: "downloading" as const, progress: percent, timestamp: this.timestamp(), sequence: this.outbox.takeSequence() };
-    this.progressInFlight = true;
-    void this.outbox.send(updateId, report).finally(() => (this.progressInFlight = false));
+    this.progressInFlight = this.outbox.send(updateId, report).finally(() => (this.progressInFlight = null));
   }
 
   private report(s: UpdateState, status: ReportableStatus, extra: Record<string, unknown>) {

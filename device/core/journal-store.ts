@@ -1,7 +1,7 @@
 // A key-value store whose every set() is atomic across power cuts, over a raw flash partition.
-// Each commit writes the whole map as one record into the next sector round-robin (wear spreads over
-// all sectors); a record counts only if its CRC checks, so a torn write or a half-erased sector leaves
-// the previous record in force. Used on the ESP32 (embedded:storage/flash on the `agent` partition)
+// Each commit writes the whole map as one record into the next slot round-robin (a slot is a few sectors;
+// wear spreads over all of them); a record counts only if its CRC checks, so a torn write or a
+// half-erased slot leaves the previous record in force. Used on the ESP32 (embedded:storage/flash on the `agent` partition)
 // and in the simulator alike.
 import { utf8Decode, utf8Encode } from "../protocol/utf8";
 import { crc32 } from "./crc32";
@@ -13,11 +13,14 @@ const HEADER = 16; // magic, seq, length, crc (u32 LE each)
 export class JournalStore implements StoragePort {
   private map: Record<string, string> = {};
   private seq = 0;
-  private readonly sectors: number;
+  private readonly slots: number;
+  private readonly slotBytes: number;
 
-  constructor(private readonly flash: RawFlashPort) {
-    this.sectors = Math.floor(flash.size / flash.sectorSize);
-    if (this.sectors < 2) throw new Error("the journal needs at least two sectors");
+  /** `slotSectors` sectors per record (default 2: an 8 KiB record, room for a manifest and a full outbox). */
+  constructor(private readonly flash: RawFlashPort, private readonly slotSectors = 2) {
+    this.slots = Math.floor(flash.size / flash.sectorSize / slotSectors);
+    this.slotBytes = slotSectors * flash.sectorSize;
+    if (this.slots < 2) throw new Error("the journal needs room for at least two records");
     this.load();
   }
 
@@ -39,8 +42,8 @@ export class JournalStore implements StoragePort {
 
   private commit(next: Record<string, string>) {
     const payload = utf8Encode(JSON.stringify(next));
-    if (payload.length > this.flash.sectorSize - HEADER) {
-      throw new Error(`journal record of ${payload.length} bytes exceeds a ${this.flash.sectorSize}-byte sector`);
+    if (payload.length > this.slotBytes - HEADER) {
+      throw new Error(`journal record of ${payload.length} bytes exceeds a ${this.slotBytes}-byte slot`);
     }
     const seq = this.seq + 1;
     const record = new Uint8Array(HEADER + payload.length);
@@ -50,10 +53,10 @@ export class JournalStore implements StoragePort {
     dv.setUint32(8, payload.length, true);
     dv.setUint32(12, crc32(payload), true);
     record.set(payload, HEADER);
-    // The sector written next never holds the newest record, so erasing it loses nothing in force.
-    const sector = seq % this.sectors;
-    this.flash.eraseSector(sector);
-    this.flash.write(sector * this.flash.sectorSize, record);
+    // The slot written next never holds the newest record, so erasing it loses nothing in force.
+    const first = (seq % this.slots) * this.slotSectors;
+    for (let i = 0; i < this.slotSectors; i++) this.flash.eraseSector(first + i);
+    this.flash.write(first * this.flash.sectorSize, record);
     this.seq = seq;
     this.map = next;
   }
@@ -62,14 +65,15 @@ export class JournalStore implements StoragePort {
     const header = new Uint8Array(HEADER);
     const dv = new DataView(header.buffer);
     let best: { seq: number; map: Record<string, string> } | null = null;
-    for (let s = 0; s < this.sectors; s++) {
-      this.flash.read(s * this.flash.sectorSize, header);
+    for (let slot = 0; slot < this.slots; slot++) {
+      const at = slot * this.slotBytes;
+      this.flash.read(at, header);
       const seq = dv.getUint32(4, true);
       const length = dv.getUint32(8, true);
-      if (dv.getUint32(0, true) !== MAGIC || length > this.flash.sectorSize - HEADER) continue;
+      if (dv.getUint32(0, true) !== MAGIC || length > this.slotBytes - HEADER) continue;
       if (best && seq <= best.seq) continue;
       const payload = new Uint8Array(length);
-      this.flash.read(s * this.flash.sectorSize + HEADER, payload);
+      this.flash.read(at + HEADER, payload);
       if (crc32(payload) !== dv.getUint32(12, true)) continue;
       try {
         best = { seq, map: JSON.parse(utf8Decode(payload)) as Record<string, string> };

@@ -11,6 +11,7 @@ import { loadPartitionTable } from "../esp/esp-ota";
 import { NorFlash } from "../flash/nor-flash";
 import { parseMix } from "../device/behaviour-mix";
 import { Fleet } from "../fleet/fleet";
+import { writeRunning } from "../running-slot";
 
 const USAGE = `usage:
   ota-sim device --id ID --flash FLASH.bin --server URL --api-key KEY [--mqtt URL] [--key PUBKEY ...]
@@ -90,6 +91,7 @@ async function device(args: string[], out: Out): Promise<number> {
   if (values.once) {
     const r = await dev.runCycle();
     await dev.powerOff();
+    writeRunning(flashPath, { running: r.slot, version: r.version, bootedAt: new Date().toISOString() });
     out(`${values.id}: ${r.bricked ? "BRICKED" : `running ${r.slot} v${r.version}`} after ${r.boots} boot(s); last check: ${JSON.stringify(r.outcome)}`);
     return r.bricked ? 1 : 0;
   }

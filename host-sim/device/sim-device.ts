@@ -106,6 +106,7 @@ export class SimDevice {
   private restartReason: string | null = null;
   /** Long-running mode: a restart the agent asks for (e.g. after an MQTT-triggered update) reboots at once. */
   private autoReboot = false;
+  private generation = 0;
   private readonly clock: ClockPort;
 
   constructor(readonly options: SimDeviceOptions) {
@@ -147,11 +148,15 @@ export class SimDevice {
       this.note(`[boot ${this.boots}] ${boot.partition.name} v${version}: firmware crashed at start-up (panic, reset)`);
       return { kind: "crashed", slot: boot.partition.name, version };
     }
-    const esp = new EspOta(flash, { running: boot.partition });
+    // This boot's firmware sees the flash through a fence: once the device is power-cycled, anything the old
+    // instance still has in flight (a timer, a late network reply) fails instead of writing the flash.
+    const generation = ++this.generation;
+    const fenced = fence(flash, () => generation === this.generation);
+    const esp = new EspOta(fenced, { running: boot.partition });
     const agentPartition = findByName(esp.partitions, "agent");
     if (!agentPartition) throw new Error("the partition table has no `agent` partition for the agent's state");
     this.restartReason = null;
-    const raw = new SimRawFlash(flash, agentPartition);
+    const raw = new SimRawFlash(fenced, agentPartition);
     const ports = this.ports(esp);
     const selfTests: AgentConfig["selfTests"] = { ...(this.options.agent?.selfTests ?? {}) };
     if (behaviour === "fail-self-test") selfTests.firmware = () => false;
@@ -234,6 +239,7 @@ export class SimDevice {
   }
 
   async powerOff() {
+    this.generation++;
     await this.agent?.stop();
     this.agent = null;
     const m = this.mqtt;
@@ -258,7 +264,7 @@ export class SimDevice {
     };
     if (this.options.mqttUrl) this.mqtt = new NodeMqttPort(this.options.mqttUrl, this.options.id, this.options.apiKey);
     return {
-      ota: new SimOtaPort(esp, this.options.flash),
+      ota: new SimOtaPort(esp, esp.flash),
       http: this.http,
       ...(this.mqtt ? { mqtt: this.mqtt } : {}),
       hash: this.options.nativeEd25519 ? nodeHashNativeEd25519 : nodeHash,
@@ -278,6 +284,20 @@ export class SimDevice {
     if (this.logs.length > (this.options.logLimit ?? Infinity)) this.logs.shift();
     this.options.log?.(line);
   }
+}
+
+/** A view of the flash that refuses every call once `alive()` turns false. */
+function fence(flash: NorFlash, alive: () => boolean): NorFlash {
+  return new Proxy(flash, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (!alive()) throw new FlashError("powered-off", "a firmware instance from before the last power cycle touched the flash");
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
 }
 
 export function isPowerLoss(e: unknown): boolean {

@@ -217,17 +217,17 @@ function cString(b: Uint8Array, o: number, len: number): string {
 /** XOR-fold of the ROM checksum: IDF folds a word-wise XOR; byte-wise XOR gives the same byte. */
 export function imageChecksum(data: Uint8Array, initial: number = CHECKSUM_INITIAL): number {
   let c = initial & 0xff;
-  let i = 0;
-  // Word-wise where the view is aligned (4× fewer steps: every boot verifies whole images), then fold.
-  const words = (data.byteOffset & 3) === 0 ? data.length >>> 2 : 0;
+  // XOR 32 bits at a time over the aligned middle and fold (as IDF does word-wise): same result, 4x fewer steps.
+  const head = Math.min(data.length, (4 - (data.byteOffset % 4)) % 4);
+  for (let i = 0; i < head; i++) c ^= data[i]!;
+  const words = Math.floor((data.length - head) / 4);
   if (words > 0) {
-    const w = new Uint32Array(data.buffer, data.byteOffset, words);
+    const w = new Uint32Array(data.buffer, data.byteOffset + head, words);
     let x = 0;
-    for (let k = 0; k < words; k++) x ^= w[k]!;
+    for (let i = 0; i < words; i++) x ^= w[i]!;
     c ^= (x ^ (x >>> 8) ^ (x >>> 16) ^ (x >>> 24)) & 0xff;
-    i = words * 4;
   }
-  for (; i < data.length; i++) c ^= data[i]!;
+  for (let i = head + words * 4; i < data.length; i++) c ^= data[i]!;
   return c;
 }
 

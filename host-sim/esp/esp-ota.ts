@@ -70,7 +70,7 @@ export class EspOta {
   private handles = new Map<number, OtaHandle>();
   private nextHandle = 1;
 
-  constructor(private readonly flash: NorFlash, options: EspOtaOptions, partitions = loadPartitionTable(flash)) {
+  constructor(readonly flash: NorFlash, options: EspOtaOptions, partitions = loadPartitionTable(flash)) {
     this.partitions = partitions;
     this.otaSlots = otaAppPartitions(partitions);
     const od = findPartition(partitions, PartitionType.data, DATA_SUBTYPE_OTA);

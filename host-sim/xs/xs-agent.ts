@@ -95,11 +95,13 @@ export class XsAgent {
 
   /** Runs a baseline inside XS (see bench() in xs-entry.ts); resolves with its result and the crank's meter. */
   async bench(what: string, args: unknown[]): Promise<{ result: unknown; compute: number; ms: number }> {
-    let result: unknown;
-    this.done.set("bench", { resolve: (v) => (result = v), reject: () => {} });
+    await this.worker!.idle();
+    const before = this.worker!.totalCompute;
     const t0 = performance.now();
-    const meter = await this.worker!.command(encodeMessage({ run: "bench", what, args }));
-    return { result, compute: meter.compute, ms: performance.now() - t0 };
+    const result = await this.run("bench", { run: "bench", what, args });
+    const ms = performance.now() - t0;
+    await this.worker!.idle();
+    return { result, compute: this.worker!.totalCompute - before, ms };
   }
 
   /** Total XS compute of this boot, once the worker has finished what it is doing. */

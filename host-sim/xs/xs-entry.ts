@@ -220,24 +220,26 @@ function run(push: PushHeader, tail: Uint8Array | undefined) {
   } else if (push.run === "stop") {
     void agent?.stop();
   } else if (push.run === "bench") {
-    call("done", ["bench", bench(push.what, push.args)]);
+    bench(push.what, push.args).then(
+      (result) => call("done", ["bench", result]),
+      (e) => call("done", ["bench", null, errorText(e)]),
+    );
   }
 }
 
-/** Baselines for `npm run bench`, run in one crank each so the crank's meter is their cost. */
-function bench(what: string, args: unknown[]): unknown {
+/** Baselines for `npm run bench`. The copy loop is what the agent's download would be with nothing but the
+ * chunk moves: the same port adapters (asynchronous reads into one buffer, the same flash writes). */
+async function bench(what: string, args: unknown[]): Promise<unknown> {
   if (what === "copy") {
-    // The minimal loop: the same stream reads into one buffer and the same flash writes, nothing else.
     const [url, headers, slot, size, chunk] = args as [string, Record<string, string>, Slot, number, number];
-    const s = value<{ id: number }>("http.stream", url, headers, 30_000);
-    const w = writer(value<{ id: number; written: number }>("ota.begin", slot, size));
+    const stream = await http.stream(url, headers, 30_000);
+    const w = ota.begin(slot, size);
     const buffer = new Uint8Array(chunk);
     let fill = 0;
     for (;;) {
-      const r = call("stream.read", [s.id, buffer.length - fill]);
-      if (!r.tail) break;
-      buffer.set(r.tail, fill);
-      fill += r.tail.length;
+      const n = await stream.read(buffer.subarray(fill));
+      if (n === 0) break;
+      fill += n;
       if (fill === buffer.length) {
         w.write(buffer);
         fill = 0;
@@ -245,13 +247,12 @@ function bench(what: string, args: unknown[]): unknown {
     }
     if (fill > 0) w.write(buffer.subarray(0, fill));
     w.abort();
-    call("stream.close", [s.id]);
+    stream.close();
     return w.written;
   }
   if (what === "verify") {
     const [body, keys] = args as [string, TrustedKey[]];
-    const env = parseEnvelope(body)!;
-    verifySignature(env, keys);
+    verifySignature(parseEnvelope(body)!, keys);
     return true;
   }
   throw new Error(`unknown bench ${what}`);

@@ -101,7 +101,15 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const stream = ctx.blobs.openRange(fw.checksum_sha256, start, end);
     let sent = 0;
     stream.on("data", (chunk: Buffer) => (sent += chunk.length));
-    stream.on("close", () => bumpCounter(ctx.db, "bytes_served", sent));
+    // Counted once: at the end of the file (before the client can have it all, so stats never lag a finished
+    // download) or, for an aborted one, when the stream closes.
+    let counted = false;
+    const count = () => {
+      if (!counted) bumpCounter(ctx.db, "bytes_served", sent);
+      counted = true;
+    };
+    stream.on("end", count);
+    stream.on("close", count);
     logEvent(ctx.log, "firmware_download", { device_id: p.device_id, firmware_id, start, end, size });
     return reply.send(stream);
   });

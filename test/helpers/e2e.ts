@@ -21,11 +21,20 @@ import { api, asAdmin, registerDevice, startHarness, uploadFirmware } from "../s
 
 export const MODEL = "ESP32-DEVKIT";
 
+/** 16 MB flash with 5 MB slots, so 4 MiB images fit (memory and throughput figures). */
+export const BIG_SLOTS_CSV = `nvs, data, nvs, 0x9000, 0x4000,
+otadata, data, ota, 0xd000, 0x2000,
+phy_init, data, phy, 0xf000, 0x1000,
+ota_0, app, ota_0, 0x10000, 0x500000,
+ota_1, app, ota_1, 0x510000, 0x500000,
+agent, data, undefined, 0xa10000, 0x10000,
+`;
+
 /** Fast timings for tests; every figure is still exercised. */
 export const TEST_AGENT: Partial<AgentConfig> = {
   retryBaseMs: 5,
   selfTestDeadlineMs: 2000,
-  stallTimeoutMs: 400,
+  stallTimeoutMs: 1000,
   requestTimeoutMs: 3000,
   maxDownloadAttempts: 12,
 };

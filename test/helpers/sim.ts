@@ -9,8 +9,9 @@ import { findByName, parsePartitionCsv } from "../../host-sim/esp/partition-tabl
 import { createDeviceFlash } from "../../host-sim/device-flash";
 import type { NorFlash } from "../../host-sim/flash/nor-flash";
 
-/** ESP-IDF's partitions_two_ota.csv (factory + two OTA slots). */
+/** ESP-IDF's partitions_two_ota.csv (factory + two OTA slots), as shipped. */
 export const TWO_OTA_CSV = `# Name,   Type, SubType, Offset,   Size, Flags
+# Note: if you have increased the bootloader size, make sure to update the offsets to avoid overlap
 nvs,      data, nvs,     ,        0x4000,
 otadata,  data, ota,     ,        0x2000,
 phy_init, data, phy,     ,        0x1000,
