@@ -1,0 +1,49 @@
+// Bugs the reliability harness found, each pinned by the smallest scenario that shows it.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NorFlash } from "../../host-sim/flash/nor-flash";
+import { appImage, baseFlash, forkDevice, manifestFor, serveRange, signer, UpdateServer } from "./support";
+import type { Scenario } from "./support";
+
+describe("harness regressions", () => {
+  let server: UpdateServer;
+  let base: NorFlash;
+  const sig = signer();
+  const bytes = appImage("1.1.0");
+  beforeAll(async () => {
+    server = await UpdateServer.start();
+    server.images.set("v110", bytes);
+    base = await baseFlash(server, [sig.trusted]);
+  });
+  afterAll(async () => server?.close());
+
+  const offer = (key: string, scenario: Scenario = {}) => {
+    const envelope = sig.sign(manifestFor(server, "v110", bytes, "1.1.0"));
+    server.scenarios.set(key, { envelope, ...scenario });
+    return envelope;
+  };
+
+  it("download: a server whose file ends early (no Content-Length, 416 on resume) fails with DOWNLOAD_FAILED instead of looping", async () => {
+    offer("short", {
+      download: (q, res, b) => {
+        const short = b!.subarray(0, b!.length - 5000);
+        if (q.headers.range) return serveRange(q, res, short);
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        res.write(Buffer.from(short));
+        res.end();
+      },
+    });
+    const { dev } = forkDevice(base, server, [sig.trusted], "short");
+    const r = await dev.runCycle();
+    expect(r.outcome).toMatchObject({ result: "failed", code: "DOWNLOAD_FAILED" });
+    expect(r).toMatchObject({ slot: "ota_0", version: "1.0.0" });
+    expect(dev.http.downloaded).toBeLessThan(10 * bytes.length);
+  }, 10_000);
+
+  it("download: a 416 to a request from byte 0 is retried with backoff and ends in DOWNLOAD_FAILED", async () => {
+    offer("416", { download: (_q, res) => res.writeHead(416).end() });
+    const { dev } = forkDevice(base, server, [sig.trusted], "416");
+    const r = await dev.runCycle();
+    expect(r.outcome).toMatchObject({ result: "failed", code: "DOWNLOAD_FAILED" });
+    expect(dev.http.requests).toBeLessThan(20);
+  }, 10_000);
+});
