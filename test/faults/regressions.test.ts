@@ -46,4 +46,14 @@ describe("harness regressions", () => {
     expect(r.outcome).toMatchObject({ result: "failed", code: "DOWNLOAD_FAILED" });
     expect(dev.http.requests).toBeLessThan(20);
   }, 10_000);
+
+  it("agent: an envelope refused before its signature is checked (missing signature) is still reported against its update id", async () => {
+    const envelope = offer("nosig");
+    delete envelope.signature;
+    const { dev } = forkDevice(base, server, [sig.trusted], "nosig");
+    const r = await dev.runCycle();
+    expect(r.outcome).toMatchObject({ result: "failed", code: "SIGNATURE_INVALID" });
+    const id = (envelope.manifest as { update_id: string }).update_id;
+    expect(server.reportsOf("nosig").map((x) => [x.updateId, x.body.status, x.body.error_code])).toEqual([[id, "failed", "SIGNATURE_INVALID"]]);
+  });
 });
