@@ -1,7 +1,7 @@
 // Bugs the reliability harness found, each pinned by the smallest scenario that shows it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NorFlash } from "../../host-sim/flash/nor-flash";
-import { appImage, baseFlash, forkDevice, manifestFor, serveRange, signer, UpdateServer } from "./support";
+import { appImage, baseFlash, forkDevice, manifestFor, partitionOf, serveRange, signer, UpdateServer } from "./support";
 import type { Scenario } from "./support";
 
 describe("harness regressions", () => {
@@ -55,5 +55,22 @@ describe("harness regressions", () => {
     expect(r.outcome).toMatchObject({ result: "failed", code: "SIGNATURE_INVALID" });
     const id = (envelope.manifest as { update_id: string }).update_id;
     expect(server.reportsOf("nosig").map((x) => [x.updateId, x.body.status, x.body.error_code])).toEqual([[id, "failed", "SIGNATURE_INVALID"]]);
+  });
+
+  it("simulator: a power cut during the bootloader's own otadata write (NEW → PENDING_VERIFY) is a power cut, not a thrown error", async () => {
+    offer("bl-ref");
+    const otadata = partitionOf(base, "otadata");
+    const ops: number[] = [];
+    const ref = forkDevice(base, server, [sig.trusted], "bl-ref", { flash: { onOp: (op) => ops.push(op.offset) } });
+    await ref.dev.runCycle();
+    // Otadata operations: set_boot_partition (erase, write), then the bootloader's NEW → PENDING_VERIFY (erase, write).
+    const inOtadata = ops.map((o, i) => [o, i + 1] as const).filter(([o]) => o >= otadata.offset && o < otadata.offset + otadata.size);
+    const k = inOtadata[2]![1];
+    offer("bl-cut");
+    const { dev, flash } = forkDevice(base, server, [sig.trusted], "bl-cut");
+    flash.armFaults({ cutAfter: k });
+    const r = await dev.runCycle();
+    expect(r).toMatchObject({ bricked: false });
+    expect(["1.0.0", "1.1.0"]).toContain(r.version);
   });
 });
