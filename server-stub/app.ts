@@ -45,6 +45,13 @@ export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyIn
       },
       security: [{ bearer: [] }, { apiKey: [] }],
     },
+    // Each operation names who may call it (the same config the auth hook enforces): x-public for routes
+    // without credentials, x-roles for the roles allowed (absent: any authenticated caller).
+    transform: ({ schema, url, route }) => {
+      const cfg = (route.config ?? {}) as { public?: boolean; roles?: readonly string[] };
+      const extra = cfg.public ? { "x-public": true } : cfg.roles ? { "x-roles": [...cfg.roles] } : {};
+      return { schema: { ...(schema ?? {}), ...extra } as typeof schema, url };
+    },
   });
   await app.register(multipart, {
     limits: { fileSize: deps.ctx.config.maxUploadBytes, files: 2, fields: 8, fieldSize: 64 * 1024, parts: 12, headerPairs: 100 },
