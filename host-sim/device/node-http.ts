@@ -152,6 +152,8 @@ class NodeBodyStream implements HttpBodyStream {
   }
 
   close() {
+    // A reader waiting on a stalled stream must wake to an error, even when the socket had already ended.
+    this.error ??= new Error("stream closed");
     this.res.destroy();
     const w = this.wake;
     this.wake = null;

@@ -73,4 +73,11 @@ describe("harness regressions", () => {
     expect(r).toMatchObject({ bricked: false });
     expect(["1.0.0", "1.1.0"]).toContain(r.version);
   });
+
+  it("simulator: a stall injected in the last chunk of a body is noticed (the stream had already ended)", async () => {
+    offer("stall-end");
+    const { dev } = forkDevice(base, server, [sig.trusted], "stall-end", { extra: { network: { stallAt: [bytes.length - 100] } } });
+    const r = await dev.runCycle();
+    expect(r).toMatchObject({ version: "1.1.0", lastBoot: "confirmed" });
+  }, 10_000);
 });
