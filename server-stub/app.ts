@@ -45,6 +45,13 @@ export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyIn
       },
       security: [{ bearer: [] }, { apiKey: [] }],
     },
+    // Each operation names who may call it (the same config the auth hook enforces): x-public for routes
+    // without credentials, x-roles for the roles allowed (absent: any authenticated caller).
+    transform: ({ schema, url, route }) => {
+      const cfg = (route.config ?? {}) as { public?: boolean; roles?: readonly string[] };
+      const extra = cfg.public ? { "x-public": true } : cfg.roles ? { "x-roles": [...cfg.roles] } : {};
+      return { schema: { ...(schema ?? {}), ...extra } as typeof schema, url };
+    },
   });
   await app.register(multipart, {
     limits: { fileSize: deps.ctx.config.maxUploadBytes, files: 2, fields: 8, fieldSize: 64 * 1024, parts: 12, headerPairs: 100 },
@@ -68,6 +75,13 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.addHook("preValidation", async (req) => {
     if (req.method === "POST" && req.body === undefined && !req.isMultipart()) req.body = {};
   });
+  // ajv coerces "1e309" (query) and JSON.parse reads 1e999 (body) as Infinity, and Infinity passes
+  // `type: integer` with a maximum; refuse non-finite numbers before a handler binds them into SQL.
+  app.addHook("preHandler", async (req) => {
+    const multipart = typeof req.isMultipart === "function" && req.isMultipart(); // the auth-port app has no multipart plugin
+    const where = nonFinite(req.query, "querystring") ?? (multipart ? null : nonFinite(req.body, "body"));
+    if (where) throw new ApiError(400, "VALIDATION_ERROR", `${where} must be a finite number`);
+  });
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {
       return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
@@ -85,4 +99,15 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
     reply.status(404).send({ error: { code: "NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` } });
   });
+}
+
+/** Path of the first non-finite number in a parsed request part (depth-limited), or null. */
+function nonFinite(value: unknown, path: string, depth = 0): string | null {
+  if (typeof value === "number") return Number.isFinite(value) ? null : path;
+  if (depth > 32 || value === null || typeof value !== "object") return null;
+  for (const [k, v] of Object.entries(value)) {
+    const found = nonFinite(v, `${path}/${k}`, depth + 1);
+    if (found) return found;
+  }
+  return null;
 }

@@ -254,10 +254,12 @@ export class Agent {
     let manifest: UpdateManifest;
     let updateId: string | undefined;
     try {
-      const env = parseEnvelope(body);
+      const env = parseEnvelope(body, (m) => {
+        // Known before any check, so every refusal (a missing signature included) is reported against it.
+        if (typeof m.update_id === "string" && m.update_id.length <= 64) updateId = m.update_id;
+      });
       if (!env) return { result: "none" };
       const raw = env.manifest as unknown as Record<string, unknown>;
-      if (typeof raw.update_id === "string" && raw.update_id.length <= 64) updateId = raw.update_id;
       verifySignature(env, this.config.trustedKeys, this.ports.hash.verifyEd25519?.bind(this.ports.hash));
       checkManifestShape(raw);
       manifest = raw;

@@ -44,21 +44,28 @@ export class Downloader {
   /** Downloads from `offset` (0, or where a previous boot left off) to the end, then verifies. */
   async run(offset: number, attempts: number): Promise<DownloadResult> {
     this.open(offset);
+    // The furthest offset any attempt reached: only getting past it counts as progress, so a server whose
+    // file ends early (or that keeps sending us back to zero) cannot keep the download going forever.
+    let highWater = offset;
     for (;;) {
-      const before = this.writer!.written;
       try {
         await this.fetchRest();
         break;
       } catch (e) {
+        if (e instanceof UpdateError || e instanceof OtaPortError) throw this.abort(e);
+        // Attempts count failures in a row: a connection that got further than ever starts the count again.
+        const progressed = this.writer!.written > highWater;
+        highWater = Math.max(highWater, this.writer!.written);
+        attempts = progressed ? 1 : attempts + 1;
+        const message = e instanceof Error ? e.message : String(e);
         if (e instanceof RestartFromZero) {
+          if (attempts >= this.config.maxDownloadAttempts) {
+            throw this.abort(new UpdateError("DOWNLOAD_FAILED", `download failed after ${attempts} attempts: the server cannot resume past ${highWater} bytes`));
+          }
           this.open(0);
           continue;
         }
-        if (e instanceof UpdateError || e instanceof OtaPortError) throw this.abort(e);
-        // Attempts count failures in a row: a connection that made progress starts the count again.
-        attempts = this.writer!.written > before ? 1 : attempts + 1;
         this.hooks.persist(this.persisted, attempts);
-        const message = e instanceof Error ? e.message : String(e);
         this.ports.log.log("warn", "download interrupted", { update_id: this.manifest.update_id, offset: this.writer!.written, attempt: attempts, error: message });
         if (attempts >= this.config.maxDownloadAttempts) {
           throw this.abort(new UpdateError("DOWNLOAD_FAILED", `download failed after ${attempts} attempts: ${message}`));
@@ -164,7 +171,11 @@ export class Downloader {
       }
       return;
     }
-    if (stream.status === 416) throw new RestartFromZero();
+    if (stream.status === 416) {
+      // Unsatisfiable from where we are: start again from zero (a 416 to a request from zero is just an error).
+      if (start === 0) throw new Error("server answered 416 to a request from byte 0");
+      throw new RestartFromZero();
+    }
     if (stream.status >= 500 || stream.status === 429) throw new Error(`server answered ${stream.status}`);
     throw new UpdateError("DOWNLOAD_FAILED", `download refused with HTTP ${stream.status}`);
   }

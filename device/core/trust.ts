@@ -27,8 +27,9 @@ export interface DeviceFacts {
   knownCommands: readonly string[];
 }
 
-/** Parses the body of GET available-updates; null when no update is offered. */
-export function parseEnvelope(body: string): SignedUpdateEnvelope | null {
+/** Parses the body of GET available-updates; null when no update is offered. `onManifest` sees the manifest
+ * object as soon as there is one, before the envelope's own checks (so a refusal can name the update). */
+export function parseEnvelope(body: string, onManifest?: (manifest: Record<string, unknown>) => void): SignedUpdateEnvelope | null {
   if (body.length > MAX_ENVELOPE_BYTES) throw new UpdateError("MANIFEST_INVALID", `available-updates body of ${body.length} bytes is too large`);
   let parsed: unknown;
   try {
@@ -41,6 +42,7 @@ export function parseEnvelope(body: string): SignedUpdateEnvelope | null {
   }
   if (!parsed.update_available) return null;
   if (!isObject(parsed.manifest)) throw new UpdateError("MANIFEST_INVALID", "envelope has no manifest object");
+  onManifest?.(parsed.manifest);
   if (typeof parsed.signature !== "string" || parsed.signature.length > 200) throw new UpdateError("SIGNATURE_INVALID", "envelope has no signature");
   if (parsed.key_id !== undefined && (typeof parsed.key_id !== "string" || parsed.key_id.length > 128)) {
     throw new UpdateError("MANIFEST_INVALID", "key_id is not a short string");

@@ -12,14 +12,20 @@ export interface NetworkFaults {
   dropAt?: number[];
   /** The connection goes silent (open, no more bytes) at these totals; the agent's stall timeout must act. */
   stallAt?: number[];
+  /** A slow link: download bodies arrive at no more than this many bytes per second. */
+  bytesPerSecond?: number;
 }
 
 export class NodeHttpPort implements HttpPort {
   /** Bytes of download bodies received, all attempts included. */
   downloaded = 0;
   requests = 0;
+  /** @internal The link's throughput limit (bytes per second), if any. */
+  readonly bytesPerSecond: number | undefined;
   /** `agent`: a shared keep-alive agent (fleets); Node's global agent when absent. */
-  constructor(private faults: NetworkFaults = {}, private readonly agent?: http.Agent) {}
+  constructor(private faults: NetworkFaults = {}, private readonly agent?: http.Agent) {
+    this.bytesPerSecond = faults.bytesPerSecond;
+  }
 
   request(req: HttpRequest): Promise<HttpResponse> {
     this.requests++;
@@ -112,6 +118,8 @@ class NodeBodyStream implements HttpBodyStream {
     for (;;) {
       if (this.pending && this.pending.length > 0) {
         const n = Math.min(into.length, this.pending.length);
+        const bps = this.port.bytesPerSecond;
+        if (bps) await new Promise((r) => setTimeout(r, (n * 1000) / bps)); // the bytes take this long to arrive
         into.set(this.pending.subarray(0, n));
         this.pending = n < this.pending.length ? this.pending.subarray(n) : null;
         return n;
@@ -145,6 +153,8 @@ class NodeBodyStream implements HttpBodyStream {
   }
 
   close() {
+    // A reader waiting on a stalled stream must wake to an error, even when the socket had already ended.
+    this.error ??= new Error("stream closed");
     this.res.destroy();
     const w = this.wake;
     this.wake = null;

@@ -130,7 +130,13 @@ export class SimDevice {
     this.boots++;
     const flash = this.options.flash;
     if (!flash.isPowered) flash.powerOn();
-    const boot = runBootloader(flash);
+    let boot: ReturnType<typeof runBootloader>;
+    try {
+      boot = runBootloader(flash); // writes otadata itself (NEW → PENDING_VERIFY → ABORTED): power can fail here too
+    } catch (e) {
+      if (this.isPowerLoss(e)) return { kind: "power-cut" };
+      throw e;
+    }
     for (const line of boot.log) this.note(`[boot ${this.boots}] ${line}`);
     if (!boot.partition) {
       this.booted = null;

@@ -97,7 +97,9 @@ export async function readUploadParts(ctx: Ctx, parts: AsyncIterableIterator<Par
     const code = (e as { code?: string }).code;
     if (code === "FST_REQ_FILE_TOO_LARGE") throw new ApiError(413, "FILE_TOO_LARGE", `file exceeds the upload limit of ${ctx.config.maxUploadBytes} bytes`);
     if (code?.startsWith("FST_")) throw badRequest((e as Error).message, "INVALID_UPLOAD");
-    throw e;
+    if (e instanceof ApiError || (typeof code === "string" && /^E[A-Z]+$/.test(code))) throw e; // ours, or the disk's (ENOSPC...)
+    // The multipart parser's own complaints ("Unexpected end of multipart data", bad part headers): bad input.
+    throw badRequest(`malformed multipart body: ${(e as Error).message}`, "INVALID_UPLOAD");
   }
   if (!upload) throw badRequest("multipart part `file` is required", "INVALID_UPLOAD");
   if (metaText === undefined) {
