@@ -145,12 +145,20 @@ export interface Proxy {
   availableUpdates: ((deviceId: string) => string | null) | null;
   /** Strip Range from requests: the server then answers 200 with the whole file. */
   ignoreRange: boolean;
+  /** Cut every request in flight, as a server crash would (a graceful restart lets them finish). */
+  dropConnections(): void;
+  /** Throttle responses passing through (bytes per second); unset = full speed. */
+  bytesPerSecond?: number;
   close(): Promise<void>;
 }
 
 /** An HTTP proxy in front of the server that can rewrite what devices see (replays, ignored Range...). */
 export async function proxy(): Promise<Proxy> {
   const p = { target: "", availableUpdates: null, ignoreRange: false } as unknown as Proxy;
+  const inFlight = new Set<http.ClientRequest>();
+  p.dropConnections = () => {
+    for (const up of inFlight) up.destroy(new Error("server went away"));
+  };
   const server = http.createServer((req, res) => {
     const m = /\/devices\/([^/]+)\/available-updates/.exec(req.url ?? "");
     const replay = m && p.availableUpdates ? p.availableUpdates(decodeURIComponent(m[1]!)) : null;
@@ -164,8 +172,18 @@ export async function proxy(): Promise<Proxy> {
     if (p.ignoreRange) delete headers.range;
     const up = http.request({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
+      const bps = p.bytesPerSecond;
+      if (!bps) return void r.pipe(res);
+      // A slow link on the wire itself, so a transfer is really in flight when the server goes away.
+      r.on("data", (chunk: Buffer) => {
+        r.pause();
+        res.write(chunk);
+        setTimeout(() => r.resume(), (chunk.length / bps) * 1000);
+      });
+      r.on("end", () => res.end());
     });
+    inFlight.add(up);
+    up.on("close", () => inFlight.delete(up));
     up.on("error", () => res.destroy());
     req.pipe(up);
   });
