@@ -112,6 +112,14 @@ function cacheStatements(db: Db, max = 1000): void {
   }) as Db["prepare"];
 }
 
+/** One page of rows and the total count behind it. `from` ("table WHERE …") and `order` are built from
+ * constants, never from input; filter values go in `args`. */
+export function pageOf<T>(db: Db, from: string, order: string, args: unknown[], limit: number, offset: number): { rows: T[]; total: number } {
+  const rows = db.prepare(`SELECT * FROM ${from} ORDER BY ${order} LIMIT ? OFFSET ?`).all(...args, limit, offset) as T[];
+  const total = (db.prepare(`SELECT COUNT(*) AS n FROM ${from}`).get(...args) as { n: number }).n;
+  return { rows, total };
+}
+
 export function bumpCounter(db: Db, name: string, by: number): void {
   db.prepare("INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value").run(name, by);
 }

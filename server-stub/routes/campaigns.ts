@@ -1,3 +1,4 @@
+import { pageOf } from "../db";
 import type { FastifyInstance } from "fastify";
 import { notFound } from "../api-error";
 import { principalOf } from "../auth/hook";
@@ -29,8 +30,7 @@ export async function campaignRoutes(app: FastifyInstance, { ctx, engine }: AppD
     const q = req.query as { limit: number; offset: number; status?: string };
     const where = q.status ? "WHERE status = ?" : "";
     const args = q.status ? [q.status] : [];
-    const rows = ctx.db.prepare(`SELECT * FROM campaigns ${where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as CampaignRow[];
-    const total = (ctx.db.prepare(`SELECT COUNT(*) AS n FROM campaigns ${where}`).get(...args) as { n: number }).n;
+    const { rows, total } = pageOf<CampaignRow>(ctx.db, `campaigns ${where}`, "created_at DESC, rowid DESC", args, q.limit, q.offset);
     return { campaigns: rows.map(show), total };
   });
 

@@ -1,3 +1,4 @@
+import { pageOf } from "../db";
 import type { FastifyInstance } from "fastify";
 import { availableUpdatesResponseSchema, UPDATE_PRIORITIES, type UpdatePriority } from "../../device/protocol";
 import { ApiError, notFound } from "../api-error";
@@ -66,8 +67,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     if (q.device_model) (where.push("device_model = ?"), args.push(q.device_model));
     if (q.group) (where.push("device_id IN (SELECT device_id FROM group_members WHERE group_name = ?)"), args.push(q.group));
     const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
-    const rows = ctx.db.prepare(`SELECT * FROM devices ${w} ORDER BY device_id LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as DeviceRow[];
-    const total = (ctx.db.prepare(`SELECT COUNT(*) AS n FROM devices ${w}`).get(...args) as { n: number }).n;
+    const { rows, total } = pageOf<DeviceRow>(ctx.db, `devices ${w}`, "device_id", args, q.limit, q.offset);
     return { devices: rows.map((d) => deviceToApi(ctx.db, d)), total };
   });
 
@@ -134,8 +134,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const { device_id } = req.params as { device_id: string };
     const q = req.query as { limit: number; offset: number };
     if (!getDevice(ctx.db, device_id)) throw notFound("device", device_id);
-    const rows = ctx.db.prepare("SELECT * FROM updates WHERE device_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?").all(device_id, q.limit, q.offset) as UpdateRow[];
-    const total = (ctx.db.prepare("SELECT COUNT(*) AS n FROM updates WHERE device_id = ?").get(device_id) as { n: number }).n;
+    const { rows, total } = pageOf<UpdateRow>(ctx.db, "updates WHERE device_id = ?", "created_at DESC, rowid DESC", [device_id], q.limit, q.offset);
     return { device_id, updates: rows.map(updateToApi), total };
   });
 

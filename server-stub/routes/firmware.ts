@@ -3,7 +3,7 @@ import { base64Encode } from "../../device/protocol";
 import { ApiError, badRequest, forbidden, notFound } from "../api-error";
 import { principalOf } from "../auth/hook";
 import { DEVICE_FACING, READERS, WRITERS } from "../auth/principal";
-import { bumpCounter } from "../db";
+import { bumpCounter, pageOf } from "../db";
 import { logEvent } from "../log";
 import { getDevice } from "../model/devices";
 import { firmwareSchema, firmwareToApi, getFirmware, type FirmwareRow } from "../model/firmware";
@@ -43,8 +43,7 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const q = req.query as { limit: number; offset: number; device_model?: string };
     const where = q.device_model ? "WHERE device_model = ?" : "";
     const args = q.device_model ? [q.device_model] : [];
-    const rows = ctx.db.prepare(`SELECT * FROM firmware ${where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, q.limit, q.offset) as FirmwareRow[];
-    const total = (ctx.db.prepare(`SELECT COUNT(*) AS n FROM firmware ${where}`).get(...args) as { n: number }).n;
+    const { rows, total } = pageOf<FirmwareRow>(ctx.db, `firmware ${where}`, "created_at DESC, rowid DESC", args, q.limit, q.offset);
     return { firmware: rows.map((f) => firmwareToApi(f, pub())), total, limit: q.limit, offset: q.offset };
   });
 
