@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { createDeviceFlash, programPartition } from "../host-sim/device-flash";
 import type { AgentRuntime, SimDeviceOptions } from "../host-sim/device/sim-device";
 import { SimDevice } from "../host-sim/device/sim-device";
-import { buildAppImage } from "../host-sim/esp/app-image";
+import { buildAppImage } from "../esp-image/app-image";
 import { loadPartitionTable } from "../host-sim/esp/esp-ota";
 import { findByName, parsePartitionCsv } from "../host-sim/esp/partition-table";
 import type { XsAgent } from "../host-sim/xs/xs-agent";

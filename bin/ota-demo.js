@@ -3,5 +3,5 @@
 import { register } from "tsx/esm/api";
 
 register();
-const { main } = await import("../host-sim/demo/demo.ts");
+const { main } = await import("../demo/demo.ts");
 process.exitCode = await main(process.argv.slice(2));

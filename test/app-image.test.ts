@@ -17,8 +17,8 @@ import {
   readSimPayload,
   verifyImage,
   verifyImageBytes,
-} from "../host-sim/esp/app-image";
-import type { Behaviour, ImageReader, VerifyOptions } from "../host-sim/esp/app-image";
+} from "../esp-image/app-image";
+import type { Behaviour, ImageReader, VerifyOptions } from "../esp-image/app-image";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -75,7 +75,7 @@ describe("ota-sim fleet", () => {
 
   it("in-process: an operator API key works as the credential, and the fleet takes an update over MQTT", async () => {
     const { Fleet } = await import("../host-sim/fleet/fleet");
-    const { buildAppImage } = await import("../host-sim/esp/app-image");
+    const { buildAppImage } = await import("../esp-image/app-image");
     const { uploadFirmware } = await import("./server/harness");
     const key = (await api(h, "POST", "/api/v1/auth/api-keys", { ...asAdmin(h), body: { role: "operator", name: "fleet" } })).body.api_key as string;
     const f = await Fleet.start({ devices: 3, serverUrl: h.server.url, token: key, prefix: "ak-", factoryImage: buildAppImage({ version: "1.0.0", size: 32 * 1024 }) });

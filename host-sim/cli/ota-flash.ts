@@ -2,8 +2,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { ParseArgsConfig } from "node:util";
-import type { Behaviour, ImageInfo } from "../esp/app-image";
-import { buildAppImage, chipName, ImageVerifyError, inspectImage } from "../esp/app-image";
+import type { Behaviour, ImageInfo } from "../../esp-image/app-image";
+import { buildAppImage, chipName, ImageVerifyError, inspectImage } from "../../esp-image/app-image";
 import { runBootloader } from "../esp/bootloader";
 import { EspError } from "../esp/esp-err";
 import { EspOta, loadPartitionTable, OTA_WITH_SEQUENTIAL_WRITES, partitionAppDesc, verifyPartitionImage } from "../esp/esp-ota";

@@ -5,7 +5,7 @@ import type { TrustedKey } from "../../device/core/config";
 import { base64Decode } from "../../device/protocol/base64";
 import { createDeviceFlash, programPartition } from "../device-flash";
 import { SimDevice } from "../device/sim-device";
-import { buildAppImage } from "../esp/app-image";
+import { buildAppImage } from "../../esp-image/app-image";
 import { findByName } from "../esp/partition-table";
 import { loadPartitionTable } from "../esp/esp-ota";
 import { NorFlash } from "../flash/nor-flash";

@@ -8,7 +8,7 @@
 //    image runs on it (a board that rejects any update). The factory image always runs healthy.
 //
 // An explicit non-healthy `behaviour` in the image wins over both.
-import type { Behaviour, SimPayload } from "../esp/app-image";
+import type { Behaviour, SimPayload } from "../../esp-image/app-image";
 
 export type BehaviourMix = Partial<Record<Behaviour, number>>;
 const NAMES: readonly Behaviour[] = ["healthy", "fail-self-test", "crash", "hang"];

@@ -12,7 +12,7 @@ import { findByName } from "../esp/partition-table";
 import type { NorFlash } from "../flash/nor-flash";
 import { FlashError, PowerCutError } from "../flash/nor-flash";
 import type http from "node:http";
-import type { Behaviour } from "../esp/app-image";
+import type { Behaviour } from "../../esp-image/app-image";
 import { firmwareBehaviour } from "./behaviour-mix";
 import { nodeHash, nodeHashNativeEd25519 } from "./node-hash";
 import type { NetworkFaults } from "./node-http";

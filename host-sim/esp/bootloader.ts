@@ -3,8 +3,8 @@
 // Not modelled: anti-rollback eFuses, secure boot, RAM load-address checks, the test-app GPIO.
 import type { NorFlash } from "../flash/nor-flash";
 import { NorFlash as Flash } from "../flash/nor-flash";
-import type { ImageInfo } from "./app-image";
-import { ImageVerifyError } from "./app-image";
+import type { ImageInfo } from "../../esp-image/app-image";
+import { ImageVerifyError } from "../../esp-image/app-image";
 import { loadPartitionTable, verifyPartitionImage } from "./esp-ota";
 import type { OtaSelectEntry } from "./otadata";
 import { activeOtadata, crcOk, isInvalid, makeEntry, Otadata, OtaImgState, SEQ_EMPTY, slotOfSeq, stateName } from "./otadata";

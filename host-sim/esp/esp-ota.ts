@@ -3,8 +3,8 @@
 // Anti-rollback (eFuse secure_version) is not modelled here: our sdkconfig leaves it off.
 import type { NorFlash } from "../flash/nor-flash";
 import { SECTOR_SIZE } from "../flash/nor-flash";
-import type { AppDesc, ImageInfo } from "./app-image";
-import { APP_DESC_OFFSET, APP_DESC_SIZE, ImageVerifyError, readAppDesc, verifyImage } from "./app-image";
+import type { AppDesc, ImageInfo } from "../../esp-image/app-image";
+import { APP_DESC_OFFSET, APP_DESC_SIZE, ImageVerifyError, readAppDesc, verifyImage } from "../../esp-image/app-image";
 import { EspError } from "./esp-err";
 import type { OtaSelectEntry } from "./otadata";
 import { activeOtadata, crcOk, isValid, Otadata, OtaImgState, SEQ_EMPTY, slotOfSeq } from "./otadata";

@@ -8,8 +8,8 @@ import { createDeviceFlash, programPartition } from "../device-flash";
 import type { BehaviourMix } from "../device/behaviour-mix";
 import { boardBehaviour } from "../device/behaviour-mix";
 import { SimDevice } from "../device/sim-device";
-import type { Behaviour } from "../esp/app-image";
-import { buildAppImage, readAppDesc } from "../esp/app-image";
+import type { Behaviour } from "../../esp-image/app-image";
+import { buildAppImage, readAppDesc } from "../../esp-image/app-image";
 import { loadPartitionTable } from "../esp/esp-ota";
 import { findByName } from "../esp/partition-table";
 

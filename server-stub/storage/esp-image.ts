@@ -1,6 +1,6 @@
 // Verifies an uploaded ESP app image with the host simulator's verifier (the same
 // code that models esp_image_verify), streaming from the stored file.
-import { ESP_IMAGE_MAGIC, ImageVerifyError, verifyImage } from "../../host-sim/esp/app-image";
+import { ESP_IMAGE_MAGIC, ImageVerifyError, verifyImage } from "../../esp-image/app-image";
 import { badRequest } from "../api-error";
 import { withFileReader } from "./blobs";
 

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeviceErrorCode } from "../../device/protocol/errors";
 import type { NorFlash } from "../../host-sim/flash/nor-flash";
-import { imageChecksum } from "../../host-sim/esp/app-image";
+import { imageChecksum } from "../../esp-image/app-image";
 import { appImage, baseFlash, DEVICE_ID, forkDevice, judgeFlash, manifestFor, partitionBytes, printCounts, serveRange, signer, UpdateServer } from "./support";
 import type { Scenario } from "./support";
 

@@ -1,6 +1,6 @@
 // Shared fixtures for the ESP-IDF model tests.
-import { buildAppImage } from "../../host-sim/esp/app-image";
-import type { Behaviour } from "../../host-sim/esp/app-image";
+import { buildAppImage } from "../../esp-image/app-image";
+import type { Behaviour } from "../../esp-image/app-image";
 import { runBootloader } from "../../host-sim/esp/bootloader";
 import { EspOta, OTA_WITH_SEQUENTIAL_WRITES } from "../../host-sim/esp/esp-ota";
 import { Otadata, stateName } from "../../host-sim/esp/otadata";

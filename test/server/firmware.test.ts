@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildAppImage } from "../../host-sim/esp/app-image";
+import { buildAppImage } from "../../esp-image/app-image";
 import { api, asAdmin, firmwareForm, randomBytes, registerDevice, startHarness, uploadFirmware, type Harness } from "./harness";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");

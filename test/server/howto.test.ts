@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildAppImage } from "../../host-sim/esp/app-image";
+import { buildAppImage } from "../../esp-image/app-image";
 
 const root = new URL("../../", import.meta.url).pathname;
 const hasCurl = spawnSync("curl", ["--version"]).status === 0;
