@@ -2,7 +2,7 @@
 // and removed only once the server has answered. The server ignores a repeated sequence, so a report
 // resent after a power cut is applied once.
 import type { StatusReport } from "../protocol/status";
-import type { HttpPort, LogPort, StoragePort } from "./ports";
+import type { StoragePort } from "./ports";
 
 const OUTBOX_KEY = "ota.outbox";
 /** Bounded: on a long outage the oldest reports make way (a device's storage is small). */
@@ -18,18 +18,13 @@ interface Saved {
   items: Item[];
 }
 
-export interface OutboxOptions {
-  serverUrl: string;
-  apiKey: string;
-  timeoutMs: number;
-}
+/** Delivers one report: "retry" keeps it queued, "done" removes it (UpdateClient.report). */
+export type Deliver = (updateId: string, report: StatusReport) => Promise<"done" | "retry">;
 
 export class Outbox {
   constructor(
     private readonly storage: StoragePort,
-    private readonly http: HttpPort,
-    private readonly log: LogPort,
-    private readonly options: OutboxOptions,
+    private readonly deliver: Deliver,
   ) {}
 
   get pending(): number {
@@ -69,25 +64,9 @@ export class Outbox {
     }
   }
 
-  /** One report; "retry" on network or server errors, "done" when the server answered for good. */
-  async send(updateId: string, report: StatusReport): Promise<"done" | "retry"> {
-    try {
-      const res = await this.http.request({
-        method: "POST",
-        url: `${this.options.serverUrl}/api/v1/updates/${encodeURIComponent(updateId)}/status`,
-        headers: { "content-type": "application/json", "x-api-key": this.options.apiKey },
-        body: JSON.stringify(report),
-        timeoutMs: this.options.timeoutMs,
-      });
-      if (res.status >= 200 && res.status < 300) return "done";
-      if (res.status >= 500 || res.status === 429 || res.status === 401) return "retry";
-      // 4xx: the server will never accept this report (e.g. the update was cancelled); do not resend forever.
-      this.log.log("warn", "status report refused", { update_id: updateId, status: report.status, http: res.status });
-      return "done";
-    } catch (e) {
-      this.log.log("info", "status report deferred", { update_id: updateId, status: report.status, error: String((e as Error).message) });
-      return "retry";
-    }
+  /** One report, straight to the server (best-effort progress reports skip the queue). */
+  send(updateId: string, report: StatusReport): Promise<"done" | "retry"> {
+    return this.deliver(updateId, report);
   }
 
   private load(): Saved {

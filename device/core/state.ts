@@ -1,39 +1,65 @@
 // The update state machine's persisted state. It is written before every side effect (Mender's rule), so
-// whatever instant power fails, the next boot finds out what was under way and resumes or rolls back.
-import type { UpdateManifest } from "../protocol/manifest";
+// whatever instant power fails, the next boot finds out what was under way and resumes or rolls back
+// (recovery.ts decides how). Each phase carries only the fields that are valid in it.
+//
+//   idle ──check: manifest trusted──▶ downloading ──image verified──▶ switching ──set_boot, restart──▶ verifying
+//     ▲                                   │ (refused, failed, cancelled)                                │    │
+//     └───────────────────────────────────┘◀── completed (confirmed) ───────────────────────────────────┘    │
+//     ▲                                                                         self-test failed or deadline ▼
+//     └──────────── the old image reports rolled_back ◀── restart into the old slot ◀──────────── rolling_back
 import type { DeviceErrorCode } from "../protocol/errors";
+import { isDeviceErrorCode } from "../protocol/errors";
+import type { UpdateManifest } from "../protocol/manifest";
 import type { StoragePort } from "./ports";
 
-export type Phase =
-  /** Nothing under way. */
-  | "idle"
-  /** The manifest passed every check; the slot is being erased and written. */
-  | "downloading"
-  /** The image is verified; set_boot_partition and the restart come next. */
-  | "switching"
-  /** Running the new image in PENDING_VERIFY: the self-test decides. */
-  | "verifying"
-  /** The self-test failed; marking invalid and restarting into the old image. */
-  | "rolling_back";
-
-export interface UpdateState {
-  phase: Phase;
-  manifest?: UpdateManifest;
+/** What every phase of an update knows: the trusted manifest, the slot it goes to, what ran before. */
+export interface UpdateRef {
+  manifest: UpdateManifest;
   /** Label of the slot being written / switched to. */
-  targetSlot?: string;
-  /** Label and version that ran when the update started (to report from/to and detect a rollback). */
-  fromSlot?: string;
-  fromVersion?: string;
-  /** Bytes of the image durably in flash (a multiple of 4096 until the end). */
-  offset?: number;
-  downloadAttempts?: number;
-  /** Boot counter value when the self-test started: set means the new image reached the self-test. */
-  selfTestStartedAt?: number;
-  /** Why the new image is being rolled back (set by the new image before it marks itself invalid). */
-  rollbackReason?: { code: DeviceErrorCode; message: string };
-  /** Switching without a download: a rollback to what the other slot already holds. */
-  slotSwitchOnly?: boolean;
+  targetSlot: string;
+  /** Version that ran when the update started (reported as from_version). */
+  fromVersion: string | null;
 }
+
+export interface Failure {
+  code: DeviceErrorCode;
+  message: string;
+}
+
+export interface Idle {
+  phase: "idle";
+}
+
+/** The manifest passed every check; the slot is being erased and written. */
+export interface Downloading extends UpdateRef {
+  phase: "downloading";
+  /** Bytes of the image durably in flash (a multiple of 4096 until the end). */
+  offset: number;
+  /** Failed attempts in a row, carried across reboots. */
+  downloadAttempts: number;
+}
+
+/** The image is verified (or, for a rollback, the other slot holds it); set_boot_partition and the restart come next. */
+export interface Switching extends UpdateRef {
+  phase: "switching";
+}
+
+/** The new image runs in PENDING_VERIFY and its self-test has started: it confirms, or rolls back. */
+export interface Verifying extends UpdateRef {
+  phase: "verifying";
+}
+
+/** The new image failed; it marks itself invalid and restarts into the old one, which reports `reason`. */
+export interface RollingBack extends UpdateRef {
+  phase: "rolling_back";
+  rollbackReason: Failure;
+}
+
+export type UpdateState = Idle | Downloading | Switching | Verifying | RollingBack;
+export type Phase = UpdateState["phase"];
+export type ActiveUpdate = Exclude<UpdateState, Idle>;
+
+export const IDLE: Idle = { phase: "idle" };
 
 const STATE_KEY = "ota.state";
 const FLOOR_KEY = "ota.secure_floor";
@@ -44,12 +70,7 @@ export class StateStore {
 
   load(): UpdateState {
     const raw = this.storage.get(STATE_KEY);
-    if (!raw) return { phase: "idle" };
-    try {
-      return JSON.parse(raw) as UpdateState;
-    } catch {
-      return { phase: "idle" }; // never block updates forever on unreadable state
-    }
+    return raw ? decodeState(raw) : IDLE;
   }
 
   save(state: UpdateState) {
@@ -65,10 +86,45 @@ export class StateStore {
     if (v > this.secureFloor()) this.storage.set(FLOOR_KEY, String(v));
   }
 
-  /** Counts agent starts; stored so a marker can say "this happened in boot n". */
+  /** Counts agent starts (for the log: "this happened in boot n"). */
   nextBoot(): number {
     const n = (Number(this.storage.get(BOOTS_KEY) ?? 0) || 0) + 1;
     this.storage.set(BOOTS_KEY, String(n));
     return n;
   }
+}
+
+/** Parses a stored state, checking each phase has its fields; anything unreadable is idle, so a damaged
+ * record can never block updates forever (the boot decision still sees the slots' real states). */
+export function decodeState(raw: string): UpdateState {
+  let o: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (typeof parsed !== "object" || parsed === null) return IDLE;
+    o = parsed as Record<string, unknown>;
+  } catch {
+    return IDLE;
+  }
+  const m = o.manifest as Partial<UpdateManifest> | undefined;
+  if (o.phase === "idle" || typeof m !== "object" || m === null || typeof m.update_id !== "string" || typeof o.targetSlot !== "string") return IDLE;
+  const ref: UpdateRef = { manifest: m as UpdateManifest, targetSlot: o.targetSlot, fromVersion: typeof o.fromVersion === "string" ? o.fromVersion : null };
+  switch (o.phase) {
+    case "downloading":
+      return { phase: "downloading", ...ref, offset: count(o.offset), downloadAttempts: count(o.downloadAttempts) };
+    case "switching":
+    case "verifying":
+      return { phase: o.phase, ...ref };
+    case "rolling_back": {
+      const r = o.rollbackReason as Partial<Failure> | undefined;
+      const reason: Failure =
+        r && typeof r.code === "string" && isDeviceErrorCode(r.code) && typeof r.message === "string" ? { code: r.code, message: r.message } : { code: "SELF_TEST_FAILED", message: "self-test failed" };
+      return { phase: "rolling_back", ...ref, rollbackReason: reason };
+    }
+    default:
+      return IDLE;
+  }
+}
+
+function count(v: unknown): number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : 0;
 }

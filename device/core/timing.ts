@@ -1,5 +1,6 @@
 // Deadlines and backoff on the clock port (so simulations can run them on their own clocks).
 import type { ClockPort } from "./ports";
+import type { Signal } from "./signal";
 
 export class TimeoutError extends Error {
   constructor(readonly what: string, readonly ms: number) {
@@ -28,8 +29,18 @@ export function withTimeout<T>(clock: ClockPort, promise: Promise<T>, ms: number
   });
 }
 
-export function sleep(clock: ClockPort, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+/** Resolves after `ms`, or as soon as `signal` fires (the caller checks why it woke). */
+export function sleep(clock: ClockPort, ms: number, signal?: Signal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = clock.setTimeout(() => {
+      off?.();
+      resolve();
+    }, ms);
+    const off = signal?.onAbort(() => {
+      clock.clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** Exponential backoff with full jitter (AWS's recommendation): uniform in [0, min(cap, base * 2^attempt)]. */

@@ -1,0 +1,192 @@
+// From an offered manifest to a restart into the new image: trust checks, pre-update commands, the streamed
+// download into the inactive slot (or, for a signed rollback, the other slot as it is), verification, and
+// the switch. Every step persists its phase first; every refusal is reported with its code.
+import { hexEncode } from "../protocol/base64";
+import type { DeviceErrorCode } from "../protocol/errors";
+import type { UpdateManifest } from "../protocol/manifest";
+import type { CheckOutcome } from "./agent";
+import type { AgentContext } from "./context";
+import { Downloader } from "./download";
+import { asUpdateFailure, UpdateError } from "./failures";
+import type { Slot } from "./ports";
+import { OtaPortError } from "./ports";
+import { runHook } from "./self-test";
+import { Controller } from "./signal";
+import type { Downloading, Switching, UpdateRef } from "./state";
+import { IDLE } from "./state";
+import { withTimeout } from "./timing";
+import { checkApplicable, checkManifestShape, parseEnvelope, verifySignature } from "./trust";
+
+export class Installer {
+  /** The server's cancel of the download under way, if any. */
+  private cancelling: { updateId: string; controller: Controller } | null = null;
+  private lastProgress = -1;
+  private progressInFlight: Promise<unknown> | null = null;
+
+  constructor(private readonly ctx: AgentContext) {}
+
+  /** A cancel from the server: honoured while that update downloads (after the switch it is too late). */
+  cancel(updateId: string) {
+    if (this.cancelling?.updateId === updateId) this.cancelling.controller.abort("cancelled by the server");
+  }
+
+  /** Asks the server and installs what it offers, if this device trusts and accepts it. */
+  async checkAndInstall(): Promise<CheckOutcome> {
+    const { ctx } = this;
+    if (ctx.state.load().phase !== "idle") return { result: "busy" };
+    await ctx.outbox.flush();
+    const { ota, log } = ctx.ports;
+    const running = ota.running();
+    const runningVersion = ctx.runningVersion();
+    const offer = await ctx.client.check({ currentVersion: runningVersion, deviceModel: ctx.config.deviceModel, hardwareVersion: ctx.config.hardwareVersion });
+    if (offer.kind === "unreachable") return { result: "unreachable", message: offer.message };
+
+    let updateId: string | undefined;
+    try {
+      const env = parseEnvelope(offer.body, (m) => {
+        // Known before any check, so every refusal (a missing signature included) is reported against it.
+        if (typeof m.update_id === "string" && m.update_id.length <= 64) updateId = m.update_id;
+      });
+      if (!env) return { result: "none" };
+      verifySignature(env, ctx.config.trustedKeys, ctx.ports.hash.verifyEd25519?.bind(ctx.ports.hash));
+      const raw = env.manifest as unknown as Record<string, unknown>;
+      checkManifestShape(raw);
+      const manifest: UpdateManifest = raw;
+      const source = manifest.rollback ? this.rollbackSource(manifest) : null;
+      const slot = source ?? ota.nextUpdate();
+      checkApplicable(manifest, {
+        deviceId: ctx.config.deviceId,
+        deviceModel: ctx.config.deviceModel,
+        hardwareVersion: ctx.config.hardwareVersion,
+        chipId: ota.chipId,
+        runningVersion,
+        secureFloor: ctx.state.secureFloor(),
+        slotSize: slot?.size ?? 0,
+        nowMs: ctx.ports.clock.now(),
+        clockSkewMs: ctx.config.clockSkewMs,
+        clockTrusted: ctx.config.clockTrusted(),
+        knownCommands: Object.keys(ctx.config.commands),
+      });
+      if (!slot || slot.label === running.label) throw new UpdateError("INSUFFICIENT_SPACE", "no OTA slot to update");
+      for (const name of manifest.pre_update_commands) {
+        const hook = ctx.config.commands[name];
+        if (hook) await runHook(`pre-update command ${name}`, () => hook({ updateId: manifest.update_id, version: manifest.version }));
+      }
+      const ref: UpdateRef = { manifest, targetSlot: slot.label, fromVersion: runningVersion };
+      if (source) {
+        log.log("info", "rollback: switching to the other slot, no download", { update_id: manifest.update_id, slot: source.label });
+        return await this.switchNow({ phase: "switching", ...ref }, source);
+      }
+      return await this.download({ phase: "downloading", ...ref, offset: 0, downloadAttempts: 0 });
+    } catch (e) {
+      return this.fail(updateId, e);
+    }
+  }
+
+  /** Streams the image into its slot (from the persisted offset after a reboot), verifies it, switches. */
+  async download(s: Downloading): Promise<CheckOutcome> {
+    const { ctx } = this;
+    const { manifest } = s;
+    const slot = ctx.slotByLabel(s.targetSlot);
+    try {
+      if (!slot || slot.label === ctx.ports.ota.running().label) {
+        throw new UpdateError("INSUFFICIENT_SPACE", `target slot ${s.targetSlot} is not an updatable slot`);
+      }
+      if (s.offset === 0) ctx.report(s, "downloading", { progress: 0 });
+      this.lastProgress = -1;
+      const controller = new Controller();
+      this.cancelling = { updateId: manifest.update_id, controller };
+      const downloader = new Downloader(ctx, manifest, slot, controller.signal, {
+        persist: (offset, attempts) => ctx.state.save({ ...s, offset, downloadAttempts: attempts }),
+        progress: (bytes, total) => this.progress(manifest.update_id, bytes, total),
+      });
+      await ctx.outbox.flush();
+      await downloader.run(s.offset, s.downloadAttempts);
+      this.cancelling = null;
+      const desc = ctx.ports.ota.description(slot);
+      if (!desc || desc.version !== manifest.version || desc.secureVersion !== manifest.secure_version) {
+        throw new UpdateError(
+          "IMAGE_INVALID",
+          `image describes itself as ${desc ? `version ${desc.version}, secure_version ${desc.secureVersion}` : "nothing"}, the manifest says ${manifest.version}/${manifest.secure_version}`,
+        );
+      }
+      return await this.switchNow({ phase: "switching", manifest, targetSlot: s.targetSlot, fromVersion: s.fromVersion }, slot);
+    } catch (e) {
+      this.cancelling = null;
+      return this.fail(manifest.update_id, e);
+    }
+  }
+
+  /** Makes the verified slot the boot partition, reports installing, restarts into it. */
+  async switchTo(s: Switching, slot: Slot): Promise<CheckOutcome> {
+    try {
+      return await this.switchNow(s, slot);
+    } catch (e) {
+      return this.fail(s.manifest.update_id, e);
+    }
+  }
+
+  private async switchNow(s: Switching, slot: Slot): Promise<CheckOutcome> {
+    const { ctx } = this;
+    ctx.state.save(s);
+    try {
+      ctx.ports.ota.setBoot(slot);
+    } catch (e) {
+      if (!(e instanceof OtaPortError)) throw e;
+      throw new UpdateError("IMAGE_INVALID", `set_boot_partition refused ${slot.label}: ${e.message}`);
+    }
+    // A progress report still on its way must not land after "installing".
+    await this.progressInFlight;
+    ctx.report(s, "installing", { progress: 100 });
+    try {
+      await withTimeout(ctx.ports.clock, ctx.outbox.flush(), ctx.config.requestTimeoutMs, "report");
+    } catch {
+      // Undelivered reports stay in the outbox; the new image delivers them as part of its self-test.
+    }
+    ctx.restart(`switching to ${slot.label} for ${s.manifest.version}`);
+    return { result: "restarting", updateId: s.manifest.update_id };
+  }
+
+  /** For a signed rollback: the other slot, when it already holds the target version and may be booted. */
+  private rollbackSource(m: UpdateManifest): Slot | null {
+    const { ota, hash } = this.ctx.ports;
+    const other = ota.other();
+    if (!other || !ota.rollbackPossible()) return null;
+    if (ota.description(other)?.version !== m.version || m.size > other.size) return null;
+    // Same bytes as the manifest says, or it is not the image the server means.
+    const sha = hash.sha256();
+    const buf = new Uint8Array(this.ctx.config.chunkSize);
+    for (let at = 0; at < m.size; at += buf.length) {
+      const piece = buf.subarray(0, Math.min(buf.length, m.size - at));
+      ota.read(other, at, piece);
+      sha.update(piece);
+    }
+    return hexEncode(sha.digest()) === m.sha256 ? other : null;
+  }
+
+  /** Reports the failure (bugs as INTERNAL_ERROR, at once) and goes idle; a stopping agent does neither. */
+  private async fail(updateId: string | undefined, e: unknown): Promise<CheckOutcome> {
+    const failure = asUpdateFailure(e);
+    if (!(failure instanceof UpdateError)) throw failure;
+    const { ctx } = this;
+    const code: DeviceErrorCode = failure.code;
+    ctx.ports.log.log("error", "update failed", { update_id: updateId ?? null, code, error: failure.message });
+    ctx.state.save(IDLE);
+    if (updateId) {
+      ctx.outbox.add(updateId, { status: "failed", error_code: code, error_message: failure.message.slice(0, 300), timestamp: ctx.timestamp() });
+      await ctx.outbox.flush();
+    }
+    return { result: "failed", code, message: failure.message, updateId };
+  }
+
+  /** Best effort, never persisted, and only when no stored report waits (sequences stay in order). */
+  private progress(updateId: string, bytes: number, total: number) {
+    const { ctx } = this;
+    const percent = Math.floor((bytes * 100) / total);
+    if (percent < this.lastProgress + ctx.config.progressStepPercent || percent >= 100) return;
+    this.lastProgress = percent;
+    if (ctx.outbox.pending > 0 || this.progressInFlight) return;
+    const report = { status: "downloading" as const, progress: percent, timestamp: ctx.timestamp(), sequence: ctx.outbox.takeSequence() };
+    this.progressInFlight = ctx.outbox.send(updateId, report).finally(() => (this.progressInFlight = null));
+  }
+}

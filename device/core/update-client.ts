@@ -1,0 +1,77 @@
+// Every call the device makes to the OTA server, in one place: the update check, status reports and the
+// firmware download. Paths come from the protocol module, so device and server cannot disagree on them.
+import type { StatusReport } from "../protocol/status";
+import type { ResolvedConfig } from "./config";
+import { errorMessage, transient } from "./failures";
+import type { HttpBodyStream, HttpPort, LogPort } from "./ports";
+
+export type UpdateCheck =
+  | { kind: "offer"; body: string }
+  | { kind: "unreachable"; message: string };
+
+export interface DeviceVersionFacts {
+  currentVersion: string;
+  deviceModel: string;
+  hardwareVersion: string;
+}
+
+export class UpdateClient {
+  constructor(
+    private readonly http: HttpPort,
+    private readonly config: ResolvedConfig,
+    private readonly log: LogPort,
+  ) {}
+
+  /** GET available-updates: the raw body (the trust checks parse it), or why the server could not be asked. */
+  async check(facts: DeviceVersionFacts): Promise<UpdateCheck> {
+    const q = [
+      `current_version=${encodeURIComponent(facts.currentVersion)}`,
+      `device_model=${encodeURIComponent(facts.deviceModel)}`,
+      `hardware_version=${encodeURIComponent(facts.hardwareVersion)}`,
+    ].join("&");
+    try {
+      const res = await this.http.request({
+        method: "GET",
+        url: `${this.config.serverUrl}/api/v1/devices/${encodeURIComponent(this.config.deviceId)}/available-updates?${q}`,
+        headers: this.auth(),
+        timeoutMs: this.config.requestTimeoutMs,
+      });
+      if (res.status !== 200) return { kind: "unreachable", message: `available-updates answered ${res.status}` };
+      return { kind: "offer", body: res.body };
+    } catch (e) {
+      return { kind: "unreachable", message: errorMessage(e) };
+    }
+  }
+
+  /** POST one status report: "retry" on network or server errors, "done" once the server answered for good. */
+  async report(updateId: string, report: StatusReport): Promise<"done" | "retry"> {
+    try {
+      const res = await this.http.request({
+        method: "POST",
+        url: `${this.config.serverUrl}/api/v1/updates/${encodeURIComponent(updateId)}/status`,
+        headers: { "content-type": "application/json", ...this.auth() },
+        body: JSON.stringify(report),
+        timeoutMs: this.config.requestTimeoutMs,
+      });
+      if (res.status >= 200 && res.status < 300) return "done";
+      if (res.status >= 500 || res.status === 429 || res.status === 401) return "retry";
+      // Any other 4xx: the server will never accept this report (e.g. the update was cancelled); do not resend forever.
+      this.log.log("warn", "status report refused", { update_id: updateId, status: report.status, http: res.status });
+      return "done";
+    } catch (e) {
+      this.log.log("info", "status report deferred", { update_id: updateId, status: report.status, error: errorMessage(e) });
+      return "retry";
+    }
+  }
+
+  /** Opens the firmware body from byte `from` (a Range request past 0). Rejects with TransientError on network errors. */
+  download(url: string, from: number, timeoutMs: number): Promise<HttpBodyStream> {
+    const headers = this.auth();
+    if (from > 0) headers.range = `bytes=${from}-`;
+    return transient(this.http.stream(url, headers, timeoutMs));
+  }
+
+  private auth(): Record<string, string> {
+    return { "x-api-key": this.config.apiKey };
+  }
+}
