@@ -61,6 +61,8 @@ export interface SimDeviceOptions {
   nativeEd25519?: boolean;
   /** Keep only the last N log lines (default: all). */
   logLimit?: number;
+  /** Fault injection at the port boundary (e.g. a port with a bug): sees the ports each boot's agent gets. */
+  wrapPorts?: (ports: HostPorts) => HostPorts;
   /** XS only: sample live slots (after a GC) every N cranks, for memory figures. Costs compute; off by default. */
   xsSampleLiveSlotsEvery?: number;
 }
@@ -99,6 +101,8 @@ export class SimDevice {
   readonly http: NodeHttpPort;
   readonly logs: string[] = [];
   boots = 0;
+  /** Flash calls a firmware instance made after the power cycle that ended it (each refused). Must stay 0. */
+  staleFlashAccesses = 0;
   /** What the last power-on booted (slot and version), without re-running the bootloader. */
   booted: { slot: string; version: string | null } | null = null;
   agent: AgentRunner | null = null;
@@ -155,15 +159,16 @@ export class SimDevice {
       return { kind: "crashed", slot: boot.partition.name, version };
     }
     // This boot's firmware sees the flash through a fence: once the device is power-cycled, anything the old
-    // instance still has in flight (a timer, a late network reply) fails instead of writing the flash.
+    // instance still has in flight (a timer, a late network reply) fails instead of writing the flash. The
+    // agent fences itself (device/core/guard.ts); this one counts what would have slipped through.
     const generation = ++this.generation;
-    const fenced = fence(flash, () => generation === this.generation);
+    const fenced = fence(flash, () => generation === this.generation, () => this.staleFlashAccesses++);
     const esp = new EspOta(fenced, { running: boot.partition });
     const agentPartition = findByName(esp.partitions, "agent");
     if (!agentPartition) throw new Error("the partition table has no `agent` partition for the agent's state");
     this.restartReason = null;
     const raw = new SimRawFlash(fenced, agentPartition);
-    const ports = this.ports(esp);
+    const ports = this.options.wrapPorts ? this.options.wrapPorts(this.ports(esp)) : this.ports(esp);
     const selfTests: AgentConfig["selfTests"] = { ...(this.options.agent?.selfTests ?? {}) };
     if (behaviour === "fail-self-test") selfTests.firmware = () => false;
     if (behaviour === "hang") selfTests.firmware = () => new Promise<boolean>(() => {}); // never answers
@@ -292,14 +297,17 @@ export class SimDevice {
   }
 }
 
-/** A view of the flash that refuses every call once `alive()` turns false. */
-function fence(flash: NorFlash, alive: () => boolean): NorFlash {
+/** A view of the flash that refuses (and counts) every call once `alive()` turns false. */
+function fence(flash: NorFlash, alive: () => boolean, refused: () => void): NorFlash {
   return new Proxy(flash, {
     get(target, key) {
       const value = Reflect.get(target, key, target);
       if (typeof value !== "function") return value;
       return (...args: unknown[]) => {
-        if (!alive()) throw new FlashError("powered-off", "a firmware instance from before the last power cycle touched the flash");
+        if (!alive()) {
+          refused();
+          throw new FlashError("powered-off", "a firmware instance from before the last power cycle touched the flash");
+        }
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
     },
