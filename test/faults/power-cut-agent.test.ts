@@ -30,6 +30,8 @@ describe("power cuts through the real agent", () => {
   let base: NorFlash;
   const sig = signer();
   const totals = { points: 0, torn: 0, bricked: 0, completed: 0, failedCleanly: 0, notReached: 0 };
+  /** Boot decisions (device/core/recovery.ts) the agent took after a fault, by action. */
+  const bootActions = new Map<string, number>();
 
   beforeAll(async () => {
     server = await UpdateServer.start();
@@ -37,6 +39,7 @@ describe("power cuts through the real agent", () => {
   });
   afterAll(async () => {
     printCounts(`power-cut points: ${totals.points}, torn: ${totals.torn}, bricked: ${totals.bricked} (completed ${totals.completed}, failed cleanly ${totals.failedCleanly}, fault not reached ${totals.notReached})`);
+    printCounts(`boot decisions after a fault: ${[...bootActions].map(([a, n]) => `${a} ${n}`).join(", ")}`);
     await server?.close();
   });
 
@@ -87,6 +90,10 @@ describe("power cuts through the real agent", () => {
         }
         if (fault.cutAfter) points++;
         else torn++;
+        for (const line of dev.logs) {
+          const action = /agent start .*"action":"([a-z-]+)"/.exec(line)?.[1];
+          if (action) bootActions.set(action, (bootActions.get(action) ?? 0) + 1);
+        }
         const verdict = judgeFlash(flash);
         const reports = server.reportsOf(key);
         server.reports.delete(key);
@@ -118,4 +125,11 @@ describe("power cuts through the real agent", () => {
     expect(failures, failures.slice(0, 5).join("\n\n")).toEqual([]);
     expect(points).toBeGreaterThan(0);
   }, FULL ? 1_800_000 : 120_000);
+
+  it("the faults drive the agent through every boot decision a power cut can lead to", () => {
+    // With rollback on, a restart during PENDING_VERIFY always lands on the old image (ABORTED), so the
+    // on-target "roll-back" and the "abandon" rows are reached only by damaged state: test/recovery.test.ts.
+    const reachable = ["carry-on", "resume-download", "switch", "self-test", "confirmed", "report-rollback"];
+    expect(reachable.filter((a) => !bootActions.has(a))).toEqual([]);
+  });
 });
