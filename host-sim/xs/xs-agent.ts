@@ -5,12 +5,14 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BootOutcome, CheckOutcome } from "../../device/core/agent";
 import type { AgentConfig } from "../../device/core/config";
-import type { HttpBodyStream, OtaWriter, Ports, RawFlashPort, Sha256, Slot } from "../../device/core/ports";
-import { OtaPortError } from "../../device/core/ports";
+import type { HttpBodyStream, OtaWriter, Ports, RawFlashPort, Sha256 } from "../../device/core/ports";
+import nacl from "tweetnacl";
+import type { ArgsOf, CallName, ResultOf } from "./bridge";
+import { CALL_NAMES, PUSH, specOf, writeError } from "./bridge";
+import { ByteReader, ByteWriter } from "./codec";
+import type { WireConfig } from "./xs-entry";
 import type { Meter } from "./xs-worker";
 import { XsWorker } from "./xs-worker";
-import type { CallHeader, PushHeader } from "./wire";
-import { decodeMessage, encodeMessage } from "./wire";
 
 const here = dirname(fileURLToPath(import.meta.url));
 let bundle: Promise<string> | null = null;
@@ -46,10 +48,19 @@ function emptyNamespace() {
   };
 }
 
-type Reply = { header: unknown; tail?: Uint8Array };
-
 /** Every port but storage: the journal store runs inside the agent's engine, over the raw partition. */
 export type HostPorts = Omit<Ports, "storage">;
+
+/** The host's side of every bridge call: the compiler insists on one handler per table entry. */
+type Handlers = { [K in CallName]: (...args: ArgsOf<K>) => ResultOf<K> | Promise<ResultOf<K>> };
+
+export interface XsAgentOptions {
+  /** Sample live slots (after a GC) every N cranks, for memory figures. */
+  sampleLiveSlotsEvery?: number;
+  /** Verify manifests with the host's ed25519, as the ESP32 build does with its native module (default). False
+   * runs tweetnacl inside XS. */
+  nativeEd25519?: boolean;
+}
 
 export class XsAgent {
   private worker: XsWorker | null = null;
@@ -57,9 +68,11 @@ export class XsAgent {
   private streams = new Map<number, HttpBodyStream>();
   private hashes = new Map<number, Sha256>();
   private timers = new Map<number, unknown>();
-  private done = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  /** Runs the host asked the agent for, by ticket. */
+  private runs = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private stopped = false;
+  private readonly handlers: Handlers;
   /** Meter figures of this boot's worker. */
   idleMeter: Meter | null = null;
   /** Most live XS slots (after a GC) seen between cranks of this boot, when sampling is on. */
@@ -72,8 +85,10 @@ export class XsAgent {
     private readonly config: AgentConfig,
     private readonly ports: HostPorts,
     private readonly raw: RawFlashPort,
-    private readonly options: { sampleLiveSlotsEvery?: number } = {},
-  ) {}
+    private readonly options: XsAgentOptions = {},
+  ) {
+    this.handlers = this.makeHandlers();
+  }
 
   get isStopped() {
     return this.stopped;
@@ -84,13 +99,19 @@ export class XsAgent {
   }
 
   async start(options: { poll?: boolean; mqtt?: boolean } = {}): Promise<BootOutcome> {
-    this.worker = new XsWorker((m) => this.onQuery(m));
+    this.worker = new XsWorker((m) => this.onCall(m));
     this.idleMeter = await this.worker.evaluate(await agentBundle());
     if (this.options.sampleLiveSlotsEvery) this.idleHeapCount = (await this.worker.evaluate("gc()")).currentHeapCount;
     const { selfTests, commands, ...plain } = this.config;
-    this.ports.mqtt?.onMessage((topic, payload) => void this.push({ mqtt: [topic, payload] }));
-    const wireConfig = { ...plain, selfTests: Object.keys(selfTests ?? {}), commands: Object.keys(commands ?? {}), hasMqtt: Boolean(this.ports.mqtt) };
-    return (await this.run("start", { run: "start", options, config: wireConfig })) as BootOutcome;
+    this.ports.mqtt?.onMessage((topic, payload) => void this.push(PUSH.mqtt, (w) => (w.str(topic), w.str(payload))));
+    const config: WireConfig = {
+      ...plain,
+      selfTests: Object.keys(selfTests ?? {}),
+      commands: Object.keys(commands ?? {}),
+      hasMqtt: Boolean(this.ports.mqtt),
+      nativeEd25519: this.options.nativeEd25519 ?? true,
+    };
+    return (await this.run("start", { options, config })) as BootOutcome;
   }
 
   /** Runs a baseline inside XS (see bench() in xs-entry.ts); resolves with its result and the crank's meter. */
@@ -98,7 +119,7 @@ export class XsAgent {
     await this.worker!.idle();
     const before = this.worker!.totalCompute;
     const t0 = performance.now();
-    const result = await this.run("bench", { run: "bench", what, args });
+    const result = await this.run("bench", { what, args });
     const ms = performance.now() - t0;
     await this.worker!.idle();
     return { result, compute: this.worker!.totalCompute - before, ms };
@@ -111,7 +132,7 @@ export class XsAgent {
   }
 
   checkNow(): Promise<CheckOutcome> {
-    return this.run("check", { run: "check" }) as Promise<CheckOutcome>;
+    return this.run("check", null) as Promise<CheckOutcome>;
   }
 
   async stop() {
@@ -120,21 +141,25 @@ export class XsAgent {
     this.timers.clear();
     for (const s of this.streams.values()) s.close();
     this.streams.clear();
-    for (const w of this.done.values()) w.reject(new Error("agent stopped (the XS machine was reset)"));
-    this.done.clear();
+    for (const w of this.runs.values()) w.reject(new Error("agent stopped (the XS machine was reset)"));
+    this.runs.clear();
     this.worker?.kill();
   }
 
-  private run(name: string, push: PushHeader): Promise<unknown> {
-    const result = new Promise<unknown>((resolve, reject) => this.done.set(name, { resolve, reject }));
-    void this.push(push);
+  private run(what: string, args: unknown): Promise<unknown> {
+    const ticket = this.nextId++;
+    const result = new Promise<unknown>((resolve, reject) => this.runs.set(ticket, { resolve, reject }));
+    void this.push(PUSH.run, (w) => (w.u32(ticket), w.str(what), w.str(JSON.stringify(args))));
     return result;
   }
 
-  private async push(push: PushHeader, tail?: Uint8Array) {
+  private async push(kind: number, body: (w: ByteWriter) => void) {
     if (!this.worker?.alive) return;
+    const w = new ByteWriter();
+    w.u8(kind);
+    body(w);
     try {
-      await this.worker.command(encodeMessage(push, tail));
+      await this.worker.command(new Uint8Array(w.take()));
       if (this.options.sampleLiveSlotsEvery && ++this.pushes % this.options.sampleLiveSlotsEvery === 0) {
         // Collect garbage first, so the count is what the agent keeps alive, not what it has dropped.
         const live = await this.worker.evaluate("gc()");
@@ -142,204 +167,163 @@ export class XsAgent {
       }
     } catch (e) {
       // The worker died or threw: whoever waits learns it.
-      for (const w of this.done.values()) w.reject(e as Error);
-      this.done.clear();
+      for (const w of this.runs.values()) w.reject(e as Error);
+      this.runs.clear();
     }
   }
 
-  private async onQuery(message: Uint8Array): Promise<Uint8Array> {
-    const { header, tail } = decodeMessage(message);
-    const { call, args } = header as CallHeader;
+  /** One call from the agent: a sync call is answered in the reply; an async one at once with an empty
+   * reply, and later by a completion push carrying its ticket. */
+  private async onCall(message: Uint8Array): Promise<Uint8Array> {
+    const r = new ByteReader(message);
+    const name = CALL_NAMES[r.u16()];
+    const reply = new ByteWriter();
+    if (name === undefined) {
+      reply.u8(1);
+      writeError(reply, new Error("unknown bridge opcode"));
+      return new Uint8Array(reply.take());
+    }
+    const spec = specOf(name);
+    const ticket = spec.async ? r.u32() : 0;
     try {
-      const r = await this.dispatch(call, args, tail);
-      return encodeMessage({ ok: r.header ?? null }, r.tail);
+      const args = spec.args.read(r);
+      const handler = this.handlers[name] as (...a: unknown[]) => unknown;
+      if (spec.async) {
+        Promise.resolve()
+          .then(() => handler(...args))
+          .then(
+            (v) => this.push(PUSH.complete, (w) => (w.u32(ticket), w.u8(0), (spec.result as { write(w: ByteWriter, v: unknown): void }).write(w, v))),
+            (e) => this.push(PUSH.complete, (w) => (w.u32(ticket), w.u8(1), writeError(w, e))),
+          );
+        reply.u8(0);
+      } else {
+        const v = await handler(...args);
+        reply.u8(0);
+        (spec.result as { write(w: ByteWriter, v: unknown): void }).write(reply, v);
+      }
     } catch (e) {
-      const err = e as Error;
-      return encodeMessage({ error: { name: err.name ?? "Error", message: String(err.message ?? err), ...(err instanceof OtaPortError ? { espName: err.espName } : {}) } });
+      reply.reset().u8(1);
+      writeError(reply, e);
     }
+    return new Uint8Array(reply.take());
   }
 
-  private async dispatch(call: string, a: unknown[], tail?: Uint8Array): Promise<Reply> {
+  private makeHandlers(): Handlers {
     const { ota, http, mqtt, hash, clock, log, restart } = this.ports;
-    const ok = (header: unknown, t?: Uint8Array): Reply => (t ? { header, tail: t } : { header });
-    switch (call) {
-      case "ota.chipId":
-        return ok(ota.chipId);
-      case "ota.running":
-        return ok(ota.running());
-      case "ota.nextUpdate":
-        return ok(ota.nextUpdate());
-      case "ota.other":
-        return ok(ota.other());
-      case "ota.state":
-        return ok(ota.state(a[0] as Slot));
-      case "ota.description":
-        return ok(ota.description(a[0] as Slot));
-      case "ota.read": {
-        const into = new Uint8Array(a[2] as number);
-        ota.read(a[0] as Slot, a[1] as number, into);
-        return ok(null, into);
-      }
-      case "ota.begin":
-      case "ota.resume": {
-        const w = call === "ota.begin" ? ota.begin(a[0] as Slot, a[1] as number) : ota.resume(a[0] as Slot, a[1] as number);
-        const id = this.nextId++;
-        this.writers.set(id, w);
-        return ok({ id, written: w.written });
-      }
-      case "writer.write":
-        this.writers.get(a[0] as number)!.write(tail ?? new Uint8Array(0));
-        return ok(null);
-      case "writer.end":
-      case "writer.abort": {
-        const w = this.writers.get(a[0] as number);
-        this.writers.delete(a[0] as number);
-        if (call === "writer.end") w!.end();
-        else w?.abort();
-        return ok(null);
-      }
-      case "ota.setBoot":
-        ota.setBoot(a[0] as Slot);
-        return ok(null);
-      case "ota.markValid":
-        ota.markValid();
-        return ok(null);
-      case "ota.markInvalid":
-        ota.markInvalid();
-        return ok(null);
-      case "ota.rollbackPossible":
-        return ok(ota.rollbackPossible());
-      case "http.request":
-        return ok(await http.request(a[0] as Parameters<typeof http.request>[0]));
-      case "http.stream": {
-        const timeoutMs = a[2] as number;
-        const s = await http.stream(a[0] as string, a[1] as Record<string, string>, timeoutMs);
-        const id = this.nextId++;
-        this.streams.set(id, Object.assign(s, { timeoutMs }));
-        return ok({ id, status: s.status, headers: s.headers });
-      }
-      case "stream.read": {
-        // A blocking read (the bench's copy loop): XS timers cannot fire meanwhile, so the host times it out.
-        const s = this.streams.get(a[0] as number) as (HttpBodyStream & { timeoutMs: number }) | undefined;
-        if (!s) throw new Error("stream closed");
-        const into = new Uint8Array(a[1] as number);
-        const n = await withHostTimeout(s.read(into), s.timeoutMs, () => s.close());
-        return ok(null, n > 0 ? into.subarray(0, n) : undefined);
-      }
-      case "stream.readAsync": {
-        const s = this.streams.get(a[0] as number);
-        const ticket = this.nextId++;
-        const into = new Uint8Array(a[1] as number);
-        (s ? s.read(into) : Promise.reject(new Error("stream closed"))).then(
-          (n) => this.push({ readDone: ticket, n }, n > 0 ? into.subarray(0, n) : undefined),
-          (e) => this.push({ readDone: ticket, n: 0, error: String((e as Error)?.message ?? e) }),
-        );
-        return ok(ticket);
-      }
-      case "stream.close":
-        this.streams.get(a[0] as number)?.close();
-        this.streams.delete(a[0] as number);
-        return ok(null);
-      case "mqtt.connect":
+    const raw = this.raw;
+    const keep = <T>(map: Map<number, T>, v: T) => {
+      const id = this.nextId++;
+      map.set(id, v);
+      return id;
+    };
+    const found = <T>(map: Map<number, T>, id: number, what: string): T => {
+      const v = map.get(id);
+      if (v === undefined) throw new Error(`no open ${what} ${id}`);
+      return v;
+    };
+    const bytesOf = (read: (into: Uint8Array) => void, n: number) => {
+      const into = new Uint8Array(n);
+      read(into);
+      return into;
+    };
+    return {
+      "ota.chipId": () => ota.chipId,
+      "ota.running": () => ota.running(),
+      "ota.nextUpdate": () => ota.nextUpdate(),
+      "ota.other": () => ota.other(),
+      "ota.state": (slot) => ota.state(slot),
+      "ota.description": (slot) => ota.description(slot),
+      "ota.read": (slot, offset, n) => bytesOf((into) => ota.read(slot, offset, into), n),
+      "ota.begin": (slot, size) => {
+        const w = ota.begin(slot, size);
+        return [keep(this.writers, w), w.written];
+      },
+      "ota.resume": (slot, offset) => {
+        const w = ota.resume(slot, offset);
+        return [keep(this.writers, w), w.written];
+      },
+      "ota.setBoot": (slot) => ota.setBoot(slot),
+      "ota.markValid": () => ota.markValid(),
+      "ota.markInvalid": () => ota.markInvalid(),
+      "ota.rollbackPossible": () => ota.rollbackPossible(),
+      "writer.write": (id, bytes) => found(this.writers, id, "slot").write(bytes),
+      "writer.end": (id) => {
+        const w = found(this.writers, id, "slot");
+        this.writers.delete(id);
+        w.end();
+      },
+      "writer.abort": (id) => {
+        this.writers.get(id)?.abort();
+        this.writers.delete(id);
+      },
+      "http.request": (req) => http.request(req),
+      "http.stream": async (url, headers, timeoutMs) => {
+        const s = await http.stream(url, headers, timeoutMs);
+        return [keep(this.streams, s), s.status, s.headers];
+      },
+      "stream.read": async (id, n) => {
+        const into = new Uint8Array(n);
+        const got = await found(this.streams, id, "stream").read(into);
+        return into.subarray(0, got);
+      },
+      "stream.close": (id) => {
+        this.streams.get(id)?.close();
+        this.streams.delete(id);
+      },
+      "mqtt.connect": async (subscriptions) => {
         if (!mqtt) throw new Error("no MQTT");
-        await mqtt.connect(a[0] as string[]);
-        return ok(null);
-      case "mqtt.connected":
-        return ok(mqtt?.connected() ?? false);
-      case "mqtt.publish":
-        await mqtt!.publish(a[0] as string, a[1] as string);
-        return ok(null);
-      case "mqtt.close":
+        await mqtt.connect(subscriptions);
+      },
+      "mqtt.connected": () => mqtt?.connected() ?? false,
+      "mqtt.publish": async (topic, payload) => {
+        if (!mqtt) throw new Error("no MQTT");
+        await mqtt.publish(topic, payload);
+      },
+      "mqtt.close": async () => {
         await mqtt?.close();
-        return ok(null);
-      case "hash.create": {
-        const id = this.nextId++;
-        this.hashes.set(id, hash.sha256());
-        return ok(id);
-      }
-      case "hash.update":
-        this.hashes.get(a[0] as number)!.update(tail ?? new Uint8Array(0));
-        return ok(null);
-      case "hash.digest": {
-        const d = this.hashes.get(a[0] as number)!.digest();
-        this.hashes.delete(a[0] as number);
-        return ok(null, d);
-      }
-      case "raw.geometry":
-        return ok({ size: this.raw.size, sectorSize: this.raw.sectorSize });
-      case "raw.read": {
-        const into = new Uint8Array(a[1] as number);
-        this.raw.read(a[0] as number, into);
-        return ok(null, into);
-      }
-      case "raw.write":
-        this.raw.write(a[0] as number, tail ?? new Uint8Array(0));
-        return ok(null);
-      case "raw.eraseSector":
-        this.raw.eraseSector(a[0] as number);
-        return ok(null);
-      case "clock.now":
-        return ok(clock.now());
-      case "clock.random":
-        return ok(clock.random());
-      case "clock.setTimeout": {
-        const id = a[0] as number;
+      },
+      "hash.create": () => keep(this.hashes, hash.sha256()),
+      "hash.update": (id, bytes) => found(this.hashes, id, "hash").update(bytes),
+      "hash.digest": (id) => {
+        const d = found(this.hashes, id, "hash").digest();
+        this.hashes.delete(id);
+        return d;
+      },
+      "hash.verifyEd25519": (message, signature, publicKey) => (hash.verifyEd25519 ?? nacl.sign.detached.verify)(message, signature, publicKey),
+      "raw.geometry": () => [raw.size, raw.sectorSize],
+      "raw.read": (offset, n) => bytesOf((into) => raw.read(offset, into), n),
+      "raw.write": (offset, bytes) => raw.write(offset, bytes),
+      "raw.eraseSector": (index) => raw.eraseSector(index),
+      "clock.now": () => clock.now(),
+      "clock.random": () => clock.random(),
+      "clock.setTimeout": (id, ms) => {
         this.timers.set(
           id,
           clock.setTimeout(() => {
             this.timers.delete(id);
-            void this.push({ fire: id });
-          }, a[1] as number),
+            void this.push(PUSH.fire, (w) => w.u32(id));
+          }, ms),
         );
-        return ok(null);
-      }
-      case "clock.clearTimeout": {
-        const t = this.timers.get(a[0] as number);
+      },
+      "clock.clearTimeout": (id) => {
+        const t = this.timers.get(id);
         if (t !== undefined) clock.clearTimeout(t);
-        this.timers.delete(a[0] as number);
-        return ok(null);
-      }
-      case "hook.start": {
-        const [kind, name, args] = a as [string, string, unknown[]];
-        const fn = (kind === "selfTest" ? this.config.selfTests : this.config.commands)?.[name] as ((...x: unknown[]) => unknown) | undefined;
-        const ticket = this.nextId++;
-        Promise.resolve()
-          .then(() => fn!(...(args ?? [])))
-          .then(
-            (v) => this.push({ hookDone: ticket, ok: v ?? null }),
-            (e) => this.push({ hookDone: ticket, error: String((e as Error)?.message ?? e) }),
-          );
-        return ok(ticket);
-      }
-      case "restart":
-        restart.restart(a[0] as string);
-        return ok(null);
-      case "log":
-        log.log(a[0] as never, a[1] as string, (a[2] as Record<string, string>) ?? undefined);
-        return ok(null);
-      case "done": {
-        const [name, value, error] = a as [string, unknown, string | undefined];
-        const w = this.done.get(name);
-        this.done.delete(name);
-        if (error !== undefined) w?.reject(new Error(`agent on XS: ${error}`));
-        else w?.resolve(value);
-        return ok(null);
-      }
-      default:
-        throw new Error(`unknown port call ${call}`);
-    }
+        this.timers.delete(id);
+      },
+      "hook.run": async (kind, name, args) => {
+        const hooks = (kind === "selfTest" ? this.config.selfTests : this.config.commands) as Record<string, (...a: unknown[]) => unknown> | undefined;
+        const fn = hooks?.[name];
+        if (!fn) throw new Error(`no ${kind} hook ${name}`);
+        return (await fn(...args)) ?? null;
+      },
+      "restart": (reason) => restart.restart(reason),
+      "log": (level, message, fields) => log.log(level, message, fields ?? undefined),
+      "run.done": (ticket, ok, payload) => {
+        const w = this.runs.get(ticket);
+        this.runs.delete(ticket);
+        if (ok) w?.resolve(JSON.parse(payload));
+        else w?.reject(new Error(`agent on XS: ${payload}`));
+      },
+    };
   }
-}
-
-function withHostTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => {
-      onTimeout();
-      reject(new Error(`download read timed out after ${ms} ms`));
-    }, ms);
-    p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e) => (clearTimeout(t), reject(e)),
-    );
-  });
 }

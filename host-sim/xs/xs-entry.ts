@@ -1,237 +1,202 @@
 // Runs inside the XS worker (bundled by esbuild): the real agent core, with thin port adapters that forward
-// each call to the Node host over xsnap's synchronous issueCommand channel. Ed25519 and the journal store run
-// here, in XS, as on the device; SHA-256 goes to the host as it goes to native code on the ESP32.
+// each call to the Node host over xsnap's issueCommand channel, in the binary form of bridge.ts. The journal
+// store runs here, in XS, as on the device; SHA-256 and ed25519 go to the host as they go to native code on
+// the ESP32 (crypt's Digest, our native ed25519).
 import { Agent } from "../../device/core/agent";
 import type { AgentConfig, TrustedKey } from "../../device/core/config";
-import { parseEnvelope, verifySignature } from "../../device/core/trust";
 import { JournalStore } from "../../device/core/journal-store";
-import type {
-  AppDescription,
-  ClockPort,
-  HttpBodyStream,
-  HttpPort,
-  HttpRequest,
-  HttpResponse,
-  ImageState,
-  MqttPort,
-  OtaPort,
-  OtaWriter,
-  Ports,
-  RawFlashPort,
-  Slot,
-} from "../../device/core/ports";
+import type { ClockPort, HashPort, HttpPort, MqttPort, OtaPort, OtaWriter, Ports, RawFlashPort } from "../../device/core/ports";
 import { OtaPortError } from "../../device/core/ports";
-import type { PushHeader, ReplyHeader } from "./wire";
-import { decodeMessage, encodeMessage } from "./wire";
+import { parseEnvelope, verifySignature } from "../../device/core/trust";
+import type { ArgsOf, AsyncCall, ResultOf, SyncCall, WireError } from "./bridge";
+import { OPCODE, PUSH, readError, specOf } from "./bridge";
+import type { Codec } from "./codec";
+import { ByteReader, ByteWriter } from "./codec";
 
 declare const issueCommand: (message: ArrayBuffer) => ArrayBuffer;
 
-function call(name: string, args: unknown[] = [], tail?: Uint8Array): { ok: unknown; tail?: Uint8Array } {
-  const out = encodeMessage({ call: name, args }, tail);
-  const reply = decodeMessage(new Uint8Array(issueCommand(out.buffer as ArrayBuffer)));
-  const header = reply.header as ReplyHeader;
-  if ("error" in header) {
-    const e = header.error;
-    if (e.name === "OtaPortError") throw new OtaPortError(e.espName ?? "ESP_FAIL", e.message);
-    const err = new Error(e.message);
-    err.name = e.name;
-    throw err;
-  }
-  return { ok: header.ok, ...(reply.tail ? { tail: reply.tail } : {}) };
+const out = new ByteWriter();
+
+function toError(e: WireError): Error {
+  if (e.name === "OtaPortError") return new OtaPortError(e.espName || "ESP_FAIL", e.message);
+  const err = new Error(e.message);
+  err.name = e.name;
+  return err;
 }
 
-const value = <T>(name: string, ...args: unknown[]) => call(name, args).ok as T;
+function call<K extends SyncCall>(name: K, ...args: ArgsOf<K>): ResultOf<K> {
+  const spec = specOf(name);
+  out.reset().u16(OPCODE[name]);
+  spec.args.write(out, args);
+  const r = new ByteReader(issueCommand(out.take()));
+  if (r.u8() !== 0) throw toError(readError(r));
+  return spec.result.read(r);
+}
 
-/** Host calls that are asynchronous on the host are synchronous here; the agent still sees promises. */
-function later<T>(fn: () => T): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    try {
-      resolve(fn());
-    } catch (e) {
-      reject(e);
+/** Calls the host answers later, matched by ticket: concurrent calls cannot take each other's answers. */
+const pending = new Map<number, { codec: Codec<unknown>; resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+let nextTicket = 1;
+
+function callAsync<K extends AsyncCall>(name: K, ...args: ArgsOf<K>): Promise<ResultOf<K>> {
+  const spec = specOf(name);
+  const ticket = nextTicket++;
+  out.reset().u16(OPCODE[name]);
+  out.u32(ticket);
+  spec.args.write(out, args);
+  return new Promise<ResultOf<K>>((resolve, reject) => {
+    pending.set(ticket, { codec: spec.result as Codec<unknown>, resolve: resolve as (v: unknown) => void, reject });
+    const r = new ByteReader(issueCommand(out.take()));
+    if (r.u8() !== 0) {
+      pending.delete(ticket);
+      reject(toError(readError(r)));
     }
   });
 }
 
-function copyInto(into: Uint8Array, tail: Uint8Array | undefined) {
-  if (tail) into.set(tail.subarray(0, into.length));
-}
-
-const ota = {
-  chipId: 0,
-  running: () => value<Slot>("ota.running"),
-  nextUpdate: () => value<Slot | null>("ota.nextUpdate"),
-  other: () => value<Slot | null>("ota.other"),
-  state: (slot) => value<ImageState>("ota.state", slot),
-  description: (slot) => value<AppDescription | null>("ota.description", slot),
-  read: (slot, offset, into) => copyInto(into, call("ota.read", [slot, offset, into.length]).tail),
-  begin: (slot, size) => writer(value<{ id: number; written: number }>("ota.begin", slot, size)),
-  resume: (slot, offset) => writer(value<{ id: number; written: number }>("ota.resume", slot, offset)),
-  setBoot: (slot) => void call("ota.setBoot", [slot]),
-  markValid: () => void call("ota.markValid"),
-  markInvalid: () => void call("ota.markInvalid"),
-  rollbackPossible: () => value<boolean>("ota.rollbackPossible"),
-} satisfies OtaPort;
-
-function writer(opened: { id: number; written: number }): OtaWriter {
-  let written = opened.written;
+function writer([id, written]: [number, number]): OtaWriter {
   return {
     get written() {
       return written;
     },
     write(bytes) {
-      call("writer.write", [opened.id], bytes);
+      call("writer.write", id, bytes);
       written += bytes.length;
     },
-    end: () => void call("writer.end", [opened.id]),
-    abort: () => void call("writer.abort", [opened.id]),
+    end: () => call("writer.end", id),
+    abort: () => call("writer.abort", id),
   };
 }
 
-const http: HttpPort = {
-  request: (req: HttpRequest) => later(() => value<HttpResponse>("http.request", req)),
-  stream: (url, headers, timeoutMs) =>
-    later(() => {
-      const s = value<{ id: number; status: number; headers: Record<string, string> }>("http.stream", url, headers, timeoutMs);
-      const stream: HttpBodyStream = {
-        status: s.status,
-        headers: s.headers,
-        // Asynchronous, as the chip's HTTP client is: the crank ends while bytes are awaited, so the host's
-        // meters see the agent between chunks (and its timers can fire during a stall).
-        read: (into) =>
-          new Promise<number>((resolve, reject) => {
-            const ticket = value<number>("stream.readAsync", s.id, into.length);
-            readWaiters.set(ticket, { into, resolve, reject });
-          }),
-        close: () => void call("stream.close", [s.id]),
-      };
-      return stream;
-    }),
-};
+const ota = {
+  chipId: 0,
+  running: () => call("ota.running"),
+  nextUpdate: () => call("ota.nextUpdate"),
+  other: () => call("ota.other"),
+  state: (slot) => call("ota.state", slot),
+  description: (slot) => call("ota.description", slot),
+  read: (slot, offset, into) => void into.set(call("ota.read", slot, offset, into.length)),
+  begin: (slot, size) => writer(call("ota.begin", slot, size)),
+  resume: (slot, offset) => writer(call("ota.resume", slot, offset)),
+  setBoot: (slot) => call("ota.setBoot", slot),
+  markValid: () => call("ota.markValid"),
+  markInvalid: () => call("ota.markInvalid"),
+  rollbackPossible: () => call("ota.rollbackPossible"),
+} satisfies OtaPort;
 
-const readWaiters = new Map<number, { into: Uint8Array; resolve: (n: number) => void; reject: (e: Error) => void }>();
+const http: HttpPort = {
+  request: (req) => callAsync("http.request", req),
+  stream: async (url, headers, timeoutMs) => {
+    const [id, status, responseHeaders] = await callAsync("http.stream", url, headers, timeoutMs);
+    return {
+      status,
+      headers: responseHeaders,
+      // Asynchronous, as the chip's HTTP client is: the crank ends while bytes are awaited, so the host's
+      // meters see the agent between chunks (and its timers can fire during a stall).
+      read: async (into) => {
+        const got = await callAsync("stream.read", id, into.length);
+        into.set(got);
+        return got.length;
+      },
+      close: () => call("stream.close", id),
+    };
+  },
+};
 
 const mqttHandlers: ((topic: string, payload: string) => void)[] = [];
 const mqtt: MqttPort = {
-  connect: (subscriptions) => later(() => void call("mqtt.connect", [subscriptions])),
-  connected: () => value<boolean>("mqtt.connected"),
-  publish: (topic, payload) => later(() => void call("mqtt.publish", [topic, payload])),
+  connect: (subscriptions) => callAsync("mqtt.connect", subscriptions),
+  connected: () => call("mqtt.connected"),
+  publish: (topic, payload) => callAsync("mqtt.publish", topic, payload),
   onMessage: (handler) => void mqttHandlers.push(handler),
-  close: () => later(() => void call("mqtt.close")),
+  close: () => callAsync("mqtt.close"),
 };
 
 const timers = new Map<number, () => void>();
 let nextTimer = 1;
 const clock: ClockPort = {
-  now: () => value<number>("clock.now"),
+  now: () => call("clock.now"),
   setTimeout(fn, ms) {
     const id = nextTimer++;
     timers.set(id, fn);
-    call("clock.setTimeout", [id, ms]);
+    call("clock.setTimeout", id, ms);
     return id;
   },
   clearTimeout(handle) {
-    if (timers.delete(handle as number)) call("clock.clearTimeout", [handle]);
+    if (timers.delete(handle as number)) call("clock.clearTimeout", handle as number);
   },
-  random: () => value<number>("clock.random"),
+  random: () => call("clock.random"),
 };
 
-function rawFlash(): RawFlashPort {
-  const geometry = value<{ size: number; sectorSize: number }>("raw.geometry");
+function hashPort(nativeEd25519: boolean): HashPort {
   return {
-    size: geometry.size,
-    sectorSize: geometry.sectorSize,
-    read: (offset, into) => copyInto(into, call("raw.read", [offset, into.length]).tail),
-    write: (offset, bytes) => void call("raw.write", [offset], bytes),
-    eraseSector: (index) => void call("raw.eraseSector", [index]),
+    sha256() {
+      const id = call("hash.create");
+      return { update: (bytes) => call("hash.update", id, bytes), digest: () => call("hash.digest", id) };
+    },
+    ...(nativeEd25519 ? { verifyEd25519: (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) => call("hash.verifyEd25519", message, signature, publicKey) } : {}),
   };
 }
 
-/** Hooks (self-test checks, update commands) run on the host; their answers come back as pushes. */
-const hookWaiters = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+function rawFlash(): RawFlashPort {
+  const [size, sectorSize] = call("raw.geometry");
+  return {
+    size,
+    sectorSize,
+    read: (offset, into) => void into.set(call("raw.read", offset, into.length)),
+    write: (offset, bytes) => call("raw.write", offset, bytes),
+    eraseSector: (index) => call("raw.eraseSector", index),
+  };
+}
+
+/** Hooks (self-test checks, update commands) run on the host. */
 function hookProxy(kind: string, name: string) {
-  return (...args: unknown[]) =>
-    new Promise<never>((resolve, reject) => {
-      const ticket = value<number>("hook.start", kind, name, args);
-      hookWaiters.set(ticket, { resolve: resolve as (v: unknown) => void, reject });
-    });
+  return (...args: unknown[]) => callAsync("hook.run", kind, name, args) as Promise<never>;
 }
 
 let agent: Agent | null = null;
 
-function ports(withMqtt: boolean): Ports {
-  ota.chipId = value<number>("ota.chipId");
+export type WireConfig = Omit<AgentConfig, "selfTests" | "commands"> & { selfTests: string[]; commands: string[]; hasMqtt: boolean; nativeEd25519: boolean };
+
+function ports(c: WireConfig): Ports {
+  ota.chipId = call("ota.chipId");
   return {
     ota,
     http,
-    ...(withMqtt ? { mqtt } : {}),
-    hash: {
-      sha256() {
-        const id = value<number>("hash.create");
-        return {
-          update: (bytes) => void call("hash.update", [id], bytes),
-          digest: () => call("hash.digest", [id]).tail ?? new Uint8Array(0),
-        };
-      },
-    },
+    ...(c.hasMqtt ? { mqtt } : {}),
+    hash: hashPort(c.nativeEd25519),
     storage: new JournalStore(rawFlash()),
     clock,
-    restart: { restart: (reason) => void call("restart", [reason]) },
-    log: { log: (level, message, fields) => void call("log", [level, message, fields ?? null]) },
+    restart: { restart: (reason) => call("restart", reason) },
+    log: { log: (level, message, fields) => call("log", level, message, fields ?? null) },
   };
 }
 
-type WireConfig = Omit<AgentConfig, "selfTests" | "commands"> & { selfTests: string[]; commands: string[]; hasMqtt: boolean };
-
-function run(push: PushHeader, tail: Uint8Array | undefined) {
-  if ("readDone" in push) {
-    const w = readWaiters.get(push.readDone);
-    readWaiters.delete(push.readDone);
-    if (push.error !== undefined) w?.reject(new Error(push.error));
-    else {
-      copyInto(w!.into, tail);
-      w?.resolve(push.n);
+/** What the host asks the agent to do; each answers through run.done with the run's ticket. */
+function run(what: string, args: unknown): Promise<unknown> {
+  switch (what) {
+    case "start": {
+      const { options, config } = args as { options: { poll?: boolean; mqtt?: boolean }; config: WireConfig };
+      const selfTests = Object.fromEntries(config.selfTests.map((n) => [n, hookProxy("selfTest", n)]));
+      const commands = Object.fromEntries(config.commands.map((n) => [n, hookProxy("command", n)]));
+      agent = new Agent({ ...config, selfTests, commands }, ports(config));
+      return agent.start(options);
     }
-  } else if ("fire" in push) {
-    const fn = timers.get(push.fire);
-    timers.delete(push.fire);
-    fn?.();
-  } else if ("mqtt" in push) {
-    for (const h of mqttHandlers) h(push.mqtt[0], push.mqtt[1]);
-  } else if ("hookDone" in push) {
-    const w = hookWaiters.get(push.hookDone);
-    hookWaiters.delete(push.hookDone);
-    if (push.error !== undefined) w?.reject(new Error(push.error));
-    else w?.resolve(push.ok);
-  } else if (push.run === "start") {
-    const c = push.config as WireConfig;
-    const selfTests = Object.fromEntries(c.selfTests.map((n) => [n, hookProxy("selfTest", n)]));
-    const commands = Object.fromEntries(c.commands.map((n) => [n, hookProxy("command", n)]));
-    agent = new Agent({ ...c, selfTests, commands }, ports(c.hasMqtt));
-    agent.start(push.options).then(
-      (outcome) => call("done", ["start", outcome]),
-      (e) => call("done", ["start", null, errorText(e)]),
-    );
-  } else if (push.run === "check") {
-    agent!.checkNow().then(
-      (outcome) => call("done", ["check", outcome]),
-      (e) => call("done", ["check", null, errorText(e)]),
-    );
-  } else if (push.run === "stop") {
-    void agent?.stop();
-  } else if (push.run === "bench") {
-    bench(push.what, push.args).then(
-      (result) => call("done", ["bench", result]),
-      (e) => call("done", ["bench", null, errorText(e)]),
-    );
+    case "check":
+      return agent ? agent.checkNow() : Promise.reject(new Error("the agent has not started"));
+    case "stop":
+      return agent ? agent.stop() : Promise.resolve();
+    case "bench":
+      return bench(args as { what: string; args: unknown[] });
+    default:
+      return Promise.reject(new Error(`unknown run ${what}`));
   }
 }
 
 /** Baselines for `npm run bench`. The copy loop is what the agent's download would be with nothing but the
  * chunk moves: the same port adapters (asynchronous reads into one buffer, the same flash writes). */
-async function bench(what: string, args: unknown[]): Promise<unknown> {
+async function bench({ what, args }: { what: string; args: unknown[] }): Promise<unknown> {
   if (what === "copy") {
-    const [url, headers, slot, size, chunk] = args as [string, Record<string, string>, Slot, number, number];
+    const [url, headers, slot, size, chunk] = args as [string, Record<string, string>, Parameters<OtaPort["begin"]>[0], number, number];
     const stream = await http.stream(url, headers, 30_000);
     const w = ota.begin(slot, size);
     const buffer = new Uint8Array(chunk);
@@ -251,8 +216,10 @@ async function bench(what: string, args: unknown[]): Promise<unknown> {
     return w.written;
   }
   if (what === "verify") {
+    // tweetnacl in XS: what a build without the native ed25519 would pay.
     const [body, keys] = args as [string, TrustedKey[]];
-    verifySignature(parseEnvelope(body)!, keys);
+    const env = parseEnvelope(body);
+    if (env) verifySignature(env, keys);
     return true;
   }
   throw new Error(`unknown bench ${what}`);
@@ -263,7 +230,32 @@ function errorText(e: unknown): string {
 }
 
 (globalThis as unknown as { handleCommand: (m: ArrayBuffer) => ArrayBuffer }).handleCommand = (message) => {
-  const m = decodeMessage(new Uint8Array(message));
-  run(m.header as PushHeader, m.tail);
+  const r = new ByteReader(message);
+  const kind = r.u8();
+  if (kind === PUSH.complete) {
+    const ticket = r.u32();
+    const waiter = pending.get(ticket);
+    pending.delete(ticket);
+    if (r.u8() === 0) waiter?.resolve(waiter.codec.read(r));
+    else waiter?.reject(toError(readError(r)));
+  } else if (kind === PUSH.fire) {
+    const id = r.u32();
+    const fn = timers.get(id);
+    timers.delete(id);
+    fn?.();
+  } else if (kind === PUSH.mqtt) {
+    const topic = r.str();
+    const payload = r.str();
+    for (const h of mqttHandlers) h(topic, payload);
+  } else if (kind === PUSH.run) {
+    const ticket = r.u32();
+    const what = r.str();
+    const args: unknown = JSON.parse(r.str());
+    run(what, args).then(
+      (v) => call("run.done", ticket, true, JSON.stringify(v ?? null)),
+      (e) => call("run.done", ticket, false, errorText(e)),
+    );
+  }
   return new ArrayBuffer(0);
 };
+
