@@ -55,6 +55,19 @@ describe("JournalStore", () => {
     expect(open(flash).get("k")).toBe(value.slice(3) + "199");
   });
 
+  it("a record that fails its CRC does not count, nor does anything after it in its slot", () => {
+    const ops: FlashOp[] = [];
+    // Real NOR programming: writing clears bits (what a disturbed or partly programmed cell amounts to).
+    const flash = NorFlash.memory(4 * SECTOR_SIZE, { strictWrites: false, onOp: (op) => ops.push(op) });
+    const s = open(flash);
+    for (const v of ["1", "2", "3"]) s.set("k", v);
+    const second = ops.filter((op) => op.kind === "write")[1]!;
+    const at = second.offset + 16 + '{"k":"'.length;
+    expect(flash.read(at, 1)[0]).toBe(0x32); // "2"
+    flash.write(at, Uint8Array.of(0xfd)); // "2" becomes "0": still valid JSON, but no longer its CRC
+    expect(open(flash).get("k")).toBe("1");
+  });
+
   it("holds records larger than a sector with two-sector slots (the default)", () => {
     const flash = NorFlash.memory(4 * SECTOR_SIZE);
     const s = new JournalStore(new SimRawFlash(flash, part));
