@@ -1,26 +1,49 @@
 // A key-value store whose every set() is atomic across power cuts, over a raw flash partition.
-// Each commit writes the whole map as one record into the next slot round-robin (a slot is a few sectors;
-// wear spreads over all of them); a record counts only if its CRC checks, so a torn write or a
-// half-erased slot leaves the previous record in force. Used on the ESP32 (embedded:storage/flash on the `agent` partition)
-// and in the simulator alike.
+//
+// Layout: the partition is cut into slots of `slotSectors` sectors. Each commit appends one record holding the
+// whole map after the previous record of the current slot; only when a record does not fit does the store move
+// to the next slot round-robin, erasing it first. A record:
+//
+//   offset 0   u32 LE  magic 0x4A41544F ("OTAJ")
+//   offset 4   u32 LE  seq (one more than the previous commit's)
+//   offset 8   u32 LE  payload length in bytes
+//   offset 12  u32 LE  CRC-32 of the payload
+//   offset 16  payload: the map as UTF-8 JSON
+//   padding up to a multiple of 16 bytes (left erased); the next record of the slot starts there.
+//
+// Loading scans each slot's records in order, stops at the first bad header or CRC of that slot, and takes the
+// newest valid seq of all slots. A torn write or half-erased slot therefore leaves the previous record in force.
+// The slot erased next never holds the newest record. Records are only ever appended after bytes written by this
+// boot: after a reboot, the first commit starts a fresh slot, as a torn record may have left garbage after the
+// last valid one. Today's format reads the old one (a single record at each slot start) as it is.
+// Used on the ESP32 (embedded:storage/flash on the `agent` partition) and in the simulator alike.
 import { utf8Decode, utf8Encode } from "../protocol/utf8";
 import { crc32 } from "./crc32";
 import type { RawFlashPort, StoragePort } from "./ports";
 
 const MAGIC = 0x4a41544f; // "OTAJ"
 const HEADER = 16; // magic, seq, length, crc (u32 LE each)
+/** Records start 16-byte aligned: the write unit of encrypted ESP32 flash. */
+const ALIGN = 16;
+
+const aligned = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
 export class JournalStore implements StoragePort {
   private map: Record<string, string> = {};
   private seq = 0;
   private readonly slots: number;
   private readonly slotBytes: number;
+  /** The slot holding the newest record. */
+  private slot: number;
+  /** Where the next record goes in `slot`, or null when the next commit must start a fresh slot. */
+  private cursor: number | null = null;
 
-  /** `slotSectors` sectors per record (default 2: an 8 KiB record, room for a manifest and a full outbox). */
+  /** `slotSectors` sectors per slot (default 2: an 8 KiB record, room for a manifest and a full outbox). */
   constructor(private readonly flash: RawFlashPort, private readonly slotSectors = 2) {
     this.slots = Math.floor(flash.size / flash.sectorSize / slotSectors);
     this.slotBytes = slotSectors * flash.sectorSize;
-    if (this.slots < 2) throw new Error("the journal needs room for at least two records");
+    if (this.slots < 2) throw new Error("the journal needs room for at least two slots");
+    this.slot = this.slots - 1; // an empty journal starts in slot 0
     this.load();
   }
 
@@ -42,7 +65,7 @@ export class JournalStore implements StoragePort {
 
   private commit(next: Record<string, string>) {
     const payload = utf8Encode(JSON.stringify(next));
-    if (payload.length > this.slotBytes - HEADER) {
+    if (HEADER + payload.length > this.slotBytes) {
       throw new Error(`journal record of ${payload.length} bytes exceeds a ${this.slotBytes}-byte slot`);
     }
     const seq = this.seq + 1;
@@ -53,37 +76,47 @@ export class JournalStore implements StoragePort {
     dv.setUint32(8, payload.length, true);
     dv.setUint32(12, crc32(payload), true);
     record.set(payload, HEADER);
-    // The slot written next never holds the newest record, so erasing it loses nothing in force.
-    const first = (seq % this.slots) * this.slotSectors;
-    for (let i = 0; i < this.slotSectors; i++) this.flash.eraseSector(first + i);
-    this.flash.write(first * this.flash.sectorSize, record);
+
+    const cursor = this.cursor;
+    // Until this commit lands, the bytes after the last record are unknown: a failure sends the next one to a fresh slot.
+    this.cursor = null;
+    let slot = this.slot;
+    let at = cursor ?? this.slotBytes;
+    if (at + record.length > this.slotBytes) {
+      // The next slot never holds the newest record (that is in `this.slot`), so erasing it loses nothing in force.
+      slot = (this.slot + 1) % this.slots;
+      at = 0;
+      for (let i = 0; i < this.slotSectors; i++) this.flash.eraseSector(slot * this.slotSectors + i);
+    }
+    this.flash.write(slot * this.slotBytes + at, record);
+    this.slot = slot;
+    this.cursor = aligned(at + record.length);
     this.seq = seq;
     this.map = next;
   }
 
   private load() {
-    const header = new Uint8Array(HEADER);
-    const dv = new DataView(header.buffer);
-    let best: { seq: number; map: Record<string, string> } | null = null;
+    const bytes = new Uint8Array(this.slotBytes);
+    const dv = new DataView(bytes.buffer);
     for (let slot = 0; slot < this.slots; slot++) {
-      const at = slot * this.slotBytes;
-      this.flash.read(at, header);
-      const seq = dv.getUint32(4, true);
-      const length = dv.getUint32(8, true);
-      if (dv.getUint32(0, true) !== MAGIC || length > this.slotBytes - HEADER) continue;
-      if (best && seq <= best.seq) continue;
-      const payload = new Uint8Array(length);
-      this.flash.read(at + HEADER, payload);
-      if (crc32(payload) !== dv.getUint32(12, true)) continue;
-      try {
-        best = { seq, map: JSON.parse(utf8Decode(payload)) as Record<string, string> };
-      } catch {
-        continue; // a CRC collision on garbage: ignore the record
+      this.flash.read(slot * this.slotBytes, bytes);
+      for (let at = 0; at + HEADER <= this.slotBytes; ) {
+        const seq = dv.getUint32(at + 4, true);
+        const length = dv.getUint32(at + 8, true);
+        if (dv.getUint32(at, true) !== MAGIC || length > this.slotBytes - at - HEADER) break;
+        const payload = bytes.subarray(at + HEADER, at + HEADER + length);
+        if (crc32(payload) !== dv.getUint32(at + 12, true)) break;
+        if (seq > this.seq) {
+          try {
+            this.map = JSON.parse(utf8Decode(payload)) as Record<string, string>;
+          } catch {
+            break; // a CRC collision on garbage: the record does not count, nor does anything after it
+          }
+          this.seq = seq;
+          this.slot = slot;
+        }
+        at = aligned(at + HEADER + length);
       }
-    }
-    if (best) {
-      this.seq = best.seq;
-      this.map = best.map;
     }
   }
 }

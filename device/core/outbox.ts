@@ -5,6 +5,8 @@ import type { StatusReport } from "../protocol/status";
 import type { StoragePort } from "./ports";
 
 const OUTBOX_KEY = "ota.outbox";
+/** Sequence numbers are reserved this many at a time, so a progress report rarely costs a journal commit. */
+const SEQUENCE_BLOCK = 16;
 /** Bounded: on a long outage the oldest reports make way (a device's storage is small). */
 const MAX_ITEMS = 12;
 
@@ -14,6 +16,7 @@ interface Item {
 }
 
 interface Saved {
+  /** Bound of the reserved sequence numbers: every number below it may have been handed out. */
   next: number;
   items: Item[];
 }
@@ -22,6 +25,9 @@ interface Saved {
 export type Deliver = (updateId: string, report: StatusReport) => Promise<"done" | "retry">;
 
 export class Outbox {
+  /** Next sequence number to hand out (below the persisted bound); 0 until this boot took its first. */
+  private issued = 0;
+
   constructor(
     private readonly storage: StoragePort,
     private readonly deliver: Deliver,
@@ -34,10 +40,9 @@ export class Outbox {
   /** Stores a report durably; returns its sequence number. */
   add(updateId: string, report: Omit<StatusReport, "sequence">): number {
     const saved = this.load();
-    const sequence = saved.next;
+    const sequence = this.nextSequence(saved);
     saved.items.push({ updateId, report: { ...report, sequence } });
     if (saved.items.length > MAX_ITEMS) saved.items.splice(0, saved.items.length - MAX_ITEMS);
-    saved.next = sequence + 1;
     this.save(saved);
     return sequence;
   }
@@ -45,9 +50,20 @@ export class Outbox {
   /** Next sequence number without storing anything (for best-effort progress reports). */
   takeSequence(): number {
     const saved = this.load();
-    saved.next++;
-    this.save(saved);
-    return saved.next - 1;
+    const bound = saved.next;
+    const sequence = this.nextSequence(saved);
+    if (saved.next !== bound) this.save(saved);
+    return sequence;
+  }
+
+  /** Hands out numbers from memory; when the reserved block runs out, reserves the next in `saved` (the caller
+   * persists it before the number is used). After a reboot numbers continue from the persisted bound, so none
+   * is used twice even across power cuts. */
+  private nextSequence(saved: Saved): number {
+    if (this.issued < 1) this.issued = saved.next;
+    const sequence = this.issued++;
+    if (sequence >= saved.next) saved.next = sequence + SEQUENCE_BLOCK;
+    return sequence;
   }
 
   /** Sends stored reports in order; stops at the first that cannot be delivered. True when all went. */
