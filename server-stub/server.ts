@@ -59,17 +59,20 @@ export interface OtaServer {
  * bound (device/protocol/limits.ts) and which must not need JSON escapes to fit the envelope size. */
 const PUBLIC_URL_RE = /^https?:\/\/[!#-[\]-~]+$/;
 
-function checkOptions(opts: ServerOptions): void {
+/** What is wrong with options a device could not live with, or null. */
+export function serverOptionsProblem(opts: Pick<ServerOptions, "publicUrl" | "maxUploadBytes">): string | null {
   if (opts.publicUrl !== undefined && (!PUBLIC_URL_RE.test(opts.publicUrl) || opts.publicUrl.length > PUBLIC_URL_MAX)) {
-    throw new Error(`public URL must be an http(s) URL of at most ${PUBLIC_URL_MAX} characters without spaces, quotes or backslashes`);
+    return `public URL must be an http(s) URL of at most ${PUBLIC_URL_MAX} characters without spaces, quotes or backslashes`;
   }
-  if (opts.maxUploadBytes !== undefined && !(opts.maxUploadBytes > 0 && opts.maxUploadBytes <= IMAGE_SIZE_MAX)) {
-    throw new Error(`max upload size must be 1..${IMAGE_SIZE_MAX} bytes (the manifest's size field)`);
+  if (opts.maxUploadBytes !== undefined && opts.maxUploadBytes > IMAGE_SIZE_MAX) {
+    return `max upload size must be at most ${IMAGE_SIZE_MAX} bytes (the manifest's size field)`;
   }
+  return null;
 }
 
 export async function startOtaServer(opts: ServerOptions): Promise<OtaServer> {
-  checkOptions(opts);
+  const problem = serverOptionsProblem(opts);
+  if (problem) throw new Error(problem);
   mkdirSync(opts.dataDir, { recursive: true });
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: "info" });
