@@ -14,6 +14,7 @@ import { buildAppImage } from "../esp-image/app-image";
 import { Fleet } from "../host-sim/fleet/fleet";
 import type { Figure } from "./run";
 import { printTable, record } from "./run";
+import { firmwareDownloadPath, ROUTES } from "../device/protocol/paths";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const MODEL = "ESP32-DEVKIT";
@@ -49,7 +50,7 @@ async function startServerChild(): Promise<ServerChild> {
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     try {
-      if ((await fetch(`${url}/health`)).ok) break;
+      if ((await fetch(url + ROUTES.health)).ok) break;
     } catch {
       /* not up yet */
     }
@@ -228,7 +229,7 @@ http {
       if (i > 100) throw new Error("nginx did not start");
       await new Promise((r) => setTimeout(r, 50));
     }
-    const serverUrl = `${server.url}/api/v1/firmware/${fw.firmware_id}/download`;
+    const serverUrl = server.url + firmwareDownloadPath(fw.firmware_id);
     const auth = { authorization: `Bearer ${op.token}` };
     const concurrency = 32;
     const total = 256; // 1 GiB in 4 MiB files

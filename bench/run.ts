@@ -18,6 +18,7 @@ import type { World } from "../test/helpers/e2e";
 import { assign, BIG_SLOTS_CSV, device, startWorld, upload } from "../test/helpers/e2e";
 import { api } from "../test/server/harness";
 import { journalWearFigures } from "./journal-wear";
+import { availableUpdatesPath, deviceUpdatePath, firmwareDownloadPath, ROUTES } from "../device/protocol/paths";
 
 export interface Figure {
   name: string;
@@ -41,7 +42,7 @@ async function updateOnce(w: World, runtime: AgentRuntime, size: number, extra: 
   const first = await dev.powerOn();
   if (first.kind !== "running") throw new Error(`device did not boot: ${first.kind}`);
   await assign(w, dev.options.id, fw);
-  const env = (await api(w.h, "GET", `/api/v1/devices/${dev.options.id}/available-updates`, { apiKey })).body;
+  const env = (await api(w.h, "GET", availableUpdatesPath(dev.options.id), { apiKey })).body;
   const t0 = performance.now();
   const outcome = await dev.agent!.checkNow();
   const ms = performance.now() - t0;
@@ -124,7 +125,7 @@ async function serverProcess(): Promise<{ url: string; token: string; stop(): vo
     });
     proc.once("exit", (code) => reject(new Error(`server exited ${code}: ${out}`)));
   });
-  const token = ((await (await fetch(`${url}/api/v1/auth/dev-token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user_id: "bench", email: "bench@example.com", expires_in: 3600 }) })).json()) as { access_token: string }).access_token;
+  const token = ((await (await fetch(url + ROUTES.devToken, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user_id: "bench", email: "bench@example.com", expires_in: 3600 }) })).json()) as { access_token: string }).access_token;
   return { url, token, stop: () => (proc.kill("SIGTERM"), rmSync(dir, { recursive: true, force: true })) };
 }
 
@@ -138,20 +139,20 @@ async function nodeVsCurl(figures: Figure[]) {
   };
   try {
     const size = 4 * MiB;
-    const keys = (((await (await fetch(`${server.url}/api/v1/keys`, { headers: auth })).json()) as { keys: { key_id: string; public_key: string }[] }).keys).map((k) => ({ keyId: k.key_id, publicKey: k.public_key }));
+    const keys = (((await (await fetch(server.url + ROUTES.keys, { headers: auth })).json()) as { keys: { key_id: string; public_key: string }[] }).keys).map((k) => ({ keyId: k.key_id, publicKey: k.public_key }));
     const form = new FormData();
     form.append("metadata", JSON.stringify({ name: "bench", version: "8.0.0", device_model: "ESP32-DEVKIT" }));
     form.append("file", new Blob([buildAppImage({ version: "8.0.0", size })]), "fw.bin");
-    const fw = (await post("/api/v1/firmware", form)).firmware_id as string;
+    const fw = (await post(ROUTES.firmwareList, form)).firmware_id as string;
     const runs: number[] = [];
     for (let i = 0; i < 3; i++) {
       const id = `bench-node-${i}`;
-      const apiKey = (await post("/api/v1/devices", { device_id: id, device_model: "ESP32-DEVKIT", hardware_version: "1.0", current_version: "1.0.0" })).api_key as string;
+      const apiKey = (await post(ROUTES.devices, { device_id: id, device_model: "ESP32-DEVKIT", hardware_version: "1.0", current_version: "1.0.0" })).api_key as string;
       const flash = createDeviceFlash({ partitions: parsePartitionCsv(BIG_SLOTS_CSV, { flashSize: 16 << 20 }), size: 16 << 20 });
       programPartition(flash, findByName(loadPartitionTable(flash), "ota_0")!, buildAppImage({ version: "1.0.0" }));
       const dev = new SimDevice({ id, flash, serverUrl: server.url, apiKey, trustedKeys: keys, agent: { progressStepPercent: 5 } });
       await dev.powerOn();
-      await post(`/api/v1/devices/${id}/update`, { firmware_id: fw });
+      await post(deviceUpdatePath(id), { firmware_id: fw });
       const t0 = performance.now();
       const outcome = await dev.agent!.checkNow();
       runs.push(performance.now() - t0);
@@ -161,7 +162,7 @@ async function nodeVsCurl(figures: Figure[]) {
     const curls: number[] = [];
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();
-      await promisify(execFile)("curl", ["-sf", "-o", "/dev/null", "-H", `authorization: Bearer ${server.token}`, `${server.url}/api/v1/firmware/${fw}/download`]);
+      await promisify(execFile)("curl", ["-sf", "-o", "/dev/null", "-H", `authorization: Bearer ${server.token}`, server.url + firmwareDownloadPath(fw)]);
       curls.push(performance.now() - t0);
     }
     const node = size / MiB / (Math.min(...runs) / 1000);

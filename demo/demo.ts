@@ -16,6 +16,7 @@ import type { CampaignStats } from "./operator";
 import { Operator } from "./operator";
 import { fmtCounts, plainView, prefixV, ttyView } from "./view";
 import type { View } from "./view";
+import { campaignStatsPath, devicePath, ROUTES } from "../device/protocol/paths";
 
 const USAGE = `usage: npm start [-- --devices N] [--keep-running] [--mqtt-url URL] [--seed S] [--image-size KiB] [--plain] [--json]
   --devices N      fleet size (default 20, at least 4)
@@ -200,10 +201,10 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
       view.line("");
       view.line("Still running (Ctrl-C to stop). Try:");
       view.line(`  export OTA=${server.url} TOKEN=${op.token}`);
-      view.line(`  curl -s $OTA/api/v1/stats -H "Authorization: Bearer $TOKEN"`);
-      view.line(`  curl -s $OTA/api/v1/campaigns -H "Authorization: Bearer $TOKEN"`);
-      view.line(`  curl -s $OTA/api/v1/stats/campaigns/${c2.campaign_id} -H "Authorization: Bearer $TOKEN"`);
-      view.line(`  curl -s $OTA/api/v1/devices/${ids[0]} -H "Authorization: Bearer $TOKEN"`);
+      view.line(`  curl -s $OTA${ROUTES.stats} -H "Authorization: Bearer $TOKEN"`);
+      view.line(`  curl -s $OTA${ROUTES.campaigns} -H "Authorization: Bearer $TOKEN"`);
+      view.line(`  curl -s $OTA${campaignStatsPath(c2.campaign_id)} -H "Authorization: Bearer $TOKEN"`);
+      view.line(`  curl -s $OTA${devicePath(ids[0]!)} -H "Authorization: Bearer $TOKEN"`);
       view.line(`  MQTT: ${server.mqttUrl ?? o.mqttUrl}   OpenAPI: ${server.url}/docs/openapi.json   server log: ${logFile}`);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);

@@ -1,10 +1,12 @@
 // What an operator does with curl, as a tiny REST client: token, firmware upload, campaigns, stats.
+import { campaignActionPath, campaignStatsPath, ROUTES } from "../device/protocol/paths";
+
 export class Operator {
   constructor(readonly baseUrl: string, readonly token: string) {}
 
   /** A dev token from the stub's dev-token endpoint (admin unless a role is given). */
   static async login(baseUrl: string, role = "admin"): Promise<Operator> {
-    const res = await fetch(`${baseUrl}/api/v1/auth/dev-token`, {
+    const res = await fetch(baseUrl + ROUTES.devToken, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ user_id: "demo-operator", email: "operator@example.com", role, expires_in: 24 * 3600 }),
@@ -32,27 +34,27 @@ export class Operator {
     const form = new FormData();
     form.append("metadata", JSON.stringify(meta));
     form.append("file", new Blob([bytes], { type: "application/octet-stream" }), `firmware-${meta.version}.bin`);
-    return this.call("POST", "/api/v1/firmware", form);
+    return this.call("POST", ROUTES.firmwareList, form);
   }
 
   createCampaign(body: Record<string, unknown>): Promise<{ campaign_id: string; status: string }> {
-    return this.call("POST", "/api/v1/campaigns", body);
+    return this.call("POST", ROUTES.campaigns, body);
   }
 
   approve(id: string, comment: string) {
-    return this.call("POST", `/api/v1/campaigns/${id}/approve`, { approval_comment: comment });
+    return this.call("POST", campaignActionPath(id, "approve"), { approval_comment: comment });
   }
 
   start(id: string) {
-    return this.call("POST", `/api/v1/campaigns/${id}/start`, {});
+    return this.call("POST", campaignActionPath(id, "start"), {});
   }
 
   campaignStats(id: string): Promise<CampaignStats> {
-    return this.call("GET", `/api/v1/stats/campaigns/${id}`);
+    return this.call("GET", campaignStatsPath(id));
   }
 
   stats(): Promise<{ bytes_served: number; devices_by_version: Record<string, number>; updates_by_status: Record<string, number> }> {
-    return this.call("GET", "/api/v1/stats");
+    return this.call("GET", ROUTES.stats);
   }
 }
 

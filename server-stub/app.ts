@@ -3,6 +3,7 @@ import multipart from "@fastify/multipart";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import { DEVICE_ID_MAX } from "../device/protocol";
 import { ApiError } from "./api-error";
 import { installAuth } from "./auth/hook";
 import type { CampaignEngine } from "./campaigns/engine";
@@ -30,6 +31,8 @@ export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyIn
   const app = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger, // pino types vs fastify's logger interface
     bodyLimit: 1024 * 1024,
+    // Path parameters are %-encoded ids of up to DEVICE_ID_MAX characters (fastify's default of 100 cut device ids short).
+    routerOptions: { maxParamLength: 3 * DEVICE_ID_MAX },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true } },
   });
   installErrorHandling(app);

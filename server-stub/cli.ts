@@ -86,7 +86,10 @@ async function main(): Promise<void> {
   if (cmd !== undefined) fail(`unknown command ${cmd}`);
 
   // Loaded here so `keys` and `api-key` start fast without fastify, aedes and friends.
-  const [{ default: pino }, { fileStream, textDestination }, { startOtaServer }] = await Promise.all([import("pino"), import("./log"), import("./server")]);
+  const [{ default: pino }, { fileStream, textDestination }, { serverOptionsProblem, startOtaServer }] = await Promise.all([import("pino"), import("./log"), import("./server")]);
+  const maxUploadBytes = int(values["max-upload-mb"], "max-upload-mb", 32) * 1024 * 1024;
+  const problem = serverOptionsProblem({ publicUrl: values["public-url"], maxUploadBytes });
+  if (problem) fail(problem.replace(/^public URL/, "--public-url").replace(/^max upload size/, "--max-upload-mb"));
   const format = values["log-format"] ?? "json";
   if (format !== "json" && format !== "text") fail("--log-format must be json or text");
   const out = values["log-file"] ? fileStream(values["log-file"]) : process.stdout;
@@ -102,7 +105,7 @@ async function main(): Promise<void> {
     devToken: !values["no-dev-token"],
     signingKeyFile: values["signing-key"] ?? null,
     logger,
-    maxUploadBytes: int(values["max-upload-mb"], "max-upload-mb", 32) * 1024 * 1024,
+    maxUploadBytes,
     manifestTtlSeconds: int(values["manifest-ttl"], "manifest-ttl", 86400),
     defaultTimeoutMinutes: int(values["default-timeout-minutes"], "default-timeout-minutes", 0),
   });

@@ -120,6 +120,12 @@ export function pageOf<T>(db: Db, from: string, order: string, args: unknown[], 
   return { rows, total };
 }
 
+/** "('a','b')" for `IN` clauses from a constant list of plain words (the protocol's statuses), never from input. */
+export function sqlList(words: readonly string[]): string {
+  if (words.some((w) => !/^[a-z_]+$/.test(w))) throw new Error(`not a plain word list: ${words.join(",")}`);
+  return `(${words.map((w) => `'${w}'`).join(",")})`;
+}
+
 export function bumpCounter(db: Db, name: string, by: number): void {
   db.prepare("INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value").run(name, by);
 }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import type { AddressInfo } from "node:net";
+import { IMAGE_SIZE_MAX, PUBLIC_URL_MAX } from "../device/protocol";
 import { buildApp, installErrorHandling } from "./app";
 import { ApiKeyStore } from "./auth/api-keys";
 import { installAuth } from "./auth/hook";
@@ -54,7 +55,24 @@ export interface OtaServer {
   close(): Promise<void>;
 }
 
+/** http(s), printable ASCII without blanks, quotes or backslashes: it starts every manifest's download_url, which devices
+ * bound (device/protocol/limits.ts) and which must not need JSON escapes to fit the envelope size. */
+const PUBLIC_URL_RE = /^https?:\/\/[!#-[\]-~]+$/;
+
+/** What is wrong with options a device could not live with, or null. */
+export function serverOptionsProblem(opts: Pick<ServerOptions, "publicUrl" | "maxUploadBytes">): string | null {
+  if (opts.publicUrl !== undefined && (!PUBLIC_URL_RE.test(opts.publicUrl) || opts.publicUrl.length > PUBLIC_URL_MAX)) {
+    return `public URL must be an http(s) URL of at most ${PUBLIC_URL_MAX} characters without spaces, quotes or backslashes`;
+  }
+  if (opts.maxUploadBytes !== undefined && opts.maxUploadBytes > IMAGE_SIZE_MAX) {
+    return `max upload size must be at most ${IMAGE_SIZE_MAX} bytes (the manifest's size field)`;
+  }
+  return null;
+}
+
 export async function startOtaServer(opts: ServerOptions): Promise<OtaServer> {
+  const problem = serverOptionsProblem(opts);
+  if (problem) throw new Error(problem);
   mkdirSync(opts.dataDir, { recursive: true });
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: "info" });

@@ -2,14 +2,19 @@
 // first byte is erased; each failure carries the specific code the server receives.
 import nacl from "tweetnacl";
 import { base64Decode } from "../protocol/base64";
+import {
+  CHIP_ID_MAX, COMMAND_NAME_MAX, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, DOWNLOAD_URL_MAX, ENVELOPE_MAX_BYTES,
+  FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, IMAGE_SIZE_MAX, KEY_ID_MAX, SECURE_VERSION_MAX, SIGNATURE_MAX, TIMESTAMP_MAX,
+  UPDATE_ID_MAX, VERSION_MAX,
+} from "../protocol/limits";
 import type { SignedUpdateEnvelope, UpdateManifest } from "../protocol/manifest";
 import { manifestSigningBytes, UPDATE_PRIORITIES } from "../protocol/manifest";
 import { isNewerVersion, parseVersion, versionInRange } from "../protocol/version";
 import type { TrustedKey } from "./config";
 import { UpdateError } from "./update-error";
 
-/** Largest available-updates body the agent parses: a manifest is well under 2 KiB. */
-export const MAX_ENVELOPE_BYTES = 8192;
+/** Largest available-updates body the agent parses (limits.ts: the worst case the server can produce fits). */
+export const MAX_ENVELOPE_BYTES = ENVELOPE_MAX_BYTES;
 
 export interface DeviceFacts {
   deviceId: string;
@@ -43,8 +48,8 @@ export function parseEnvelope(body: string, onManifest?: (manifest: Record<strin
   if (!parsed.update_available) return null;
   if (!isObject(parsed.manifest)) throw new UpdateError("MANIFEST_INVALID", "envelope has no manifest object");
   onManifest?.(parsed.manifest);
-  if (typeof parsed.signature !== "string" || parsed.signature.length > 200) throw new UpdateError("SIGNATURE_INVALID", "envelope has no signature");
-  if (parsed.key_id !== undefined && (typeof parsed.key_id !== "string" || parsed.key_id.length > 128)) {
+  if (typeof parsed.signature !== "string" || parsed.signature.length > SIGNATURE_MAX) throw new UpdateError("SIGNATURE_INVALID", "envelope has no signature");
+  if (parsed.key_id !== undefined && (typeof parsed.key_id !== "string" || parsed.key_id.length > KEY_ID_MAX)) {
     throw new UpdateError("MANIFEST_INVALID", "key_id is not a short string");
   }
   if (parsed.signature_alg !== undefined && parsed.signature_alg !== "ed25519") {
@@ -93,27 +98,27 @@ export function checkManifestShape(m: Record<string, unknown>): asserts m is Rec
   };
   const commands = (k: string) => {
     const v = m[k];
-    if (!Array.isArray(v) || v.length > 16 || v.some((c) => typeof c !== "string" || c.length === 0 || c.length > 64)) {
-      throw new UpdateError("MANIFEST_INVALID", `manifest.${k} must be a list of at most 16 command names`);
+    if (!Array.isArray(v) || v.length > COMMANDS_MAX_COUNT || v.some((c) => typeof c !== "string" || c.length === 0 || c.length > COMMAND_NAME_MAX)) {
+      throw new UpdateError("MANIFEST_INVALID", `manifest.${k} must be a list of at most ${COMMANDS_MAX_COUNT} command names of 1..${COMMAND_NAME_MAX} characters`);
     }
   };
   int("manifest_version", 1, 1);
-  str("update_id", 64);
-  str("device_id", 128);
-  str("firmware_id", 64);
-  str("version", 31); // esp_app_desc_t.version holds 31 characters
+  str("update_id", UPDATE_ID_MAX);
+  str("device_id", DEVICE_ID_MAX);
+  str("firmware_id", FIRMWARE_ID_MAX);
+  str("version", VERSION_MAX);
   if (!parseVersion(m.version as string)) throw new UpdateError("MANIFEST_INVALID", "manifest.version is not a version number");
-  int("size", 1, 0xffffffff);
+  int("size", 1, IMAGE_SIZE_MAX);
   if (typeof m.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(m.sha256)) throw new UpdateError("MANIFEST_INVALID", "manifest.sha256 must be 64 lowercase hex digits");
-  str("device_model", 64, true);
-  str("min_hardware_version", 32, true);
-  str("max_hardware_version", 32, true);
-  if (m.chip_id !== null) int("chip_id", 0, 0xffff);
-  int("secure_version", 0, 0xffff);
-  str("download_url", 1024);
+  str("device_model", DEVICE_MODEL_MAX, true);
+  str("min_hardware_version", HARDWARE_VERSION_MAX, true);
+  str("max_hardware_version", HARDWARE_VERSION_MAX, true);
+  if (m.chip_id !== null) int("chip_id", 0, CHIP_ID_MAX);
+  int("secure_version", 0, SECURE_VERSION_MAX);
+  str("download_url", DOWNLOAD_URL_MAX);
   if (!/^https?:\/\/[^\s]+$/.test(m.download_url as string)) throw new UpdateError("MANIFEST_INVALID", "manifest.download_url must be an http(s) URL");
-  str("issued_at", 40);
-  str("expires_at", 40);
+  str("issued_at", TIMESTAMP_MAX);
+  str("expires_at", TIMESTAMP_MAX);
   if (Number.isNaN(Date.parse(m.issued_at as string)) || Number.isNaN(Date.parse(m.expires_at as string))) {
     throw new UpdateError("MANIFEST_INVALID", "manifest.issued_at/expires_at must be ISO 8601 times");
   }

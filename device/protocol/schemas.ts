@@ -1,17 +1,30 @@
 // JSON Schemas (draft-07, plain objects) of the device-facing bodies. The server uses
 // them as fastify route schemas; a device may use them to validate what it receives.
 import { DEVICE_ERROR_CODES } from "./errors";
+import {
+  CHIP_ID_MAX, COMMAND_NAME_MAX, COMMAND_NAME_PATTERN, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, DOWNLOAD_URL_MAX,
+  ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, IMAGE_SIZE_MAX, KEY_ID_MAX, SECURE_VERSION_MAX,
+  SIGNATURE_MAX, TIMESTAMP_MAX, UPDATE_ID_MAX, VERSION_MAX,
+} from "./limits";
 import { UPDATE_PRIORITIES } from "./manifest";
 import { REPORTABLE_STATUSES } from "./status";
 import { OTA_ACTIONS } from "./topics";
 
 const nullableString = (maxLength: number) => ({ type: ["string", "null"], maxLength });
-const isoTime = { type: "string", maxLength: 40 };
+const nonEmpty = (maxLength: number) => ({ type: "string", minLength: 1, maxLength });
+const isoTime = nonEmpty(TIMESTAMP_MAX);
+
+/** A list of pre- or post-update command names, as request bodies and manifests carry it. */
+export const commandListSchema = {
+  type: "array",
+  maxItems: COMMANDS_MAX_COUNT,
+  items: { type: "string", minLength: 1, maxLength: COMMAND_NAME_MAX, pattern: COMMAND_NAME_PATTERN },
+};
 
 export const errorCodeSchema = {
   type: ["string", "null"],
   // Known codes are listed in errors.ts; unknown upper-case codes are accepted so that a newer agent can add some.
-  pattern: "^[A-Z][A-Z0-9_]{0,63}$",
+  pattern: `^[A-Z][A-Z0-9_]{0,${ERROR_CODE_MAX - 1}}$`,
   examples: [...DEVICE_ERROR_CODES],
 };
 
@@ -23,19 +36,19 @@ export const statusReportSchema = {
     status: { type: "string", enum: [...REPORTABLE_STATUSES] },
     progress: { type: ["number", "null"], minimum: 0, maximum: 100 },
     error_code: errorCodeSchema,
-    error_message: nullableString(1024),
-    timestamp: nullableString(40),
+    error_message: nullableString(ERROR_MESSAGE_MAX),
+    timestamp: nullableString(TIMESTAMP_MAX),
     sequence: { type: ["integer", "null"], minimum: 0, maximum: 9007199254740991 },
     // The versions the device ran before and after, as it knows them (completed / rolled_back reports).
-    from_version: nullableString(32),
-    to_version: nullableString(32),
+    from_version: nullableString(VERSION_MAX),
+    to_version: nullableString(VERSION_MAX),
   },
 };
 
 export const mqttStatusReportSchema = {
   ...statusReportSchema,
   required: ["update_id", "status"],
-  properties: { ...statusReportSchema.properties, update_id: { type: "string", minLength: 1, maxLength: 64 } },
+  properties: { ...statusReportSchema.properties, update_id: nonEmpty(UPDATE_ID_MAX) },
 };
 
 export const manifestSchema = {
@@ -48,25 +61,25 @@ export const manifestSchema = {
   ],
   properties: {
     manifest_version: { type: "integer", const: 1 },
-    update_id: { type: "string" },
-    device_id: { type: "string" },
-    firmware_id: { type: "string" },
-    version: { type: "string" },
-    size: { type: "integer", minimum: 0 },
+    update_id: nonEmpty(UPDATE_ID_MAX),
+    device_id: nonEmpty(DEVICE_ID_MAX),
+    firmware_id: nonEmpty(FIRMWARE_ID_MAX),
+    version: nonEmpty(VERSION_MAX),
+    size: { type: "integer", minimum: 1, maximum: IMAGE_SIZE_MAX },
     sha256: { type: "string", pattern: "^[0-9a-f]{64}$" },
-    device_model: { type: ["string", "null"] },
-    min_hardware_version: { type: ["string", "null"] },
-    max_hardware_version: { type: ["string", "null"] },
-    chip_id: { type: ["integer", "null"] },
-    secure_version: { type: "integer", minimum: 0 },
-    download_url: { type: "string" },
+    device_model: { type: ["string", "null"], minLength: 1, maxLength: DEVICE_MODEL_MAX },
+    min_hardware_version: { type: ["string", "null"], minLength: 1, maxLength: HARDWARE_VERSION_MAX },
+    max_hardware_version: { type: ["string", "null"], minLength: 1, maxLength: HARDWARE_VERSION_MAX },
+    chip_id: { type: ["integer", "null"], minimum: 0, maximum: CHIP_ID_MAX },
+    secure_version: { type: "integer", minimum: 0, maximum: SECURE_VERSION_MAX },
+    download_url: { type: "string", minLength: 1, maxLength: DOWNLOAD_URL_MAX, pattern: "^https?://[^\\s]+$" },
     issued_at: isoTime,
     expires_at: isoTime,
     rollback: { type: "boolean" },
     mandatory: { type: "boolean" },
     priority: { type: "string", enum: [...UPDATE_PRIORITIES] },
-    pre_update_commands: { type: "array", items: { type: "string" } },
-    post_update_commands: { type: "array", items: { type: "string" } },
+    pre_update_commands: commandListSchema,
+    post_update_commands: commandListSchema,
   },
 };
 
@@ -76,8 +89,8 @@ export const availableUpdatesResponseSchema = {
   properties: {
     update_available: { type: "boolean" },
     manifest: manifestSchema,
-    signature: { type: "string" },
-    key_id: { type: "string" },
+    signature: { type: "string", maxLength: SIGNATURE_MAX },
+    key_id: { type: "string", maxLength: KEY_ID_MAX },
     signature_alg: { type: "string", const: "ed25519" },
   },
 };
@@ -88,8 +101,8 @@ export const otaNotificationSchema = {
   required: ["action", "update_id", "version", "mandatory"],
   properties: {
     action: { type: "string", enum: [...OTA_ACTIONS] },
-    update_id: { type: "string" },
-    version: { type: "string" },
+    update_id: nonEmpty(UPDATE_ID_MAX),
+    version: nonEmpty(VERSION_MAX),
     mandatory: { type: "boolean" },
   },
 };

@@ -22,6 +22,12 @@ export function isTerminalStatus(s: UpdateStatus): boolean {
   return TERMINAL_STATUSES.includes(s);
 }
 
+/** Updates still in flight: offered to the device, whose firmware it may download. */
+export const ACTIVE_STATUSES = ["scheduled", "downloading", "installing"] as const satisfies readonly UpdateStatus[];
+
+/** Finished without success: an operator may retry these. */
+export const RETRYABLE_STATUSES = ["failed", "rolled_back", "cancelled"] as const satisfies readonly UpdateStatus[];
+
 /**
  * Device-reported transitions the server accepts. Reports may skip steps (a lost
  * "downloading" must not block "completed"), but never go backwards. rolled_back means

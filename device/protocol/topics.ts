@@ -1,5 +1,6 @@
 // MQTT topics and message bodies. Devices may only subscribe and publish under
 // devices/{their id}/ (the broker enforces it); the command topic is server-only.
+import { DEVICE_ID_MAX } from "./limits";
 
 export const OTA_ACTIONS = ["update_available", "rollback", "cancel"] as const;
 export type OtaAction = (typeof OTA_ACTIONS)[number];
@@ -12,7 +13,7 @@ export interface OtaNotification {
   mandatory: boolean;
 }
 
-const DEVICE_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+const DEVICE_ID_RE = new RegExp(`^[A-Za-z0-9._:-]{1,${DEVICE_ID_MAX}}$`);
 
 /** Device ids double as MQTT topic levels, so they must not contain / + # or spaces. */
 export function isValidDeviceId(id: string): boolean {

@@ -12,6 +12,7 @@ import { NorFlash } from "../flash/nor-flash";
 import { parseMix } from "../device/behaviour-mix";
 import { Fleet } from "../fleet/fleet";
 import { writeRunning } from "../running-slot";
+import { ROUTES } from "../../device/protocol/paths";
 
 const USAGE = `usage:
   ota-sim device --id ID --flash FLASH.bin --server URL --api-key KEY [--mqtt URL] [--key PUBKEY ...]
@@ -170,7 +171,7 @@ function parseSize(text: string): number {
 
 /** The stub's dev-token endpoint (an operator token for an hour). */
 async function devToken(server: string): Promise<string> {
-  const res = await fetch(`${server}/api/v1/auth/dev-token`, {
+  const res = await fetch(server + ROUTES.devToken, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ user_id: "ota-sim-fleet", email: "fleet@ota-sim.local", role: "operator", expires_in: 24 * 3600 }),

@@ -12,6 +12,7 @@ import type { Behaviour } from "../../esp-image/app-image";
 import { buildAppImage, readAppDesc } from "../../esp-image/app-image";
 import { loadPartitionTable } from "../esp/esp-ota";
 import { findByName } from "../esp/partition-table";
+import { ROUTES } from "../../device/protocol/paths";
 
 export interface FleetOptions {
   devices: number;
@@ -70,8 +71,8 @@ export class Fleet {
       if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 200)}`);
       return JSON.parse(text);
     };
-    const mqttUrl = o.mqttUrl === undefined ? (((await call("GET", "/health")) as { mqtt_url?: string | null }).mqtt_url ?? null) : o.mqttUrl;
-    const keys: TrustedKey[] = ((await call("GET", "/api/v1/keys")) as { keys: { key_id: string; public_key: string }[] }).keys.map((k) => ({
+    const mqttUrl = o.mqttUrl === undefined ? (((await call("GET", ROUTES.health)) as { mqtt_url?: string | null }).mqtt_url ?? null) : o.mqttUrl;
+    const keys: TrustedKey[] = ((await call("GET", ROUTES.keys)) as { keys: { key_id: string; public_key: string }[] }).keys.map((k) => ({
       keyId: k.key_id,
       publicKey: k.public_key,
     }));
@@ -85,7 +86,7 @@ export class Fleet {
 
     const devices: FleetDevice[] = new Array(ids.length);
     await pool(ids.map((id, i) => async () => {
-      const reg = (await call("POST", "/api/v1/devices", { device_id: id, device_model: model, hardware_version: hardwareVersion, current_version: factoryVersion })) as { api_key: string };
+      const reg = (await call("POST", ROUTES.devices, { device_id: id, device_model: model, hardware_version: hardwareVersion, current_version: factoryVersion })) as { api_key: string };
       const flash = createDeviceFlash({ sparse: true });
       programPartition(flash, findByName(loadPartitionTable(flash), "ota_0")!, factory);
       const board = o.mix ? boardBehaviour(o.mix, seed, id) : "healthy";

@@ -1,5 +1,5 @@
 // Campaign configuration: every field of the HOWTO's campaign example and strategy sections.
-import type { UpdatePriority } from "../../device/protocol";
+import { commandListSchema, DEVICE_ID_MAX, FIRMWARE_ID_MAX, TIMESTAMP_MAX, UPDATE_PRIORITIES, type UpdatePriority } from "../../device/protocol";
 
 export const STRATEGY_NAMES = ["immediate", "scheduled", "staged", "canary", "blue_green"] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
@@ -47,7 +47,7 @@ export const DEFAULTS = {
   min_sample_cap: 10,
 };
 
-const idList = { type: "array", maxItems: 10000, items: { type: "string", minLength: 1, maxLength: 128 } };
+const idList = { type: "array", maxItems: 10000, items: { type: "string", minLength: 1, maxLength: DEVICE_ID_MAX } };
 const nint = (min: number, max: number) => ({ type: ["integer", "null"], minimum: min, maximum: max });
 
 export const campaignBodySchema = {
@@ -57,9 +57,9 @@ export const campaignBodySchema = {
   properties: {
     name: { type: "string", minLength: 1, maxLength: 200 },
     description: { type: ["string", "null"], maxLength: 4000 },
-    firmware_id: { type: "string", minLength: 1, maxLength: 128 },
+    firmware_id: { type: "string", minLength: 1, maxLength: FIRMWARE_ID_MAX },
     deployment_strategy: { type: "string", enum: [...STRATEGY_NAMES], default: "immediate" },
-    priority: { type: "string", enum: ["low", "normal", "high", "critical", "emergency"], default: "normal" },
+    priority: { type: "string", enum: [...UPDATE_PRIORITIES], default: "normal" },
     target_devices: { ...idList, default: [] },
     target_groups: { ...idList, default: [] },
     rollout_percentage: { type: "number", exclusiveMinimum: 0, maximum: 100, default: DEFAULTS.rollout_percentage },
@@ -68,7 +68,7 @@ export const campaignBodySchema = {
     auto_rollback: { type: "boolean", default: false },
     failure_threshold_percent: { type: "number", minimum: 0, maximum: 100, default: DEFAULTS.failure_threshold_percent },
     failure_min_sample: nint(1, 100000),
-    scheduled_start: { type: ["string", "null"], maxLength: 40 },
+    scheduled_start: { type: ["string", "null"], maxLength: TIMESTAMP_MAX },
     timeout_minutes: nint(1, 525600),
     requires_approval: { type: "boolean", default: false },
     canary_percentage: { type: ["number", "null"], exclusiveMinimum: 0, maximum: 100 },
@@ -77,8 +77,8 @@ export const campaignBodySchema = {
     green_group: { ...idList, default: [] },
     rollback_triggers: { type: "array", maxItems: 4, items: { type: "string", enum: [...ROLLBACK_TRIGGERS] }, default: [] },
     health_check_config: { type: ["object", "null"], additionalProperties: true },
-    pre_update_commands: { type: "array", maxItems: 32, items: { type: "string", maxLength: 256 }, default: [] },
-    post_update_commands: { type: "array", maxItems: 32, items: { type: "string", maxLength: 256 }, default: [] },
+    pre_update_commands: { ...commandListSchema, default: [] },
+    post_update_commands: { ...commandListSchema, default: [] },
   },
 };
 

@@ -4,6 +4,7 @@ import { isValidDeviceId } from "../../device/protocol";
 import { badRequest } from "../api-error";
 import { iso } from "../clock";
 import type { Db } from "../db";
+import { ACTIVE_IN } from "./updates";
 
 export interface DeviceRow {
   device_id: string;
@@ -63,7 +64,7 @@ export function deviceGroups(db: Db, id: string): string[] {
 
 export function deviceToApi(db: Db, d: DeviceRow) {
   const current = db
-    .prepare("SELECT update_id, status, to_version, progress FROM updates WHERE device_id = ? AND status IN ('scheduled','downloading','installing') ORDER BY created_at DESC, rowid DESC LIMIT 1")
+    .prepare(`SELECT update_id, status, to_version, progress FROM updates WHERE device_id = ? AND status IN ${ACTIVE_IN} ORDER BY created_at DESC, rowid DESC LIMIT 1`)
     .get(d.device_id) as { update_id: string; status: string; to_version: string; progress: number } | undefined;
   return {
     device_id: d.device_id,

@@ -1,7 +1,7 @@
 import { iso } from "../clock";
 import type { Db } from "../db";
-import { json } from "../db";
-import type { UpdatePriority, UpdateStatus } from "../../device/protocol";
+import { json, sqlList } from "../db";
+import { ACTIVE_STATUSES, type UpdatePriority, type UpdateStatus } from "../../device/protocol";
 
 export interface UpdateRow {
   update_id: string;
@@ -36,7 +36,8 @@ export interface UpdateRow {
   reason: string | null;
 }
 
-export const ACTIVE_STATUSES = ["scheduled", "downloading", "installing"] as const;
+/** SQL list of the protocol's active statuses, for `status IN ${ACTIVE_IN}`. */
+export const ACTIVE_IN = sqlList(ACTIVE_STATUSES);
 
 export function getUpdate(db: Db, id: string): UpdateRow | undefined {
   return db.prepare("SELECT * FROM updates WHERE update_id = ?").get(id) as UpdateRow | undefined;
@@ -44,7 +45,7 @@ export function getUpdate(db: Db, id: string): UpdateRow | undefined {
 
 export function activeUpdateFor(db: Db, deviceId: string): UpdateRow | undefined {
   return db
-    .prepare("SELECT * FROM updates WHERE device_id = ? AND status IN ('scheduled','downloading','installing') ORDER BY created_at DESC, rowid DESC LIMIT 1")
+    .prepare(`SELECT * FROM updates WHERE device_id = ? AND status IN ${ACTIVE_IN} ORDER BY created_at DESC, rowid DESC LIMIT 1`)
     .get(deviceId) as UpdateRow | undefined;
 }
 

@@ -1,3 +1,4 @@
+import { ROUTES } from "../../device/protocol";
 import type { FastifyInstance } from "fastify";
 import { badRequest } from "../api-error";
 import { principalOf } from "../auth/hook";
@@ -30,7 +31,7 @@ const tokenResponse = {
 
 /** POST /api/v1/auth/dev-token, also served alone on the auth port (8202 by default). */
 export async function devTokenRoute(app: FastifyInstance, ctx: Ctx) {
-  app.post("/api/v1/auth/dev-token", {
+  app.post(ROUTES.devToken, {
     config: { public: true },
     schema: { tags: ["auth"], security: [], body: devTokenBody, response: { 200: tokenResponse, 400: authErrors[400] } },
   }, async (req) => {
@@ -48,7 +49,7 @@ export async function devTokenRoute(app: FastifyInstance, ctx: Ctx) {
 export async function authRoutes(app: FastifyInstance, deps: AppDeps) {
   if (deps.ctx.config.devTokenEnabled) await devTokenRoute(app, deps.ctx);
 
-  app.post("/api/v1/auth/api-keys", {
+  app.post(ROUTES.apiKeys, {
     config: { roles: ADMINS },
     schema: {
       tags: ["auth"],
@@ -65,7 +66,7 @@ export async function authRoutes(app: FastifyInstance, deps: AppDeps) {
     return reply.status(201).send({ api_key, key_prefix: info.key_prefix, role: info.role, name: info.name });
   });
 
-  app.get("/api/v1/auth/whoami", {
+  app.get(ROUTES.whoami, {
     schema: { tags: ["auth"], response: { 200: { type: "object", properties: { role: { type: "string" }, subject: { type: "string" }, via: { type: "string" }, device_id: { type: ["string", "null"] } } } } },
   }, async (req) => {
     const p = principalOf(req);

@@ -1,3 +1,4 @@
+import { ROUTES } from "../../device/protocol";
 import { pageOf } from "../db";
 import type { FastifyInstance } from "fastify";
 import { notFound } from "../api-error";
@@ -14,12 +15,12 @@ export async function campaignRoutes(app: FastifyInstance, { ctx, engine }: AppD
   const show = (c: CampaignRow) => campaignToApi(ctx.db, c, ctx.clock.now());
   const idOf = (req: { params: unknown }) => (req.params as { campaign_id: string }).campaign_id;
 
-  app.post("/api/v1/campaigns", {
+  app.post(ROUTES.campaigns, {
     config: { roles: WRITERS },
     schema: { tags: ["campaigns"], body: campaignBodySchema, response: { 201: anyObject, ...authErrors } },
   }, async (req, reply) => reply.status(201).send(show(createCampaign(ctx, req.body as Record<string, unknown>, principalOf(req)))));
 
-  app.get("/api/v1/campaigns", {
+  app.get(ROUTES.campaigns, {
     config: { roles: READERS },
     schema: {
       tags: ["campaigns"],
@@ -34,7 +35,7 @@ export async function campaignRoutes(app: FastifyInstance, { ctx, engine }: AppD
     return { campaigns: rows.map(show), total };
   });
 
-  app.get("/api/v1/campaigns/:campaign_id", {
+  app.get(ROUTES.campaign, {
     config: { roles: READERS },
     schema: { tags: ["campaigns"], params: campParam, response: { 200: anyObject, ...authErrors } },
   }, async (req) => {
@@ -43,7 +44,7 @@ export async function campaignRoutes(app: FastifyInstance, { ctx, engine }: AppD
     return show(c);
   });
 
-  app.get("/api/v1/campaigns/:campaign_id/devices", {
+  app.get(ROUTES.campaignDevices, {
     config: { roles: READERS },
     schema: {
       tags: ["campaigns"], params: campParam,
@@ -66,27 +67,27 @@ export async function campaignRoutes(app: FastifyInstance, { ctx, engine }: AppD
     return { campaign_id: idOf(req), devices };
   });
 
-  app.post("/api/v1/campaigns/:campaign_id/approve", {
+  app.post(ROUTES.campaignApprove, {
     config: { roles: WRITERS },
     schema: { tags: ["campaigns"], params: campParam, body: { type: "object", additionalProperties: false, properties: { approval_comment: { type: ["string", "null"], maxLength: 2000 } } }, response: { 200: anyObject, ...authErrors } },
   }, async (req) => show(approveCampaign(ctx, idOf(req), (req.body as { approval_comment?: string | null }).approval_comment ?? null, principalOf(req))));
 
-  app.post("/api/v1/campaigns/:campaign_id/start", {
+  app.post(ROUTES.campaignStart, {
     config: { roles: WRITERS },
     schema: { tags: ["campaigns"], params: campParam, description: "Starts a created campaign or resumes a paused one.", response: { 200: anyObject, ...authErrors } },
   }, async (req) => show(startCampaign(ctx, engine, idOf(req))));
 
-  app.post("/api/v1/campaigns/:campaign_id/pause", {
+  app.post(ROUTES.campaignPause, {
     config: { roles: WRITERS },
     schema: { tags: ["campaigns"], params: campParam, body: reasonBody, response: { 200: anyObject, ...authErrors } },
   }, async (req) => show(pauseCampaign(ctx, idOf(req), (req.body as { reason?: string | null }).reason ?? null)));
 
-  app.post("/api/v1/campaigns/:campaign_id/cancel", {
+  app.post(ROUTES.campaignCancel, {
     config: { roles: WRITERS },
     schema: { tags: ["campaigns"], params: campParam, body: reasonBody, response: { 200: anyObject, ...authErrors } },
   }, async (req) => show(cancelCampaign(ctx, idOf(req), (req.body as { reason?: string | null }).reason ?? null)));
 
-  app.post("/api/v1/campaigns/:campaign_id/rollback", {
+  app.post(ROUTES.campaignRollback, {
     config: { roles: WRITERS },
     schema: {
       tags: ["campaigns"], params: campParam,

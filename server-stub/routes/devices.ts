@@ -1,6 +1,9 @@
 import { pageOf } from "../db";
 import type { FastifyInstance } from "fastify";
-import { availableUpdatesResponseSchema, UPDATE_PRIORITIES, type UpdatePriority } from "../../device/protocol";
+import {
+  availableUpdatesResponseSchema, CHIP_ID_MAX, commandListSchema, DEVICE_ID_MAX, DEVICE_MODEL_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, ROUTES,
+  SECURE_VERSION_MAX, UPDATE_PRIORITIES, VERSION_MAX, type UpdatePriority,
+} from "../../device/protocol";
 import { ApiError, notFound } from "../api-error";
 import { principalOf } from "../auth/hook";
 import { assertDeviceScope, DEVICE_FACING, READERS, WRITERS } from "../auth/principal";
@@ -12,23 +15,23 @@ import { rollbackDevice } from "../services/rollbacks";
 import { availableUpdates, requestDeviceUpdate } from "../services/updates";
 import { authErrors, idParam, paging, type AppDeps } from "./common";
 
-const commands = { type: "array", maxItems: 32, items: { type: "string", maxLength: 256 }, default: [] };
+const commands = { ...commandListSchema, default: [] };
 const priority = { type: "string", enum: [...UPDATE_PRIORITIES], default: "normal" };
 const deviceParam = idParam("device_id");
 
 export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
-  app.post("/api/v1/devices", {
+  app.post(ROUTES.devices, {
     config: { roles: WRITERS },
     schema: {
       tags: ["devices"],
       body: {
         type: "object", additionalProperties: false, required: ["device_id"],
         properties: {
-          device_id: { type: "string", minLength: 1, maxLength: 128 },
-          device_model: { type: ["string", "null"], maxLength: 128 },
-          hardware_version: { type: ["string", "null"], maxLength: 64 },
-          chip_id: { type: ["integer", "null"], minimum: 0, maximum: 65535 },
-          current_version: { type: ["string", "null"], maxLength: 64 },
+          device_id: { type: "string", minLength: 1, maxLength: DEVICE_ID_MAX },
+          device_model: { type: ["string", "null"], maxLength: DEVICE_MODEL_MAX },
+          hardware_version: { type: ["string", "null"], maxLength: HARDWARE_VERSION_MAX },
+          chip_id: { type: ["integer", "null"], minimum: 0, maximum: CHIP_ID_MAX },
+          current_version: { type: ["string", "null"], maxLength: VERSION_MAX },
           groups: { type: "array", maxItems: 64, items: { type: "string", maxLength: 128 }, default: [] },
         },
       },
@@ -53,7 +56,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return reply.status(201).send({ device: deviceToApi(ctx.db, getDevice(ctx.db, b.device_id)!), api_key, mqtt_username: b.device_id });
   });
 
-  app.get("/api/v1/devices", {
+  app.get(ROUTES.devices, {
     config: { roles: READERS },
     schema: {
       tags: ["devices"],
@@ -71,7 +74,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return { devices: rows.map((d) => deviceToApi(ctx.db, d)), total };
   });
 
-  app.get("/api/v1/devices/:device_id", {
+  app.get(ROUTES.device, {
     config: { roles: READERS },
     schema: { tags: ["devices"], params: deviceParam, response: { 200: deviceSchema, ...authErrors } },
   }, async (req) => {
@@ -81,7 +84,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return deviceToApi(ctx.db, d);
   });
 
-  app.get("/api/v1/devices/:device_id/available-updates", {
+  app.get(ROUTES.availableUpdates, {
     config: { roles: DEVICE_FACING },
     schema: {
       tags: ["device-facing"],
@@ -89,8 +92,9 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
       querystring: {
         type: "object", additionalProperties: false,
         properties: {
-          current_version: { type: "string", maxLength: 64 }, device_model: { type: "string", maxLength: 128 }, hardware_version: { type: "string", maxLength: 64 },
-          chip_id: { type: "integer", minimum: 0, maximum: 65535 }, secure_version: { type: "integer", minimum: 0, maximum: 65535 },
+          current_version: { type: "string", maxLength: VERSION_MAX }, device_model: { type: "string", maxLength: DEVICE_MODEL_MAX },
+          hardware_version: { type: "string", maxLength: HARDWARE_VERSION_MAX },
+          chip_id: { type: "integer", minimum: 0, maximum: CHIP_ID_MAX }, secure_version: { type: "integer", minimum: 0, maximum: SECURE_VERSION_MAX },
         },
       },
       response: { 200: availableUpdatesResponseSchema, ...authErrors },
@@ -103,7 +107,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return availableUpdates(ctx, device_id, q);
   });
 
-  app.post("/api/v1/devices/:device_id/update", {
+  app.post(ROUTES.deviceUpdate, {
     config: { roles: WRITERS },
     schema: {
       tags: ["updates"],
@@ -111,7 +115,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
       body: {
         type: "object", additionalProperties: false, required: ["firmware_id"],
         properties: {
-          firmware_id: { type: "string", minLength: 1, maxLength: 128 }, priority, force: { type: "boolean", default: false },
+          firmware_id: { type: "string", minLength: 1, maxLength: FIRMWARE_ID_MAX }, priority, force: { type: "boolean", default: false },
           pre_update_commands: commands, post_update_commands: commands,
           max_retries: { type: "integer", minimum: 0, maximum: 20 }, timeout_minutes: { type: "integer", minimum: 1, maximum: 525600 },
         },
@@ -124,7 +128,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return reply.status(201).send(updateToApi(u));
   });
 
-  app.get("/api/v1/devices/:device_id/updates", {
+  app.get(ROUTES.deviceUpdates, {
     config: { roles: READERS },
     schema: {
       tags: ["updates"], params: deviceParam, querystring: { type: "object", properties: { ...paging } },
@@ -138,11 +142,11 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return { device_id, updates: rows.map(updateToApi), total };
   });
 
-  app.post("/api/v1/devices/:device_id/rollback", {
+  app.post(ROUTES.deviceRollback, {
     config: { roles: WRITERS },
     schema: {
       tags: ["updates"], params: deviceParam,
-      body: { type: "object", additionalProperties: false, properties: { target_version: { type: "string", minLength: 1, maxLength: 64 }, reason: { type: ["string", "null"], maxLength: 1000 } } },
+      body: { type: "object", additionalProperties: false, properties: { target_version: { type: "string", minLength: 1, maxLength: VERSION_MAX }, reason: { type: ["string", "null"], maxLength: 1000 } } },
       response: { 201: updateSchema, ...authErrors },
     },
   }, async (req, reply) => {
@@ -151,15 +155,15 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return reply.status(201).send(updateToApi(rollbackDevice(ctx, device_id, b.target_version, b.reason ?? null)));
   });
 
-  app.post("/api/v1/devices/bulk/update", {
+  app.post(ROUTES.bulkUpdate, {
     config: { roles: WRITERS },
     schema: {
       tags: ["updates"],
       body: {
         type: "object", additionalProperties: false, required: ["device_ids", "firmware_id"],
         properties: {
-          device_ids: { type: "array", minItems: 1, maxItems: 10000, items: { type: "string", minLength: 1, maxLength: 128 } },
-          firmware_id: { type: "string", minLength: 1, maxLength: 128 },
+          device_ids: { type: "array", minItems: 1, maxItems: 10000, items: { type: "string", minLength: 1, maxLength: DEVICE_ID_MAX } },
+          firmware_id: { type: "string", minLength: 1, maxLength: FIRMWARE_ID_MAX },
           update_config: {
             type: "object", additionalProperties: false, default: {},
             properties: { priority, max_retries: { type: "integer", minimum: 0, maximum: 20, default: 0 }, timeout_minutes: { type: "integer", minimum: 1, maximum: 525600 }, force: { type: "boolean", default: false } },

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { base64Encode } from "../../device/protocol";
+import { base64Encode, ROUTES } from "../../device/protocol";
 import { ApiError, badRequest, forbidden, notFound } from "../api-error";
 import { principalOf } from "../auth/hook";
 import { DEVICE_FACING, READERS, WRITERS } from "../auth/principal";
@@ -7,6 +7,7 @@ import { bumpCounter, pageOf } from "../db";
 import { logEvent } from "../log";
 import { getDevice } from "../model/devices";
 import { firmwareSchema, firmwareToApi, getFirmware, type FirmwareRow } from "../model/firmware";
+import { ACTIVE_IN } from "../model/updates";
 import { checkCompatibility } from "../services/compatibility";
 import { readUploadParts, registerFirmware } from "../services/firmware-ingest";
 import { authErrors, idParam, paging, type AppDeps } from "./common";
@@ -17,7 +18,7 @@ const fwParam = idParam("firmware_id");
 export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
   const pub = () => ctx.config.publicUrl;
 
-  app.post("/api/v1/firmware", {
+  app.post(ROUTES.firmwareList, {
     config: { roles: WRITERS },
     schema: {
       tags: ["firmware"],
@@ -32,7 +33,7 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return reply.status(201).send(firmwareToApi(fw, pub()));
   });
 
-  app.get("/api/v1/firmware", {
+  app.get(ROUTES.firmwareList, {
     config: { roles: READERS },
     schema: {
       tags: ["firmware"],
@@ -47,7 +48,7 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return { firmware: rows.map((f) => firmwareToApi(f, pub())), total, limit: q.limit, offset: q.offset };
   });
 
-  app.get("/api/v1/firmware/:firmware_id", {
+  app.get(ROUTES.firmware, {
     config: { roles: READERS },
     schema: { tags: ["firmware"], params: fwParam, response: { 200: firmwareSchema, ...authErrors } },
   }, async (req) => {
@@ -57,7 +58,7 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return firmwareToApi(fw, pub());
   });
 
-  app.get("/api/v1/firmware/:firmware_id/download", {
+  app.get(ROUTES.firmwareDownload, {
     config: { roles: [...READERS, ...DEVICE_FACING] },
     schema: {
       tags: ["firmware", "device-facing"], params: fwParam,
@@ -71,7 +72,7 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const p = principalOf(req);
     if (p.role === "device") {
       // A device may fetch only firmware currently offered to it.
-      const offered = ctx.db.prepare("SELECT 1 FROM updates WHERE device_id = ? AND firmware_id = ? AND status IN ('scheduled','downloading','installing')").get(p.device_id, firmware_id);
+      const offered = ctx.db.prepare(`SELECT 1 FROM updates WHERE device_id = ? AND firmware_id = ? AND status IN ${ACTIVE_IN}`).get(p.device_id, firmware_id);
       if (!offered) throw forbidden(`firmware ${firmware_id} is not offered to device ${p.device_id}`);
     }
     const size = fw.file_size;
@@ -113,7 +114,7 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return reply.send(stream);
   });
 
-  app.post("/api/v1/firmware/:firmware_id/compatibility-check", {
+  app.post(ROUTES.compatibilityCheck, {
     config: { roles: READERS },
     schema: {
       tags: ["firmware"], params: fwParam,

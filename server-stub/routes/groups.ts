@@ -1,3 +1,4 @@
+import { ROUTES } from "../../device/protocol";
 import type { FastifyInstance } from "fastify";
 import { conflict, notFound } from "../api-error";
 import { READERS, WRITERS } from "../auth/principal";
@@ -14,7 +15,7 @@ export async function groupRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return { name: g.name, description: g.description, device_ids: groupMembers(ctx.db, name), created_at: iso(g.created_at) };
   };
 
-  app.post("/api/v1/groups", {
+  app.post(ROUTES.groups, {
     config: { roles: WRITERS },
     schema: {
       tags: ["groups"],
@@ -34,12 +35,12 @@ export async function groupRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return reply.status(201).send(toApi(b.name));
   });
 
-  app.get("/api/v1/groups", {
+  app.get(ROUTES.groups, {
     config: { roles: READERS },
     schema: { tags: ["groups"], response: { 200: { type: "object", properties: { groups: { type: "array", items: groupSchema } } }, ...authErrors } },
   }, async () => ({ groups: (ctx.db.prepare("SELECT name FROM device_groups ORDER BY name").all() as { name: string }[]).map((g) => toApi(g.name)) }));
 
-  app.get("/api/v1/groups/:name", {
+  app.get(ROUTES.group, {
     config: { roles: READERS },
     schema: { tags: ["groups"], params: idParam("name"), response: { 200: groupSchema, ...authErrors } },
   }, async (req) => {
@@ -48,7 +49,7 @@ export async function groupRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return toApi(name);
   });
 
-  app.post("/api/v1/groups/:name/devices", {
+  app.post(ROUTES.groupDevices, {
     config: { roles: WRITERS },
     schema: { tags: ["groups"], params: idParam("name"), body: { type: "object", additionalProperties: false, required: ["device_ids"], properties: { device_ids: { ...idList, minItems: 1 } } }, response: { 200: groupSchema, ...authErrors } },
   }, async (req) => {
@@ -58,7 +59,7 @@ export async function groupRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return toApi(name);
   });
 
-  app.delete("/api/v1/groups/:name/devices/:device_id", {
+  app.delete(ROUTES.groupDevice, {
     config: { roles: WRITERS },
     schema: { tags: ["groups"], params: { type: "object", required: ["name", "device_id"], properties: { name: { type: "string" }, device_id: { type: "string" } } }, response: { 200: groupSchema, ...authErrors } },
   }, async (req) => {

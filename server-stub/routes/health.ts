@@ -1,9 +1,10 @@
+import { ROUTES } from "../../device/protocol";
 import type { FastifyInstance } from "fastify";
 import { SERVICE_VERSION } from "../app";
 import type { AppDeps } from "./common";
 
 export async function healthRoutes(app: FastifyInstance, deps: AppDeps) {
-  app.get("/health", {
+  app.get(ROUTES.health, {
     config: { public: true },
     schema: {
       tags: ["health"],

@@ -1,3 +1,4 @@
+import { ROUTES } from "../../device/protocol";
 import type { FastifyInstance } from "fastify";
 import { conflict, notFound } from "../api-error";
 import { ADMINS, READERS } from "../auth/principal";
@@ -9,17 +10,17 @@ const keySchema = { type: "object", properties: { key_id: { type: "string" }, pu
 const toApi = (k: SigningKey) => ({ key_id: k.key_id, public_key: k.public_key, created_at: iso(k.created_at), retired: k.retired, algorithm: "ed25519" });
 
 export async function keyRoutes(app: FastifyInstance, { ctx }: AppDeps) {
-  app.get("/api/v1/keys", {
+  app.get(ROUTES.keys, {
     config: { roles: READERS },
     schema: { tags: ["keys"], response: { 200: { type: "object", properties: { keys: { type: "array", items: keySchema } } }, ...authErrors } },
   }, async () => ({ keys: ctx.keys.list().map(toApi) }));
 
-  app.post("/api/v1/keys/rotate", {
+  app.post(ROUTES.keyRotate, {
     config: { roles: ADMINS },
     schema: { tags: ["keys"], response: { 201: keySchema, ...authErrors } },
   }, async (_req, reply) => reply.status(201).send(toApi(ctx.keys.rotate())));
 
-  app.post("/api/v1/keys/:key_id/retire", {
+  app.post(ROUTES.keyRetire, {
     config: { roles: ADMINS },
     schema: { tags: ["keys"], params: idParam("key_id"), response: { 200: keySchema, ...authErrors } },
   }, async (req) => {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { UPDATE_STATUSES } from "../../device/protocol";
+import { UPDATE_STATUSES, ROUTES } from "../../device/protocol";
 import { notFound } from "../api-error";
 import { READERS } from "../auth/principal";
 import { campaignToApi, getCampaign } from "../campaigns/model";
@@ -33,7 +33,7 @@ export async function statsRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return out;
   };
 
-  app.get("/api/v1/stats", {
+  app.get(ROUTES.stats, {
     config: { roles: READERS },
     schema: { tags: ["stats"], response: { 200: anyObject, ...authErrors } },
   }, async () => {
@@ -56,7 +56,7 @@ export async function statsRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     };
   });
 
-  app.get("/api/v1/stats/campaigns/:campaign_id", {
+  app.get(ROUTES.campaignStats, {
     config: { roles: READERS },
     schema: { tags: ["stats"], params: idParam("campaign_id"), response: { 200: anyObject, ...authErrors } },
   }, async (req) => {

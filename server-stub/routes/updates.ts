@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { statusReportSchema, type StatusReport } from "../../device/protocol";
+import { statusReportSchema, type StatusReport, ROUTES } from "../../device/protocol";
 import { notFound } from "../api-error";
 import { principalOf } from "../auth/hook";
 import { assertDeviceScope, DEVICE_FACING, READERS, WRITERS } from "../auth/principal";
@@ -12,7 +12,7 @@ import { authErrors, idParam, reasonBody, type AppDeps } from "./common";
 const updParam = idParam("update_id");
 
 export async function updateRoutes(app: FastifyInstance, { ctx }: AppDeps) {
-  app.get("/api/v1/updates/:update_id", {
+  app.get(ROUTES.update, {
     config: { roles: READERS },
     schema: { tags: ["updates"], params: updParam, response: { 200: updateSchema, ...authErrors } },
   }, async (req) => {
@@ -22,7 +22,7 @@ export async function updateRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return updateToApi(u);
   });
 
-  app.post("/api/v1/updates/:update_id/status", {
+  app.post(ROUTES.updateStatus, {
     config: { roles: DEVICE_FACING },
     schema: {
       tags: ["device-facing"], params: updParam, body: statusReportSchema,
@@ -37,7 +37,7 @@ export async function updateRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return { accepted: !r.duplicate, duplicate: r.duplicate, update: updateToApi(r.update) };
   });
 
-  app.post("/api/v1/updates/:update_id/cancel", {
+  app.post(ROUTES.updateCancel, {
     config: { roles: WRITERS },
     schema: { tags: ["updates"], params: updParam, body: reasonBody, response: { 200: updateSchema, ...authErrors } },
   }, async (req) => {
@@ -45,7 +45,7 @@ export async function updateRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     return updateToApi(cancelUpdate(ctx, update_id, (req.body as { reason?: string | null }).reason ?? null));
   });
 
-  app.post("/api/v1/updates/:update_id/retry", {
+  app.post(ROUTES.updateRetry, {
     config: { roles: WRITERS },
     schema: {
       tags: ["updates"], params: updParam,

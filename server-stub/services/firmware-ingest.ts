@@ -2,7 +2,7 @@
 // ESP app images (first byte 0xE9), verifies the image and takes version, chip id and
 // secure_version from it.
 import type { MultipartFile, MultipartValue } from "@fastify/multipart";
-import { compareVersions } from "../../device/protocol";
+import { DEVICE_MODEL_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, parseVersion, SECURE_VERSION_MAX, VERSION_MAX } from "../../device/protocol";
 import { ApiError, badRequest, conflict } from "../api-error";
 import type { Ctx } from "../context";
 import { logEvent } from "../log";
@@ -25,9 +25,12 @@ export interface FirmwareMetadata {
   changelog?: string | null;
 }
 
-const VERSION_RE = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,30}$/; // fits esp_app_desc_t.version (31 chars + NUL)
+const VERSION_RE = new RegExp(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,${VERSION_MAX - 1}}$`); // fits esp_app_desc_t.version
 const STRING_FIELDS = ["name", "version", "description", "device_model", "manufacturer", "min_hardware_version", "max_hardware_version", "changelog"] as const;
-const MAX_LEN: Record<string, number> = { description: 4096, changelog: 16384 };
+// The fields a manifest carries are bounded by device/protocol/limits.ts; the others are the server's own.
+const MAX_LEN: Record<string, number> = {
+  description: 4096, changelog: 16384, device_model: DEVICE_MODEL_MAX, min_hardware_version: HARDWARE_VERSION_MAX, max_hardware_version: HARDWARE_VERSION_MAX,
+};
 
 export function parseMetadata(text: string): FirmwareMetadata {
   let raw: unknown;
@@ -48,11 +51,12 @@ export function parseMetadata(text: string): FirmwareMetadata {
   }
   if (typeof m.device_model !== "string" || m.device_model.trim() === "") throw badRequest("metadata.device_model is required", "INVALID_METADATA");
   if (m.version !== undefined && !(typeof m.version === "string" && VERSION_RE.test(m.version))) {
-    throw badRequest("metadata.version must be 1-31 characters of 0-9 A-Z a-z . + _ -", "INVALID_METADATA");
+    throw badRequest(`metadata.version must be 1-${VERSION_MAX} characters of 0-9 A-Z a-z . + _ -`, "INVALID_METADATA");
   }
   for (const k of ["min_hardware_version", "max_hardware_version"] as const) {
     const v = m[k];
-    if (typeof v === "string" && v !== "" && compareVersions(v, v) === null) throw badRequest(`metadata.${k} is not a version`, "INVALID_METADATA");
+    // Exactly a version (no surrounding blanks): it goes into manifests as written.
+    if (typeof v === "string" && v !== "" && (v !== v.trim() || !parseVersion(v))) throw badRequest(`metadata.${k} is not a version`, "INVALID_METADATA");
   }
   if (m.tags !== undefined && !(Array.isArray(m.tags) && m.tags.length <= 32 && m.tags.every((t) => typeof t === "string" && t.length <= 64))) {
     throw badRequest("metadata.tags must be an array of at most 32 strings", "INVALID_METADATA");
@@ -124,10 +128,14 @@ export function registerFirmware(ctx: Ctx, meta: FirmwareMetadata, upload: Store
       if (meta.version !== undefined && meta.version !== esp.version) {
         throw badRequest(`metadata version ${meta.version} contradicts the image's esp_app_desc_t version ${esp.version}`, "VERSION_MISMATCH");
       }
+      if (esp.secureVersion > SECURE_VERSION_MAX) {
+        throw badRequest(`image secure_version ${esp.secureVersion} is above ${SECURE_VERSION_MAX}, which devices accept`, "IMAGE_INVALID");
+      }
     }
     const version = meta.version ?? esp?.version;
     if (!version) throw badRequest("metadata.version is required for images that are not ESP app images", "INVALID_METADATA");
-    if (!VERSION_RE.test(version)) throw badRequest(`image version ${JSON.stringify(version)} is not usable`, "INVALID_METADATA");
+    // Devices refuse manifests whose version they cannot compare (device/core/trust.ts), so such firmware is refused here.
+    if (!VERSION_RE.test(version) || !parseVersion(version)) throw badRequest(`image version ${JSON.stringify(version)} is not usable`, "INVALID_METADATA");
     const dup = ctx.db.prepare("SELECT firmware_id FROM firmware WHERE device_model = ? AND version = ?").get(meta.device_model, version) as { firmware_id: string } | undefined;
     if (dup) throw conflict("FIRMWARE_EXISTS", `firmware ${version} for ${meta.device_model} exists already as ${dup.firmware_id}`);
     const id = pickFirmwareId(ctx, version, meta.device_model);
@@ -154,9 +162,10 @@ export function registerFirmware(ctx: Ctx, meta: FirmwareMetadata, upload: Store
   }
 }
 
-/** "fw_v1.2.0" when free (the HOWTO's ids), else model-qualified, else random suffix. */
+/** "fw_v1.2.0" when free (the HOWTO's ids), else model-qualified, else random suffix; never above FIRMWARE_ID_MAX. */
 function pickFirmwareId(ctx: Ctx, version: string, model: string): string {
-  const slug = model.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 40);
+  const room = FIRMWARE_ID_MAX - `fw__v${version}`.length;
+  const slug = model.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, room).replace(/^-|-$/g, "");
   const candidates = [`fw_v${version}`, `fw_${slug}_v${version}`];
   for (const c of candidates) if (!getFirmware(ctx.db, c)) return c;
   return `fw_v${version}_${Math.random().toString(16).slice(2, 8)}`;

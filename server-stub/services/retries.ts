@@ -1,9 +1,9 @@
 // Retries (manual and automatic) and silence timeouts.
-import { NON_RETRYABLE_ERROR_CODES } from "../../device/protocol";
+import { NON_RETRYABLE_ERROR_CODES, RETRYABLE_STATUSES } from "../../device/protocol";
 import { conflict, notFound } from "../api-error";
 import type { Ctx } from "../context";
 import { getFirmware } from "../model/firmware";
-import { activeUpdateFor, getUpdate, type UpdateRow } from "../model/updates";
+import { ACTIVE_IN, activeUpdateFor, getUpdate, type UpdateRow } from "../model/updates";
 import { failUpdate } from "./status-reports";
 import { assignUpdate } from "./updates";
 
@@ -12,7 +12,7 @@ export function retryUpdate(ctx: Ctx, updateId: string, opts: { max_retries?: nu
   return ctx.db.transaction(() => {
     const u = getUpdate(ctx.db, updateId);
     if (!u) throw notFound("update", updateId);
-    if (!["failed", "rolled_back", "cancelled"].includes(u.status)) throw conflict("NOT_RETRYABLE", `update ${updateId} is ${u.status}; only failed, rolled_back or cancelled updates can be retried`);
+    if (!(RETRYABLE_STATUSES as readonly string[]).includes(u.status)) throw conflict("NOT_RETRYABLE", `update ${updateId} is ${u.status}; only failed, rolled_back or cancelled updates can be retried`);
     if (u.retried_by) throw conflict("ALREADY_RETRIED", `update ${updateId} was already retried as ${u.retried_by}`);
     return createRetry(ctx, u, opts.max_retries ?? u.max_retries, opts.retry_delay ?? u.retry_delay_s);
   })();
@@ -60,7 +60,7 @@ export function expireSilentUpdates(ctx: Ctx): number {
   const now = ctx.clock.now();
   const rows = ctx.db
     .prepare(
-      `SELECT * FROM updates WHERE status IN ('scheduled','downloading','installing')
+      `SELECT * FROM updates WHERE status IN ${ACTIVE_IN}
        AND last_activity_at + COALESCE(timeout_minutes, ?) * 60000 <= ?`,
     )
     .all(ctx.config.defaultTimeoutMinutes || null, now) as UpdateRow[]; // NULL timeout never expires

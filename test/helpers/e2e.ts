@@ -18,6 +18,7 @@ import type { NorFlash } from "../../host-sim/flash/nor-flash";
 import { ManualClock } from "../../server-stub/clock";
 import type { Harness } from "../server/harness";
 import { api, asAdmin, registerDevice, startHarness, uploadFirmware } from "../server/harness";
+import { deviceUpdatePath, ROUTES, updatePath } from "../../device/protocol/paths";
 
 export const MODEL = "ESP32-DEVKIT";
 
@@ -52,7 +53,7 @@ export async function startWorld(runtime: AgentRuntime): Promise<World> {
   const p = await proxy();
   const h = await startHarness({ publicUrl: p.url }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) });
   p.target = h.server.url;
-  const keys = (await api(h, "GET", "/api/v1/keys", asAdmin(h))).body.keys.map((k: { key_id: string; public_key: string }) => ({ keyId: k.key_id, publicKey: k.public_key }));
+  const keys = (await api(h, "GET", ROUTES.keys, asAdmin(h))).body.keys.map((k: { key_id: string; public_key: string }) => ({ keyId: k.key_id, publicKey: k.public_key }));
   return { h, keys, runtime, proxy: p, close: async () => (await p.close(), await h.close()) };
 }
 
@@ -70,13 +71,13 @@ export async function upload(w: World, version: string, opts: { behaviour?: Beha
 }
 
 export async function assign(w: World, deviceId: string, firmwareId: string, extra: Record<string, unknown> = {}) {
-  const r = await api(w.h, "POST", `/api/v1/devices/${deviceId}/update`, { ...asAdmin(w.h), body: { firmware_id: firmwareId, ...extra } });
+  const r = await api(w.h, "POST", deviceUpdatePath(deviceId), { ...asAdmin(w.h), body: { firmware_id: firmwareId, ...extra } });
   if (r.status >= 300) throw new Error(`assign ${firmwareId} to ${deviceId}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body as { update_id: string };
 }
 
 export async function updateRecord(w: World, updateId: string) {
-  return (await api(w.h, "GET", `/api/v1/updates/${updateId}`, asAdmin(w.h))).body;
+  return (await api(w.h, "GET", updatePath(updateId), asAdmin(w.h))).body;
 }
 
 export interface DeviceOptions {

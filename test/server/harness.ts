@@ -8,6 +8,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import pino from "pino";
 import { ManualClock } from "../../server-stub/clock";
 import { startOtaServer, type OtaServer, type ServerOptions } from "../../server-stub/server";
+import { ROUTES, updateStatusPath } from "../../device/protocol/paths";
 
 export interface Harness {
   server: OtaServer;
@@ -84,13 +85,13 @@ export async function api<T = any>(h: Harness, method: string, path: string, opt
 export const asAdmin = (h: Harness) => ({ token: h.admin });
 
 export async function devToken(h: Harness, body: Record<string, unknown>, base?: string): Promise<any> {
-  const res = await fetch((base ?? h.server.url) + "/api/v1/auth/dev-token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await fetch((base ?? h.server.url) + ROUTES.devToken, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   if (res.status !== 200) throw new Error(`dev-token ${res.status}: ${await res.text()}`);
   return res.json();
 }
 
 export async function registerDevice(h: Harness, device_id: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const r = await api(h, "POST", "/api/v1/devices", { ...asAdmin(h), body: { device_id, device_model: "IOT-2024", hardware_version: "1.0", current_version: "1.0.0", ...extra } });
+  const r = await api(h, "POST", ROUTES.devices, { ...asAdmin(h), body: { device_id, device_model: "IOT-2024", hardware_version: "1.0", current_version: "1.0.0", ...extra } });
   if (r.status !== 201) throw new Error(`register ${device_id}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.api_key as string;
 }
@@ -105,7 +106,7 @@ export function firmwareForm(meta: Record<string, unknown>, bytes: Uint8Array, m
 }
 
 export async function uploadFirmware(h: Harness, meta: Record<string, unknown>, bytes: Uint8Array): Promise<any> {
-  const r = await api(h, "POST", "/api/v1/firmware", { ...asAdmin(h), body: firmwareForm({ device_model: "IOT-2024", name: "fw", ...meta }, bytes) });
+  const r = await api(h, "POST", ROUTES.firmwareList, { ...asAdmin(h), body: firmwareForm({ device_model: "IOT-2024", name: "fw", ...meta }, bytes) });
   if (r.status !== 201) throw new Error(`upload: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body;
 }
@@ -124,7 +125,7 @@ export function randomBytes(n: number, seed = 1): Uint8Array {
 /** Reports a sequence of statuses for an update as the device would. */
 export async function report(h: Harness, apiKey: string, updateId: string, ...steps: Array<string | Record<string, unknown>>): Promise<Res[]> {
   const out: Res[] = [];
-  for (const s of steps) out.push(await api(h, "POST", `/api/v1/updates/${updateId}/status`, { apiKey, body: typeof s === "string" ? { status: s } : s }));
+  for (const s of steps) out.push(await api(h, "POST", updateStatusPath(updateId), { apiKey, body: typeof s === "string" ? { status: s } : s }));
   return out;
 }
 

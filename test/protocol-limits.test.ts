@@ -1,0 +1,179 @@
+// The server never produces a manifest the device refuses: manifests with every field at the limit the server accepts,
+// built and signed by the real server, pass the device's checks; one past each limit the server answers 400.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TrustedKey } from "../device/core/config";
+import { checkApplicable, checkManifestShape, MAX_ENVELOPE_BYTES, parseEnvelope, verifySignature, type DeviceFacts } from "../device/core/trust";
+import { UpdateError } from "../device/core/update-error";
+import {
+  availableUpdatesPath, CHIP_ID_MAX, COMMAND_NAME_MAX, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, deviceRollbackPath, deviceUpdatePath,
+  DOWNLOAD_URL_MAX, ENVELOPE_MAX_BYTES, ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, IMAGE_SIZE_MAX, KEY_ID_MAX,
+  PUBLIC_URL_MAX, ROUTES, SECURE_VERSION_MAX, TIMESTAMP_MAX, UPDATE_ID_MAX, updateStatusPath, VERSION_MAX, type SignedUpdateEnvelope,
+} from "../device/protocol";
+import { buildAppImage } from "../esp-image/app-image";
+import { api, asAdmin, firmwareForm, registerDevice, startHarness, type Harness } from "./server/harness";
+
+const PUBLIC_URL = "http://127.0.0.1:9/" + "p".repeat(PUBLIC_URL_MAX - "http://127.0.0.1:9/".length);
+const VERSION = "2.0.0-rc+" + "b".repeat(VERSION_MAX - "2.0.0-rc+".length); // the '+' is %-encoded in download_url
+const MODEL = "Model-" + "x".repeat(DEVICE_MODEL_MAX - "Model-".length);
+const MIN_HW = "1." + "0".repeat(HARDWARE_VERSION_MAX - 2);
+const MAX_HW = "9-" + "z".repeat(HARDWARE_VERSION_MAX - 2);
+const DEVICE_ID = "dev:" + "x".repeat(DEVICE_ID_MAX - 4);
+const commandNames = (count: number, length: number, tag: string) =>
+  Array.from({ length: count }, (_, i) => `${tag}${i}_`.padEnd(length, "c"));
+const PRE = commandNames(COMMANDS_MAX_COUNT, COMMAND_NAME_MAX, "pre");
+const POST = commandNames(COMMANDS_MAX_COUNT, COMMAND_NAME_MAX, "post");
+
+const espImage = (secureVersion: number, seed: number) =>
+  buildAppImage({ version: VERSION, secureVersion, chipId: CHIP_ID_MAX, size: 8192, seed });
+
+function deviceError(f: () => void): string | null {
+  try {
+    f();
+    return null;
+  } catch (e) {
+    if (e instanceof UpdateError) return e.code;
+    throw e;
+  }
+}
+
+describe("protocol limits: what the server accepts, the device accepts", () => {
+  let h: Harness;
+  let apiKey: string;
+  let body: string;
+  let keys: TrustedKey[];
+  let firmwareId: string;
+
+  beforeAll(async () => {
+    h = await startHarness({ publicUrl: PUBLIC_URL });
+    const upload = async (model: string, image: Uint8Array) => {
+      const r = await api(h, "POST", ROUTES.firmwareList, { ...asAdmin(h), body: firmwareForm({ version: VERSION, device_model: model, min_hardware_version: MIN_HW, max_hardware_version: MAX_HW }, image) });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      return r.body.firmware_id as string;
+    };
+    await upload("First model", espImage(SECURE_VERSION_MAX, 1)); // takes "fw_v{version}", so the next id is model-qualified
+    firmwareId = await upload(MODEL, espImage(SECURE_VERSION_MAX, 2));
+    apiKey = await registerDevice(h, DEVICE_ID, { device_model: MODEL, hardware_version: "5.0", current_version: "1.0.0" });
+    const assigned = await api(h, "POST", deviceUpdatePath(DEVICE_ID), {
+      ...asAdmin(h), body: { firmware_id: firmwareId, priority: "emergency", pre_update_commands: PRE, post_update_commands: POST },
+    });
+    expect(assigned.status, JSON.stringify(assigned.body)).toBe(201);
+    const res = await fetch(h.server.url + availableUpdatesPath(DEVICE_ID, { current_version: "1.0.0", device_model: MODEL, hardware_version: "5.0" }), { headers: { "x-api-key": apiKey } });
+    body = await res.text();
+    keys = (await api(h, "GET", ROUTES.keys, asAdmin(h))).body.keys.map((k: { key_id: string; public_key: string }) => ({ keyId: k.key_id, publicKey: k.public_key }));
+  });
+  afterAll(() => h?.close());
+
+  it("builds a manifest with every field at its limit", () => {
+    const m = (JSON.parse(body) as SignedUpdateEnvelope).manifest;
+    expect(m.device_id.length).toBe(DEVICE_ID_MAX);
+    expect(m.firmware_id.length).toBe(FIRMWARE_ID_MAX);
+    expect(m.version.length).toBe(VERSION_MAX);
+    expect(m.device_model!.length).toBe(DEVICE_MODEL_MAX);
+    expect([m.min_hardware_version!.length, m.max_hardware_version!.length]).toEqual([HARDWARE_VERSION_MAX, HARDWARE_VERSION_MAX]);
+    expect([m.chip_id, m.secure_version]).toEqual([CHIP_ID_MAX, SECURE_VERSION_MAX]);
+    expect([m.pre_update_commands, m.post_update_commands]).toEqual([PRE, POST]);
+    expect(m.download_url.startsWith(PUBLIC_URL)).toBe(true);
+    expect(m.download_url.length).toBeLessThanOrEqual(DOWNLOAD_URL_MAX);
+  });
+
+  it("and the device parses, verifies and accepts it", () => {
+    const env = parseEnvelope(body)!;
+    expect(env).not.toBeNull();
+    verifySignature(env, keys);
+    checkManifestShape(env.manifest as unknown as Record<string, unknown>);
+    const facts: DeviceFacts = {
+      deviceId: DEVICE_ID, deviceModel: MODEL, hardwareVersion: "5.0", chipId: CHIP_ID_MAX, runningVersion: "1.0.0", secureFloor: 0,
+      slotSize: 0x1e0000, nowMs: h.clock.now(), clockSkewMs: 0, clockTrusted: true, knownCommands: [...PRE, ...POST],
+    };
+    checkApplicable(env.manifest, facts);
+  });
+
+  it("the worst envelope the server can produce fits the device's envelope bound", () => {
+    const env = JSON.parse(body) as SignedUpdateEnvelope;
+    // Free text is only device_model; \u0001 is escaped to 6 characters, more than any other character costs.
+    const worst = {
+      ...env,
+      key_id: "k".repeat(KEY_ID_MAX),
+      manifest: {
+        ...env.manifest,
+        update_id: "u".repeat(UPDATE_ID_MAX), size: IMAGE_SIZE_MAX, device_model: "\u0001".repeat(DEVICE_MODEL_MAX),
+        download_url: env.manifest.download_url.padEnd(DOWNLOAD_URL_MAX, "d"),
+        issued_at: env.manifest.issued_at.padEnd(TIMESTAMP_MAX, "Z"), expires_at: env.manifest.expires_at.padEnd(TIMESTAMP_MAX, "Z"),
+      },
+    };
+    const worstBytes = Buffer.byteLength(JSON.stringify(worst));
+    console.log(`envelope: served ${Buffer.byteLength(body)} bytes, worst case ${worstBytes} bytes, device bound ${ENVELOPE_MAX_BYTES}`);
+    expect(MAX_ENVELOPE_BYTES).toBe(ENVELOPE_MAX_BYTES);
+    expect(worstBytes).toBeLessThanOrEqual(ENVELOPE_MAX_BYTES);
+  });
+
+  it("the device refuses one past each limit", () => {
+    const m = (JSON.parse(body) as SignedUpdateEnvelope).manifest as unknown as Record<string, unknown>;
+    const past: Array<[string, unknown]> = [
+      ["update_id", "u".repeat(UPDATE_ID_MAX + 1)], ["device_id", DEVICE_ID + "x"], ["firmware_id", "f".repeat(FIRMWARE_ID_MAX + 1)],
+      ["version", VERSION + "b"], ["device_model", MODEL + "x"], ["min_hardware_version", MIN_HW + "0"], ["max_hardware_version", MAX_HW + "z"],
+      ["download_url", "http://h/".padEnd(DOWNLOAD_URL_MAX + 1, "d")], ["chip_id", CHIP_ID_MAX + 1], ["secure_version", SECURE_VERSION_MAX + 1],
+      ["size", IMAGE_SIZE_MAX + 1], ["issued_at", String(m.issued_at).padEnd(TIMESTAMP_MAX + 1, "Z")],
+      ["pre_update_commands", [...PRE, "one_more"]], ["post_update_commands", [POST[0] + "c"]],
+    ];
+    for (const [field, value] of past) {
+      expect([field, deviceError(() => checkManifestShape({ ...m, [field]: value }))]).toEqual([field, "MANIFEST_INVALID"]);
+    }
+    expect(deviceError(() => parseEnvelope(body.padEnd(ENVELOPE_MAX_BYTES + 1)))).toBe("MANIFEST_INVALID");
+  });
+
+  it("the server answers 400 one past each limit", async () => {
+    const tooMany = commandNames(COMMANDS_MAX_COUNT + 1, 8, "c");
+    const tooLong = [PRE[0] + "c"];
+    const cases: Array<[string, string, string, unknown]> = [
+      ["device id", "POST", ROUTES.devices, { device_id: DEVICE_ID + "x" }],
+      ["registered model", "POST", ROUTES.devices, { device_id: "d2", device_model: MODEL + "x" }],
+      ["registered hardware", "POST", ROUTES.devices, { device_id: "d2", hardware_version: MIN_HW + "0" }],
+      ["registered version", "POST", ROUTES.devices, { device_id: "d2", current_version: VERSION + "b" }],
+      ["firmware id", "POST", deviceUpdatePath(DEVICE_ID), { firmware_id: "f".repeat(FIRMWARE_ID_MAX + 1) }],
+      ["pre-update count", "POST", deviceUpdatePath(DEVICE_ID), { firmware_id: firmwareId, pre_update_commands: tooMany }],
+      ["post-update name", "POST", deviceUpdatePath(DEVICE_ID), { firmware_id: firmwareId, post_update_commands: tooLong }],
+      ["empty command", "POST", deviceUpdatePath(DEVICE_ID), { firmware_id: firmwareId, post_update_commands: [""] }],
+      ["command charset", "POST", deviceUpdatePath(DEVICE_ID), { firmware_id: firmwareId, post_update_commands: ["rm -rf"] }],
+      ["campaign pre-update count", "POST", ROUTES.campaigns, { name: "c", firmware_id: firmwareId, pre_update_commands: tooMany }],
+      ["campaign post-update name", "POST", ROUTES.campaigns, { name: "c", firmware_id: firmwareId, post_update_commands: tooLong }],
+      ["rollback version", "POST", deviceRollbackPath(DEVICE_ID), { target_version: VERSION + "b" }],
+    ];
+    for (const [label, method, path, reqBody] of cases) {
+      const r = await api(h, method, path, { ...asAdmin(h), body: reqBody });
+      expect([label, r.status, typeof r.body?.error?.code]).toEqual([label, 400, "string"]);
+    }
+    const asDevice = async (path: string, reqBody?: unknown) => (await api(h, reqBody === undefined ? "GET" : "POST", path, { apiKey, body: reqBody })).status;
+    const updateId = (JSON.parse(body) as SignedUpdateEnvelope).manifest.update_id;
+    expect(await asDevice(availableUpdatesPath(DEVICE_ID, { current_version: VERSION + "b" }))).toBe(400);
+    expect(await asDevice(availableUpdatesPath(DEVICE_ID, { device_model: MODEL + "x" }))).toBe(400);
+    expect(await asDevice(availableUpdatesPath(DEVICE_ID, { hardware_version: MIN_HW + "0" }))).toBe(400);
+    expect(await asDevice(availableUpdatesPath(DEVICE_ID, { chip_id: CHIP_ID_MAX + 1 }))).toBe(400);
+    expect(await asDevice(availableUpdatesPath(DEVICE_ID, { secure_version: SECURE_VERSION_MAX + 1 }))).toBe(400);
+    for (const report of [
+      { status: "downloading", error_message: "e".repeat(ERROR_MESSAGE_MAX + 1) },
+      { status: "downloading", error_code: "E".repeat(ERROR_CODE_MAX + 1) },
+      { status: "completed", to_version: VERSION + "b" },
+      { status: "downloading", timestamp: "t".repeat(TIMESTAMP_MAX + 1) },
+    ]) expect([report, await asDevice(updateStatusPath(updateId), report)]).toEqual([report, 400]);
+  });
+
+  it("refuses firmware the device would refuse: metadata past its limits, a secure_version past the device's", async () => {
+    const upload = (meta: Record<string, unknown>, image: Uint8Array) => api(h, "POST", ROUTES.firmwareList, { ...asAdmin(h), body: firmwareForm({ device_model: "m", ...meta }, image) });
+    const raw = new Uint8Array(100).fill(1);
+    for (const meta of [
+      { version: VERSION + "b" }, { version: "not-a-version" }, { version: "2.0.0", device_model: MODEL + "x" },
+      { version: "2.0.0", min_hardware_version: MIN_HW + "0" }, { version: "2.0.0", max_hardware_version: " 2.0" },
+    ]) {
+      const r = await upload(meta, raw);
+      expect([meta, r.status, r.body.error.code]).toEqual([meta, 400, "INVALID_METADATA"]);
+    }
+    const r = await upload({ version: VERSION }, espImage(SECURE_VERSION_MAX + 1, 3));
+    expect([r.status, r.body.error.code]).toEqual([400, "IMAGE_INVALID"]);
+  });
+
+  it("refuses to start with a public URL that would make download_url too long for devices", async () => {
+    await expect(startHarness({ publicUrl: PUBLIC_URL + "p" })).rejects.toThrow(/public URL/);
+    await expect(startHarness({ publicUrl: "http://host/a b" })).rejects.toThrow(/public URL/);
+  });
+});
