@@ -2,6 +2,8 @@
 // handed out twice, across reboots and power cuts (the server would drop a second report under a used number).
 import { describe, expect, it } from "vitest";
 import { JournalStore } from "../device/core/journal-store";
+import { resolveConfig } from "../device/core/config";
+import { UpdateClient } from "../device/core/update-client";
 import { Outbox } from "../device/core/outbox";
 import type { HttpPort, HttpRequest } from "../device/core/ports";
 import type { StatusReport } from "../device/protocol/status";
@@ -28,7 +30,8 @@ function statusServer() {
 /** One boot of the device: the journal reopened from flash, a fresh Outbox over it. */
 function boot(flash: NorFlash, http: HttpPort) {
   const storage = new JournalStore(new SimRawFlash(flash, part));
-  return new Outbox(storage, http, { log: () => {} }, { serverUrl: "http://server", apiKey: "k", timeoutMs: 1000 });
+  const client = new UpdateClient(http, resolveConfig({ deviceId: "d", deviceModel: "m", hardwareVersion: "1", serverUrl: "http://server", apiKey: "k", trustedKeys: [{ publicKey: "AAAA" }], requestTimeoutMs: 1000 }), { log: () => {} });
+  return new Outbox(storage, (id, report) => client.report(id, report));
 }
 
 describe("Outbox sequence numbers", () => {

@@ -1,5 +1,6 @@
 // Every call the device makes to the OTA server, in one place: the update check, status reports and the
 // firmware download. Paths come from the protocol module, so device and server cannot disagree on them.
+import { availableUpdatesPath, updateStatusPath } from "../protocol/paths";
 import type { StatusReport } from "../protocol/status";
 import type { ResolvedConfig } from "./config";
 import { errorMessage, transient } from "./failures";
@@ -24,15 +25,11 @@ export class UpdateClient {
 
   /** GET available-updates: the raw body (the trust checks parse it), or why the server could not be asked. */
   async check(facts: DeviceVersionFacts): Promise<UpdateCheck> {
-    const q = [
-      `current_version=${encodeURIComponent(facts.currentVersion)}`,
-      `device_model=${encodeURIComponent(facts.deviceModel)}`,
-      `hardware_version=${encodeURIComponent(facts.hardwareVersion)}`,
-    ].join("&");
+    const path = availableUpdatesPath(this.config.deviceId, { current_version: facts.currentVersion, device_model: facts.deviceModel, hardware_version: facts.hardwareVersion });
     try {
       const res = await this.http.request({
         method: "GET",
-        url: `${this.config.serverUrl}/api/v1/devices/${encodeURIComponent(this.config.deviceId)}/available-updates?${q}`,
+        url: this.config.serverUrl + path,
         headers: this.auth(),
         timeoutMs: this.config.requestTimeoutMs,
       });
@@ -48,7 +45,7 @@ export class UpdateClient {
     try {
       const res = await this.http.request({
         method: "POST",
-        url: `${this.config.serverUrl}/api/v1/updates/${encodeURIComponent(updateId)}/status`,
+        url: this.config.serverUrl + updateStatusPath(updateId),
         headers: { "content-type": "application/json", ...this.auth() },
         body: JSON.stringify(report),
         timeoutMs: this.config.requestTimeoutMs,
