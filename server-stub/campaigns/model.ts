@@ -1,8 +1,11 @@
 import { iso } from "../clock";
 import type { Db } from "../db";
 import { json } from "../db";
+import { getDevice } from "../model/devices";
 import { groupExists, groupMembers } from "../model/groups";
 import type { CampaignConfig, CampaignStatus } from "./config";
+import { strategyFor } from "./strategies";
+import type { FleetView } from "./strategies/strategy";
 import { emptyCounts, failureRate, type StateCounts } from "./thresholds";
 
 export interface CampaignRow {
@@ -68,20 +71,25 @@ export function logCampaignEvent(db: Db, id: string, at: number, type: string, d
   db.prepare("INSERT INTO campaign_events(campaign_id, at, type, detail) VALUES (?, ?, ?, ?)").run(id, at, type, JSON.stringify(detail));
 }
 
-/** target_devices, then members of target_groups (and of blue/green entries naming a group), de-duplicated in order. */
-export function resolveTargets(db: Db, cfg: CampaignConfig): { targets: string[]; blue: string[]; green: string[] } {
-  const expand = (entries: string[]) => entries.flatMap((e) => (groupExists(db, e) ? groupMembers(db, e) : [e]));
-  const blue = expand(cfg.blue_group);
-  const green = expand(cfg.green_group);
-  const all = [...cfg.target_devices, ...cfg.target_groups.flatMap((g) => groupMembers(db, g)), ...blue, ...green];
-  return { targets: [...new Set(all)], blue, green };
+/** Devices and groups as strategies see them. */
+export function fleetView(db: Db): FleetView {
+  return {
+    groupMembers: (name) => (groupExists(db, name) ? groupMembers(db, name) : null),
+    deviceKnown: (id) => getDevice(db, id) !== undefined,
+  };
+}
+
+/** target_devices, then members of target_groups, then the strategy's own targets, de-duplicated in order. */
+export function resolveTargets(db: Db, cfg: CampaignConfig): string[] {
+  const own = strategyFor(cfg.deployment_strategy).extraTargets?.(cfg, fleetView(db)) ?? [];
+  return [...new Set([...cfg.target_devices, ...cfg.target_groups.flatMap((g) => groupMembers(db, g)), ...own])];
 }
 
 export function campaignToApi(db: Db, c: CampaignRow, now: number) {
   const cfg = configOf(c);
   const started = c.status !== "created";
   const counts = countStates(db, c.campaign_id);
-  const total = started ? Object.values(counts).reduce((a, b) => a + b, 0) : resolveTargets(db, cfg).targets.length;
+  const total = started ? Object.values(counts).reduce((a, b) => a + b, 0) : resolveTargets(db, cfg).length;
   const stages = stagesOf(db, c.campaign_id).map((s) => {
     const sc = countStates(db, c.campaign_id, s.stage_index);
     const size = Object.values(sc).reduce((a, b) => a + b, 0);
