@@ -12,8 +12,9 @@ import { cancelUpdateRow } from "../services/updates";
 import type { CampaignConfig } from "./config";
 import { normalizeConfig } from "./config";
 import type { CampaignEngine } from "./engine";
-import { fleetView, getCampaign, logCampaignEvent, resolveTargets, type CampaignRow } from "./model";
+import { countStates, fleetView, getCampaign, logCampaignEvent, resolveTargets, type CampaignRow } from "./model";
 import { strategyFor, validateCampaign } from "./strategies";
+import { failures } from "./thresholds";
 
 export function createCampaign(ctx: Ctx, body: Record<string, unknown>, who: Principal): CampaignRow {
   const cfg = normalizeConfig(body);
@@ -74,9 +75,9 @@ export function startCampaign(ctx: Ctx, engine: CampaignEngine, id: string): Cam
       ctx.db
         .prepare(
           `UPDATE campaigns SET status = ?, pause_kind = NULL, pause_reason = NULL, current_stage = current_stage + ?, stage_ready_at = NULL, updated_at = ?,
-             failed_seen = (SELECT COUNT(*) FROM campaign_devices WHERE campaign_id = ? AND state = 'failed') WHERE campaign_id = ?`,
+             failed_seen = ? WHERE campaign_id = ?`,
         )
-        .run(future ? "scheduled" : "in_progress", stageBump, now, id, id);
+        .run(future ? "scheduled" : "in_progress", stageBump, now, failures(countStates(ctx.db, id)), id);
       logCampaignEvent(ctx.db, id, now, "resumed");
       logEvent(ctx.log, "campaign_resumed", { campaign_id: id });
       return;

@@ -94,7 +94,7 @@ describe("campaign strategies", () => {
     await start(h, id);
     await settle(h, f, id, (d) => (d === "d02" ? "rolled_back" : "completed"));
     h.clock.advanceMinutes(600);
-    expect(await campaign(h, id)).toMatchObject({ status: "paused", failed_devices: 1, completed_devices: 1, pending_devices: 18 });
+    expect(await campaign(h, id)).toMatchObject({ status: "paused", failed_devices: 0, rolled_back_devices: 1, rolled_back_by_device: 1, completed_devices: 1, pending_devices: 18 });
     expect(await inFlight(h, id)).toEqual([]);
   });
 

@@ -179,4 +179,41 @@ describe("campaign lifecycle", () => {
     const list = await api(h, "GET", "/api/v1/campaigns?status=completed", asAdmin(h));
     expect(list.body.campaigns.map((c: any) => c.campaign_id)).toEqual([id]);
   });
+
+  it("campaign totals, stage counts and stats count devices by one definition", async () => {
+    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, deployment_strategy: "staged", target_devices: f.ids.slice(0, 10), batch_size: 6, failure_threshold_percent: 100 });
+    await start(h, id);
+    const outcome = { d04: "failed", d05: "rolled_back", d06: "silent" } as const;
+    await settle(h, f, id, (d) => outcome[d as keyof typeof outcome] ?? "completed");
+    const rb = await api(h, "POST", `/api/v1/campaigns/${id}/rollback`, { ...asAdmin(h), body: { reason: "operator", target_devices: ["d01"] } });
+    await report(h, f.keys.get("d01")!, rb.body.rollback_updates[0].update_id, "downloading", "installing", "completed");
+    await expectCountsAgree(id, { completed: 2, failed: 1, rolled_back: 2, in_progress: 1, pending: 4, cancelled: 0 });
+    await api(h, "POST", `/api/v1/campaigns/${id}/cancel`, { ...asAdmin(h), body: { reason: "enough" } });
+    const c = await expectCountsAgree(id, { completed: 2, failed: 1, rolled_back: 2, in_progress: 0, pending: 0, cancelled: 5 });
+    expect(c).toMatchObject({ rolled_back_by_device: 1, rolled_back_by_server: 1, failure_rate_percent: 40 }); // d04 and d05 of 5 finished
+    expect(c.stages.map((s: any) => [s.completed, s.failed, s.rolled_back, s.cancelled])).toEqual([[2, 1, 2, 1], [0, 0, 0, 4]]);
+  });
 });
+
+type Outcomes = Record<"completed" | "failed" | "rolled_back" | "in_progress" | "pending" | "cancelled", number>;
+
+/** The campaign shows `want`; its stages add up to it; its stats' update counts and the fleet stats say the same. */
+async function expectCountsAgree(id: string, want: Outcomes): Promise<any> {
+  const c = await campaign(h, id);
+  const s = (await api(h, "GET", `/api/v1/stats/campaigns/${id}`, asAdmin(h))).body;
+  const fleet = (await api(h, "GET", "/api/v1/stats", asAdmin(h))).body;
+  const updates = s.updates_by_status;
+  const neverDispatched = (await devices(h, id)).filter((d) => d.update_id === null && d.state === "cancelled").length;
+  for (const k of Object.keys(want) as Array<keyof Outcomes>) {
+    expect(c[`${k}_devices`], k).toBe(want[k]);
+    expect(s[`${k}_devices`], k).toBe(want[k]);
+    expect(c.stages.reduce((n: number, st: any) => n + st[k], 0), `stages ${k}`).toBe(want[k]);
+  }
+  expect([updates.completed, updates.failed, updates.rolled_back]).toEqual([want.completed, want.failed, want.rolled_back]);
+  expect(updates.scheduled + updates.downloading + updates.installing).toBe(want.in_progress);
+  expect(updates.cancelled + neverDispatched).toBe(want.cancelled);
+  expect(c.rolled_back_by_device + c.rolled_back_by_server).toBe(c.rolled_back_devices);
+  expect([s.rolled_back_by_device, s.rolled_back_by_server]).toEqual([c.rolled_back_by_device, c.rolled_back_by_server]);
+  for (const st of Object.keys(fleet.updates_by_status)) expect(fleet.updates_by_status[st], st).toBe(updates[st] + s.rollback_updates_by_status[st]);
+  return c;
+}
