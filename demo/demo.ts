@@ -175,7 +175,7 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
       const rollbacksOpen = ["scheduled", "downloading", "installing"].reduce((n, s) => n + (c.rollback_updates_by_status[s] ?? 0), 0);
       return c.in_progress_devices === 0 && c.completed_devices === 0 && rollbacksOpen === 0 && Object.keys(f.versions()).length === 1 && f.versions()["1.1.0"] === ids.length;
     });
-    note(`campaign ${r2.status}: ${r2.failed_devices} failed their self-test and rolled themselves back, ${r2.rolled_back_devices} rolled back by the server, ${r2.pending_devices} never got it`);
+    note(`campaign ${r2.status}: ${r2.rolled_back_by_device} failed their self-test and rolled themselves back, ${r2.rolled_back_by_server} rolled back by the server, ${r2.pending_devices} never got it`);
 
     await say("4. Summary");
     const stats = await op.stats();
@@ -183,13 +183,13 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
     const summary: DemoSummary = {
       ok: true, problems: [], devices: ids.length, versions,
       campaigns: [r1, r2].map((c, i) => ({ name: i === 0 ? "v1.1.0 rollout" : "v1.2.0 rollout", campaign_id: c.campaign_id, status: c.status, completed: c.completed_devices, failed: c.failed_devices, rolled_back: c.rolled_back_devices, pending: c.pending_devices })),
-      rollbacks: { server: r2.rolled_back_devices, device: r2.failures_by_error_code.SELF_TEST_FAILED ?? 0 },
+      rollbacks: { server: r2.rolled_back_by_server, device: r2.failures_by_error_code.SELF_TEST_FAILED ?? 0 },
       bytesServed: stats.bytes_served,
       durationS: Math.round((Date.now() - t0) / 100) / 10,
     };
     if (r1.status !== "completed") summary.problems.push(`v1.1.0 campaign ended ${r1.status}`);
     if (r2.status !== "paused") summary.problems.push(`v1.2.0 campaign ended ${r2.status}, not paused`);
-    if (r2.rolled_back_devices === 0) summary.problems.push("no device was rolled back by the server");
+    if (r2.rolled_back_by_server === 0) summary.problems.push("no device was rolled back by the server");
     if (versions["1.1.0"] !== ids.length) summary.problems.push(`not every device is back on v1.1.0: ${fmtCounts(versions)}`);
     summary.ok = summary.problems.length === 0;
     view.settle();

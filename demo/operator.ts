@@ -83,6 +83,8 @@ export interface CampaignStats {
   skipped_devices: number;
   cancelled_devices: number;
   rolled_back_devices: number;
+  rolled_back_by_device: number;
+  rolled_back_by_server: number;
   failure_rate_percent: number;
   failures_by_error_code: Record<string, number>;
   rollback_updates_by_status: Record<string, number>;

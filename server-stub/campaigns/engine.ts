@@ -12,7 +12,7 @@ import { rollbackCampaignDevice } from "../services/rollbacks";
 import { assignUpdate } from "../services/updates";
 import { DEFAULTS, type CampaignConfig } from "./config";
 import { configOf, countStates, getCampaign, logCampaignEvent, stagesOf, type CampaignRow, type StageRow } from "./model";
-import { campaignThresholdCrossed, failureRate, finished, shouldAutoRollback, stageGatePasses } from "./thresholds";
+import { campaignThresholdCrossed, failureRate, failures, finished, rolledBack, shouldAutoRollback, stageGatePasses } from "./thresholds";
 
 export class CampaignEngine {
   private ticking = false;
@@ -64,9 +64,9 @@ export class CampaignEngine {
 
     const total = (db.prepare("SELECT COUNT(*) AS n FROM campaign_devices WHERE campaign_id = ?").get(id) as { n: number }).n;
     const counts = countStates(db, id);
-    if (counts.failed !== c.failed_seen) {
-      db.prepare("UPDATE campaigns SET failed_seen = ? WHERE campaign_id = ?").run(counts.failed, id);
-      if (counts.failed > c.failed_seen && campaignThresholdCrossed(cfg, counts, total)) {
+    if (failures(counts) !== c.failed_seen) {
+      db.prepare("UPDATE campaigns SET failed_seen = ? WHERE campaign_id = ?").run(failures(counts), id);
+      if (failures(counts) > c.failed_seen && campaignThresholdCrossed(cfg, counts, total)) {
         const rate = failureRate(counts).toFixed(1);
         return this.thresholdCrossed(c, cfg, "threshold", `failure rate ${rate}% > ${cfg.failure_threshold_percent}% over ${finished(counts)} finished devices`);
       }
@@ -208,6 +208,6 @@ export class CampaignEngine {
     const status = failureRate(counts) > cfg.failure_threshold_percent ? "failed" : "completed";
     db.prepare("UPDATE campaigns SET status = ?, completed_at = ?, updated_at = ? WHERE campaign_id = ?").run(status, now, now, c.campaign_id);
     logCampaignEvent(db, c.campaign_id, now, status, { ...counts });
-    logEvent(this.ctx.log, `campaign_${status}`, { campaign_id: c.campaign_id, completed: counts.completed, failed: counts.failed, skipped: counts.skipped });
+    logEvent(this.ctx.log, `campaign_${status}`, { campaign_id: c.campaign_id, completed: counts.completed, failed: counts.failed, rolled_back: rolledBack(counts), skipped: counts.skipped });
   }
 }

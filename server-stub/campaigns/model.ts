@@ -1,9 +1,12 @@
 import { iso } from "../clock";
 import type { Db } from "../db";
 import { json } from "../db";
+import { getDevice } from "../model/devices";
 import { groupExists, groupMembers } from "../model/groups";
 import type { CampaignConfig, CampaignStatus } from "./config";
-import { emptyCounts, failureRate, type StateCounts } from "./thresholds";
+import { strategyFor } from "./strategies";
+import type { FleetView } from "./strategies/strategy";
+import { emptyCounts, failureRate, rolledBack, type StateCounts } from "./thresholds";
 
 export interface CampaignRow {
   campaign_id: string;
@@ -53,35 +56,54 @@ export function stagesOf(db: Db, id: string): StageRow[] {
   return db.prepare("SELECT * FROM campaign_stages WHERE campaign_id = ? ORDER BY stage_index").all(id) as StageRow[];
 }
 
+/**
+ * The one definition of a campaign device's outcome, behind campaign totals, stage counts and
+ * stats. It agrees with the status of the device's campaign update: a device whose update ended
+ * rolled_back counts as rolled back, whether its self-test reverted it (state 'failed' for the
+ * engine) or the server's rollback did (state 'rolled_back').
+ */
+const OUTCOME = `CASE WHEN cd.state = 'failed' AND u.status = 'rolled_back' THEN 'rolled_back_by_device'
+  WHEN cd.state = 'rolled_back' THEN 'rolled_back_by_server' ELSE cd.state END`;
+
 export function countStates(db: Db, id: string, stage?: number): StateCounts {
-  const rows = (
-    stage === undefined
-      ? db.prepare("SELECT state, COUNT(*) AS n FROM campaign_devices WHERE campaign_id = ? GROUP BY state").all(id)
-      : db.prepare("SELECT state, COUNT(*) AS n FROM campaign_devices WHERE campaign_id = ? AND stage_index = ? GROUP BY state").all(id, stage)
-  ) as { state: keyof StateCounts; n: number }[];
+  const where = stage === undefined ? "cd.campaign_id = ?" : "cd.campaign_id = ? AND cd.stage_index = ?";
+  const rows = db
+    .prepare(`SELECT ${OUTCOME} AS outcome, COUNT(*) AS n FROM campaign_devices cd LEFT JOIN updates u ON u.update_id = cd.update_id WHERE ${where} GROUP BY outcome`)
+    .all(...(stage === undefined ? [id] : [id, stage])) as { outcome: keyof StateCounts; n: number }[];
   const c = emptyCounts();
-  for (const r of rows) c[r.state] = r.n;
+  for (const r of rows) c[r.outcome] = r.n;
   return c;
+}
+
+/** Counts as the API shows them, for a campaign and for each stage alike. */
+export function countsToApi(c: StateCounts) {
+  const { rolled_back_by_device, rolled_back_by_server, ...rest } = c;
+  return { ...rest, rolled_back: rolledBack(c), rolled_back_by_device, rolled_back_by_server };
 }
 
 export function logCampaignEvent(db: Db, id: string, at: number, type: string, detail: Record<string, unknown> = {}): void {
   db.prepare("INSERT INTO campaign_events(campaign_id, at, type, detail) VALUES (?, ?, ?, ?)").run(id, at, type, JSON.stringify(detail));
 }
 
-/** target_devices, then members of target_groups (and of blue/green entries naming a group), de-duplicated in order. */
-export function resolveTargets(db: Db, cfg: CampaignConfig): { targets: string[]; blue: string[]; green: string[] } {
-  const expand = (entries: string[]) => entries.flatMap((e) => (groupExists(db, e) ? groupMembers(db, e) : [e]));
-  const blue = expand(cfg.blue_group);
-  const green = expand(cfg.green_group);
-  const all = [...cfg.target_devices, ...cfg.target_groups.flatMap((g) => groupMembers(db, g)), ...blue, ...green];
-  return { targets: [...new Set(all)], blue, green };
+/** Devices and groups as strategies see them. */
+export function fleetView(db: Db): FleetView {
+  return {
+    groupMembers: (name) => (groupExists(db, name) ? groupMembers(db, name) : null),
+    deviceKnown: (id) => getDevice(db, id) !== undefined,
+  };
+}
+
+/** target_devices, then members of target_groups, then the strategy's own targets, de-duplicated in order. */
+export function resolveTargets(db: Db, cfg: CampaignConfig): string[] {
+  const own = strategyFor(cfg.deployment_strategy).extraTargets?.(cfg, fleetView(db)) ?? [];
+  return [...new Set([...cfg.target_devices, ...cfg.target_groups.flatMap((g) => groupMembers(db, g)), ...own])];
 }
 
 export function campaignToApi(db: Db, c: CampaignRow, now: number) {
   const cfg = configOf(c);
   const started = c.status !== "created";
   const counts = countStates(db, c.campaign_id);
-  const total = started ? Object.values(counts).reduce((a, b) => a + b, 0) : resolveTargets(db, cfg).targets.length;
+  const total = started ? Object.values(counts).reduce((a, b) => a + b, 0) : resolveTargets(db, cfg).length;
   const stages = stagesOf(db, c.campaign_id).map((s) => {
     const sc = countStates(db, c.campaign_id, s.stage_index);
     const size = Object.values(sc).reduce((a, b) => a + b, 0);
@@ -91,7 +113,7 @@ export function campaignToApi(db: Db, c: CampaignRow, now: number) {
           : c.stage_ready_at !== null && c.stage_ready_at > now ? "soaking"
             : s.finished_at !== null ? "done" : s.started_at !== null ? "active" : "pending";
     return {
-      index: s.stage_index, name: s.name, state, total_devices: size, ...sc, soak_minutes: s.soak_minutes,
+      index: s.stage_index, name: s.name, state, total_devices: size, ...countsToApi(sc), soak_minutes: s.soak_minutes,
       soak_until: s.stage_index === c.current_stage ? iso(c.stage_ready_at) : null,
       started_at: iso(s.started_at), finished_at: iso(s.finished_at),
     };
@@ -107,7 +129,9 @@ export function campaignToApi(db: Db, c: CampaignRow, now: number) {
     pending_devices: started ? counts.pending : total,
     skipped_devices: counts.skipped,
     cancelled_devices: counts.cancelled,
-    rolled_back_devices: counts.rolled_back,
+    rolled_back_devices: rolledBack(counts),
+    rolled_back_by_device: counts.rolled_back_by_device,
+    rolled_back_by_server: counts.rolled_back_by_server,
     failure_rate_percent: Math.round(failureRate(counts) * 100) / 100,
     current_stage: c.current_stage,
     stages,

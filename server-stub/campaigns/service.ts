@@ -6,29 +6,29 @@ import { newId } from "../ids";
 import { logEvent } from "../log";
 import { assertDeviceId, ensureDevice } from "../model/devices";
 import { getFirmware } from "../model/firmware";
-import { ensureGroup, groupExists } from "../model/groups";
+import { ensureGroup } from "../model/groups";
 import { getUpdate } from "../model/updates";
 import { cancelUpdateRow } from "../services/updates";
 import type { CampaignConfig } from "./config";
 import { normalizeConfig } from "./config";
 import type { CampaignEngine } from "./engine";
-import { getCampaign, logCampaignEvent, resolveTargets, type CampaignRow } from "./model";
-import { STRATEGIES } from "./strategies";
+import { countStates, fleetView, getCampaign, logCampaignEvent, resolveTargets, type CampaignRow } from "./model";
+import { strategyFor, validateCampaign } from "./strategies";
+import { failures } from "./thresholds";
 
 export function createCampaign(ctx: Ctx, body: Record<string, unknown>, who: Principal): CampaignRow {
   const cfg = normalizeConfig(body);
-  const problem = STRATEGIES[cfg.deployment_strategy].validate(cfg);
-  if (problem) throw badRequest(problem, "INVALID_CAMPAIGN");
   if (cfg.scheduled_start !== null && Number.isNaN(Date.parse(cfg.scheduled_start))) throw badRequest("scheduled_start must be an ISO 8601 time", "INVALID_CAMPAIGN");
   if (cfg.scheduled_start) cfg.scheduled_start = new Date(Date.parse(cfg.scheduled_start)).toISOString();
   return ctx.db.transaction(() => {
+    const problem = validateCampaign(cfg, fleetView(ctx.db));
+    if (problem) throw badRequest(problem.message, problem.code, problem.details);
     if (!getFirmware(ctx.db, cfg.firmware_id)) throw notFound("firmware", cfg.firmware_id);
     const now = ctx.clock.now();
     // Referenced devices and groups that do not exist yet get waiting records (the HOWTO
     // targets devices registered elsewhere); a group can be filled before the start.
     for (const id of cfg.target_devices) ensureDevice(ctx.db, id, now);
     for (const g of cfg.target_groups) ensureGroup(ctx.db, g, now);
-    for (const e of [...cfg.blue_group, ...cfg.green_group]) if (!groupExists(ctx.db, e)) ensureDevice(ctx.db, e, now);
     const id = newId("camp");
     ctx.db
       .prepare(
@@ -75,9 +75,9 @@ export function startCampaign(ctx: Ctx, engine: CampaignEngine, id: string): Cam
       ctx.db
         .prepare(
           `UPDATE campaigns SET status = ?, pause_kind = NULL, pause_reason = NULL, current_stage = current_stage + ?, stage_ready_at = NULL, updated_at = ?,
-             failed_seen = (SELECT COUNT(*) FROM campaign_devices WHERE campaign_id = ? AND state = 'failed') WHERE campaign_id = ?`,
+             failed_seen = ? WHERE campaign_id = ?`,
         )
-        .run(future ? "scheduled" : "in_progress", stageBump, now, id, id);
+        .run(future ? "scheduled" : "in_progress", stageBump, now, failures(countStates(ctx.db, id)), id);
       logCampaignEvent(ctx.db, id, now, "resumed");
       logEvent(ctx.log, "campaign_resumed", { campaign_id: id });
       return;
@@ -94,12 +94,12 @@ export function startCampaign(ctx: Ctx, engine: CampaignEngine, id: string): Cam
 }
 
 function snapshotPlan(ctx: Ctx, c: CampaignRow, cfg: CampaignConfig): void {
-  const { targets, blue, green } = resolveTargets(ctx.db, cfg);
+  const targets = resolveTargets(ctx.db, cfg);
   if (targets.length === 0) throw conflict("NO_TARGET_DEVICES", `campaign ${c.campaign_id} resolves to no devices (target_devices, target_groups, blue/green groups are empty)`);
   const now = ctx.clock.now();
   for (const id of targets) assertDeviceId(id);
   for (const id of targets) ensureDevice(ctx.db, id, now);
-  const plan = STRATEGIES[cfg.deployment_strategy].plan({ ...cfg, blue_group: blue, green_group: green }, targets);
+  const plan = strategyFor(cfg.deployment_strategy).plan(cfg, targets, fleetView(ctx.db));
   const insStage = ctx.db.prepare("INSERT INTO campaign_stages(campaign_id, stage_index, name, soak_minutes) VALUES (?, ?, ?, ?)");
   const insDevice = ctx.db.prepare("INSERT INTO campaign_devices(campaign_id, device_id, stage_index, position, state) VALUES (?, ?, ?, ?, 'pending')");
   let position = 0;

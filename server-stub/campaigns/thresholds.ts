@@ -1,9 +1,10 @@
-// Failure-rate rules. The rate is failed / finished, where finished excludes skipped
+// Failure-rate rules. The rate is failures / finished, where finished excludes skipped
 // and cancelled devices; a campaign-wide check waits for a minimum sample so one early
 // failure in a large campaign does not stop it. A rate "crosses" the threshold when it
 // is strictly greater (10 % with threshold 10 is still fine; threshold 0 = any failure).
 import { DEFAULTS, type CampaignConfig } from "./config";
 
+/** Devices of a campaign (or stage) by outcome; see countStates for the one definition. */
 export interface StateCounts {
   pending: number;
   in_progress: number;
@@ -11,21 +12,33 @@ export interface StateCounts {
   failed: number;
   skipped: number;
   cancelled: number;
-  rolled_back: number;
+  /** The device's self-test failed and it went back to its old firmware on its own: a firmware failure. */
+  rolled_back_by_device: number;
+  /** The device installed the firmware fine; the server's rollback then took it back. */
+  rolled_back_by_server: number;
 }
 
 export function emptyCounts(): StateCounts {
-  return { pending: 0, in_progress: 0, completed: 0, failed: 0, skipped: 0, cancelled: 0, rolled_back: 0 };
+  return { pending: 0, in_progress: 0, completed: 0, failed: 0, skipped: 0, cancelled: 0, rolled_back_by_device: 0, rolled_back_by_server: 0 };
 }
 
-/** Devices that reached an outcome that says something about the firmware. rolled_back ones had installed it fine. */
+export function rolledBack(c: StateCounts): number {
+  return c.rolled_back_by_device + c.rolled_back_by_server;
+}
+
+/** Devices that reached an outcome that says something about the firmware. */
 export function finished(c: StateCounts): number {
-  return c.completed + c.failed + c.rolled_back;
+  return c.completed + c.failed + rolledBack(c);
+}
+
+/** Outcomes that count against the firmware: failed installs and self-test rollbacks. */
+export function failures(c: StateCounts): number {
+  return c.failed + c.rolled_back_by_device;
 }
 
 export function failureRate(c: StateCounts): number {
   const f = finished(c);
-  return f === 0 ? 0 : (c.failed / f) * 100;
+  return f === 0 ? 0 : (failures(c) / f) * 100;
 }
 
 export function minSample(cfg: CampaignConfig, totalDevices: number): number {

@@ -78,6 +78,8 @@ export async function statsRoutes(app: FastifyInstance, { ctx }: AppDeps) {
       skipped_devices: view.skipped_devices,
       cancelled_devices: view.cancelled_devices,
       rolled_back_devices: view.rolled_back_devices,
+      rolled_back_by_device: view.rolled_back_by_device,
+      rolled_back_by_server: view.rolled_back_by_server,
       failure_rate_percent: view.failure_rate_percent,
       success_rate: rate(main),
       mean_duration_seconds: main.mean_ms === null ? null : Math.round(main.mean_ms / 100) / 10,

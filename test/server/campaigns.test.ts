@@ -12,115 +12,6 @@ beforeEach(async () => {
 });
 afterEach(() => h.close());
 
-describe("campaign strategies", () => {
-  it("immediate: everyone at once, capped by max_concurrent_updates", async () => {
-    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, deployment_strategy: "immediate", target_devices: f.ids.slice(0, 5), max_concurrent_updates: 2 });
-    expect((await campaign(h, id)).status).toBe("created");
-    const s = await start(h, id);
-    expect(s).toMatchObject({ status: "in_progress", total_devices: 5, in_progress_devices: 2, pending_devices: 3 });
-    expect(await settle(h, f, id)).toEqual(["d01", "d02"]);
-    expect(await inFlight(h, id)).toEqual(["d03", "d04"]);
-    await settle(h, f, id);
-    await settle(h, f, id);
-    const done = await campaign(h, id);
-    expect(done).toMatchObject({ status: "completed", completed_devices: 5, failed_devices: 0, in_progress_devices: 0 });
-    expect(done.stages).toEqual([expect.objectContaining({ name: "all", state: "done", total_devices: 5, completed: 5 })]);
-    expect((await api(h, "GET", "/api/v1/devices/d05", asAdmin(h))).body.current_version).toBe("1.2.0");
-  });
-
-  it("scheduled: nothing happens before scheduled_start", async () => {
-    const at = new Date(h.clock.now() + 2 * 3600_000).toISOString();
-    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, deployment_strategy: "scheduled", scheduled_start: at, target_devices: ["d01", "d02"] });
-    expect((await start(h, id)).status).toBe("scheduled");
-    h.clock.advanceMinutes(119);
-    expect(await campaign(h, id)).toMatchObject({ status: "scheduled", in_progress_devices: 0 });
-    expect((await api(h, "GET", "/api/v1/devices/d01/available-updates", { apiKey: f.keys.get("d01") })).body.update_available).toBe(false);
-    h.clock.advanceMinutes(1);
-    expect(await campaign(h, id)).toMatchObject({ status: "in_progress", in_progress_devices: 2 });
-    expect((await campaign(h, id)).started_at).toBe(at);
-  });
-
-  it("staged: rollout_percentage in batches; the next batch waits for the current one and its failure gate", async () => {
-    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, deployment_strategy: "staged", target_devices: f.ids.slice(0, 10), rollout_percentage: 50, batch_size: 2, failure_threshold_percent: 10 });
-    const s = await start(h, id);
-    expect(s.total_devices).toBe(5);
-    expect(s.stages.map((x: any) => x.total_devices)).toEqual([2, 2, 1]);
-    expect(await inFlight(h, id)).toEqual(["d01", "d02"]);
-    await settle(h, f, id, (d) => (d === "d01" ? "completed" : "silent"));
-    expect(await inFlight(h, id)).toEqual(["d02"]); // batch 2 waits for d02
-    await settle(h, f, id);
-    expect(await inFlight(h, id)).toEqual(["d03", "d04"]);
-    await settle(h, f, id, (d) => (d === "d03" ? "failed" : "completed")); // 50 % > 10 %
-    const paused = await campaign(h, id);
-    expect(paused).toMatchObject({ status: "paused", failed_devices: 1, pending_devices: 1 });
-    expect(paused.pause_reason).toMatch(/stage batch 2 failure rate 50.0% > 10%/);
-    expect(await inFlight(h, id)).toEqual([]);
-    await start(h, id); // operator accepts the batch and resumes
-    expect(await inFlight(h, id)).toEqual(["d05"]);
-    await settle(h, f, id);
-    const end = await campaign(h, id);
-    expect(end).toMatchObject({ status: "failed", completed_devices: 4, failed_devices: 1 }); // 20 % overall > 10 %
-    expect((await devices(h, id)).map((d) => d.device_id)).not.toContain("d06"); // outside the 50 %
-  });
-
-  it("canary: canary_percentage first, canary_duration_minutes of soak, then the rest in batches", async () => {
-    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, deployment_strategy: "canary", target_devices: f.ids, canary_percentage: 10, canary_duration_minutes: 1440, batch_size: 9 });
-    const s = await start(h, id);
-    expect(s.stages.map((x: any) => [x.name, x.total_devices])).toEqual([["canary", 2], ["rollout 1", 9], ["rollout 2", 9]]);
-    expect(await inFlight(h, id)).toEqual(["d01", "d02"]);
-    await settle(h, f, id);
-    const soaking = await campaign(h, id);
-    expect(soaking.stages[0].state).toBe("soaking");
-    expect(soaking.stages[0].soak_until).toBe(new Date(h.clock.now() + 1440 * 60_000).toISOString());
-    h.clock.advanceMinutes(1439);
-    expect(await inFlight(h, id)).toEqual([]);
-    h.clock.advanceMinutes(1);
-    expect(await inFlight(h, id)).toHaveLength(9);
-    await settle(h, f, id);
-    expect(await inFlight(h, id)).toHaveLength(9); // no soak between rollout batches
-    await settle(h, f, id);
-    expect(await campaign(h, id)).toMatchObject({ status: "completed", completed_devices: 20 });
-  });
-
-  it("canary: a failing canary stops the rollout before the rest", async () => {
-    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, deployment_strategy: "canary", target_devices: f.ids, canary_percentage: 10, canary_duration_minutes: 60, failure_threshold_percent: 10 });
-    await start(h, id);
-    await settle(h, f, id, (d) => (d === "d02" ? "rolled_back" : "completed"));
-    h.clock.advanceMinutes(600);
-    expect(await campaign(h, id)).toMatchObject({ status: "paused", failed_devices: 1, completed_devices: 1, pending_devices: 18 });
-    expect(await inFlight(h, id)).toEqual([]);
-  });
-
-  it("blue_green: green only after blue succeeded", async () => {
-    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, deployment_strategy: "blue_green", blue_group: ["d01", "d02"], green_group: ["d03", "d04"] });
-    await start(h, id);
-    expect(await inFlight(h, id)).toEqual(["d01", "d02"]);
-    await settle(h, f, id, (d) => (d === "d01" ? "completed" : "silent"));
-    expect(await inFlight(h, id)).toEqual(["d02"]);
-    await settle(h, f, id);
-    expect(await inFlight(h, id)).toEqual(["d03", "d04"]);
-    await settle(h, f, id);
-    expect(await campaign(h, id)).toMatchObject({ status: "completed", completed_devices: 4 });
-
-    const id2 = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, deployment_strategy: "blue_green", blue_group: ["d05"], green_group: ["d06"] });
-    await start(h, id2);
-    await settle(h, f, id2, () => "failed");
-    expect(await campaign(h, id2)).toMatchObject({ status: "paused", failed_devices: 1, pending_devices: 1 });
-    expect((await devices(h, id2)).find((d) => d.device_id === "d06")!.state).toBe("pending");
-  });
-
-  it("blue_green accepts group names; target_groups resolve through groups filled over the API", async () => {
-    expect((await api(h, "POST", "/api/v1/groups", { ...asAdmin(h), body: { name: "blue", device_ids: ["d01", "d02"] } })).status).toBe(201);
-    expect((await api(h, "POST", "/api/v1/groups", { ...asAdmin(h), body: { name: "green", device_ids: ["d03"] } })).status).toBe(201);
-    expect((await api(h, "POST", "/api/v1/groups/green/devices", { ...asAdmin(h), body: { device_ids: ["d04"] } })).body.device_ids).toEqual(["d03", "d04"]);
-    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, deployment_strategy: "blue_green", blue_group: ["blue"], green_group: ["green"] });
-    const s = await start(h, id);
-    expect(s.stages.map((x: any) => x.total_devices)).toEqual([2, 2]);
-    const id2 = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, target_groups: ["green"], target_devices: ["d09"] });
-    expect((await start(h, id2)).total_devices).toBe(3);
-  });
-});
-
 describe("failure threshold and auto-rollback", () => {
   it("waits for the minimum sample: one early failure in a large campaign does not stop it", async () => {
     const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, target_devices: f.ids, max_concurrent_updates: 5, failure_threshold_percent: 10 });
@@ -288,4 +179,41 @@ describe("campaign lifecycle", () => {
     const list = await api(h, "GET", "/api/v1/campaigns?status=completed", asAdmin(h));
     expect(list.body.campaigns.map((c: any) => c.campaign_id)).toEqual([id]);
   });
+
+  it("campaign totals, stage counts and stats count devices by one definition", async () => {
+    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, deployment_strategy: "staged", target_devices: f.ids.slice(0, 10), batch_size: 6, failure_threshold_percent: 100 });
+    await start(h, id);
+    const outcome = { d04: "failed", d05: "rolled_back", d06: "silent" } as const;
+    await settle(h, f, id, (d) => outcome[d as keyof typeof outcome] ?? "completed");
+    const rb = await api(h, "POST", `/api/v1/campaigns/${id}/rollback`, { ...asAdmin(h), body: { reason: "operator", target_devices: ["d01"] } });
+    await report(h, f.keys.get("d01")!, rb.body.rollback_updates[0].update_id, "downloading", "installing", "completed");
+    await expectCountsAgree(id, { completed: 2, failed: 1, rolled_back: 2, in_progress: 1, pending: 4, cancelled: 0 });
+    await api(h, "POST", `/api/v1/campaigns/${id}/cancel`, { ...asAdmin(h), body: { reason: "enough" } });
+    const c = await expectCountsAgree(id, { completed: 2, failed: 1, rolled_back: 2, in_progress: 0, pending: 0, cancelled: 5 });
+    expect(c).toMatchObject({ rolled_back_by_device: 1, rolled_back_by_server: 1, failure_rate_percent: 40 }); // d04 and d05 of 5 finished
+    expect(c.stages.map((s: any) => [s.completed, s.failed, s.rolled_back, s.cancelled])).toEqual([[2, 1, 2, 1], [0, 0, 0, 4]]);
+  });
 });
+
+type Outcomes = Record<"completed" | "failed" | "rolled_back" | "in_progress" | "pending" | "cancelled", number>;
+
+/** The campaign shows `want`; its stages add up to it; its stats' update counts and the fleet stats say the same. */
+async function expectCountsAgree(id: string, want: Outcomes): Promise<any> {
+  const c = await campaign(h, id);
+  const s = (await api(h, "GET", `/api/v1/stats/campaigns/${id}`, asAdmin(h))).body;
+  const fleet = (await api(h, "GET", "/api/v1/stats", asAdmin(h))).body;
+  const updates = s.updates_by_status;
+  const neverDispatched = (await devices(h, id)).filter((d) => d.update_id === null && d.state === "cancelled").length;
+  for (const k of Object.keys(want) as Array<keyof Outcomes>) {
+    expect(c[`${k}_devices`], k).toBe(want[k]);
+    expect(s[`${k}_devices`], k).toBe(want[k]);
+    expect(c.stages.reduce((n: number, st: any) => n + st[k], 0), `stages ${k}`).toBe(want[k]);
+  }
+  expect([updates.completed, updates.failed, updates.rolled_back]).toEqual([want.completed, want.failed, want.rolled_back]);
+  expect(updates.scheduled + updates.downloading + updates.installing).toBe(want.in_progress);
+  expect(updates.cancelled + neverDispatched).toBe(want.cancelled);
+  expect(c.rolled_back_by_device + c.rolled_back_by_server).toBe(c.rolled_back_devices);
+  expect([s.rolled_back_by_device, s.rolled_back_by_server]).toEqual([c.rolled_back_by_device, c.rolled_back_by_server]);
+  for (const st of Object.keys(fleet.updates_by_status)) expect(fleet.updates_by_status[st], st).toBe(updates[st] + s.rollback_updates_by_status[st]);
+  return c;
+}

@@ -1,5 +1,6 @@
-// One interface for all deployment strategies: a strategy only validates its
-// fields and splits the target list into stages; the engine runs the stages.
+// One interface for all deployment strategies: a strategy validates its fields, names
+// the devices it targets besides target_devices and target_groups, and splits the
+// targets into stages. The engine runs the stages and knows no strategy by name.
 import type { CampaignConfig, StrategyName } from "../config";
 
 export interface StagePlan {
@@ -9,12 +10,29 @@ export interface StagePlan {
   soakMinutes: number;
 }
 
+/** What a strategy may look up about the fleet (read-only). */
+export interface FleetView {
+  /** Members of the group, or null when no group has that name. */
+  groupMembers(name: string): string[] | null;
+  deviceKnown(id: string): boolean;
+}
+
+/** Why a campaign config cannot run; becomes a 400 with this code. */
+export interface CampaignProblem {
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
 export interface DeploymentStrategy {
   name: StrategyName;
-  /** Returns an error message for a config this strategy cannot run. */
-  validate(c: CampaignConfig): string | null;
-  plan(c: CampaignConfig, targets: string[]): StagePlan[];
+  validate(c: CampaignConfig, fleet: FleetView): CampaignProblem | null;
+  /** Devices the strategy's own fields target, on top of target_devices and target_groups. */
+  extraTargets?(c: CampaignConfig, fleet: FleetView): string[];
+  plan(c: CampaignConfig, targets: string[], fleet: FleetView): StagePlan[];
 }
+
+export const invalidCampaign = (message: string): CampaignProblem => ({ code: "INVALID_CAMPAIGN", message });
 
 /** The first rollout_percentage of the targets (at least one device). */
 export function rolloutSlice(targets: string[], percentage: number): string[] {
