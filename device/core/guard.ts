@@ -1,57 +1,119 @@
 // The agent's view of its ports, fenced by its lifetime signal: once the agent is stopped (a power-off in a
 // simulator, a restart on a chip), nothing it still has in flight — a timer, a late network reply, a hook that
 // answers after its deadline — can write flash, persist state, report or restart. The core enforces this
-// itself; a simulator's fence only detects what would slip through.
+// itself; a simulator's fence only detects what would slip through. Classes, not closures: their methods
+// are shared, so a fence costs the agent a few slots, not a function object per method.
 import { AbortedError } from "./signal";
 import type { Signal } from "./signal";
-import type { OtaPort, OtaWriter, Ports, StoragePort } from "./ports";
+import type { AppDescription, HttpBodyStream, HttpPort, HttpRequest, HttpResponse, ImageState, OtaPort, OtaWriter, Ports, RestartPort, Slot, StoragePort } from "./ports";
 
 export function guardPorts(ports: Ports, alive: Signal): Ports {
-  const check = () => alive.throwIfAborted();
-  const { ota, storage, http, restart } = ports;
-  const guardedOta: OtaPort = {
-    get chipId() {
-      return ota.chipId;
-    },
-    running: () => ota.running(),
-    nextUpdate: () => ota.nextUpdate(),
-    other: () => ota.other(),
-    state: (slot) => ota.state(slot),
-    description: (slot) => ota.description(slot),
-    read: (slot, offset, into) => (check(), ota.read(slot, offset, into)),
-    begin: (slot, size) => (check(), guardWriter(ota.begin(slot, size), check)),
-    resume: (slot, offset) => (check(), guardWriter(ota.resume(slot, offset), check)),
-    setBoot: (slot) => (check(), ota.setBoot(slot)),
-    markValid: () => (check(), ota.markValid()),
-    markInvalid: () => (check(), ota.markInvalid()),
-    rollbackPossible: () => ota.rollbackPossible(),
-  };
-  const guardedStorage: StoragePort = {
-    get: (key) => storage.get(key),
-    set: (key, value) => (check(), storage.set(key, value)),
-    delete: (key) => (check(), storage.delete(key)),
-  };
-  const refuse = () => Promise.reject(new AbortedError(alive.reason));
   return {
     ...ports,
-    ota: guardedOta,
-    storage: guardedStorage,
-    http: {
-      request: (req) => (alive.aborted ? refuse() : http.request(req)),
-      stream: (url, headers, timeoutMs) => (alive.aborted ? refuse() : http.stream(url, headers, timeoutMs)),
-    },
-    restart: { restart: (reason) => (check(), restart.restart(reason)) },
+    ota: new GuardedOta(ports.ota, alive),
+    storage: new GuardedStorage(ports.storage, alive),
+    http: new GuardedHttp(ports.http, alive),
+    restart: new GuardedRestart(ports.restart, alive),
   };
 }
 
-function guardWriter(writer: OtaWriter, check: () => void): OtaWriter {
-  return {
-    get written() {
-      return writer.written;
-    },
-    write: (bytes) => (check(), writer.write(bytes)),
-    end: () => (check(), writer.end()),
-    // Freeing the handle writes nothing; a stopped agent may still let go of it.
-    abort: () => writer.abort(),
-  };
+class GuardedOta implements OtaPort {
+  constructor(private readonly ota: OtaPort, private readonly alive: Signal) {}
+  get chipId() {
+    return this.ota.chipId;
+  }
+  running(): Slot {
+    return this.ota.running();
+  }
+  nextUpdate(): Slot | null {
+    return this.ota.nextUpdate();
+  }
+  other(): Slot | null {
+    return this.ota.other();
+  }
+  state(slot: Slot): ImageState {
+    return this.ota.state(slot);
+  }
+  description(slot: Slot): AppDescription | null {
+    return this.ota.description(slot);
+  }
+  rollbackPossible(): boolean {
+    return this.ota.rollbackPossible();
+  }
+  read(slot: Slot, offset: number, into: Uint8Array) {
+    this.alive.throwIfAborted();
+    this.ota.read(slot, offset, into);
+  }
+  begin(slot: Slot, imageSize: number): OtaWriter {
+    this.alive.throwIfAborted();
+    return new GuardedWriter(this.ota.begin(slot, imageSize), this.alive);
+  }
+  resume(slot: Slot, offset: number): OtaWriter {
+    this.alive.throwIfAborted();
+    return new GuardedWriter(this.ota.resume(slot, offset), this.alive);
+  }
+  setBoot(slot: Slot) {
+    this.alive.throwIfAborted();
+    this.ota.setBoot(slot);
+  }
+  markValid() {
+    this.alive.throwIfAborted();
+    this.ota.markValid();
+  }
+  markInvalid() {
+    this.alive.throwIfAborted();
+    this.ota.markInvalid();
+  }
+}
+
+class GuardedWriter implements OtaWriter {
+  constructor(private readonly writer: OtaWriter, private readonly alive: Signal) {}
+  get written() {
+    return this.writer.written;
+  }
+  write(bytes: Uint8Array) {
+    this.alive.throwIfAborted();
+    this.writer.write(bytes);
+  }
+  end() {
+    this.alive.throwIfAborted();
+    this.writer.end();
+  }
+  /** Freeing the handle writes nothing; a stopped agent may still let go of it. */
+  abort() {
+    this.writer.abort();
+  }
+}
+
+class GuardedStorage implements StoragePort {
+  constructor(private readonly storage: StoragePort, private readonly alive: Signal) {}
+  get(key: string) {
+    return this.storage.get(key);
+  }
+  set(key: string, value: string) {
+    this.alive.throwIfAborted();
+    this.storage.set(key, value);
+  }
+  delete(key: string) {
+    this.alive.throwIfAborted();
+    this.storage.delete(key);
+  }
+}
+
+class GuardedHttp implements HttpPort {
+  constructor(private readonly http: HttpPort, private readonly alive: Signal) {}
+  request(req: HttpRequest): Promise<HttpResponse> {
+    return this.alive.aborted ? Promise.reject(new AbortedError(this.alive.reason)) : this.http.request(req);
+  }
+  stream(url: string, headers: Record<string, string>, timeoutMs: number): Promise<HttpBodyStream> {
+    return this.alive.aborted ? Promise.reject(new AbortedError(this.alive.reason)) : this.http.stream(url, headers, timeoutMs);
+  }
+}
+
+class GuardedRestart implements RestartPort {
+  constructor(private readonly port: RestartPort, private readonly alive: Signal) {}
+  restart(reason: string) {
+    this.alive.throwIfAborted();
+    this.port.restart(reason);
+  }
 }

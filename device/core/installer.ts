@@ -187,6 +187,9 @@ export class Installer {
     this.lastProgress = percent;
     if (ctx.outbox.pending > 0 || this.progressInFlight) return;
     const report = { status: "downloading" as const, progress: percent, timestamp: ctx.timestamp(), sequence: ctx.outbox.takeSequence() };
-    this.progressInFlight = ctx.outbox.send(updateId, report).finally(() => (this.progressInFlight = null));
+    const settled = () => {
+      this.progressInFlight = null;
+    };
+    this.progressInFlight = ctx.client.report(updateId, report).then(settled, settled);
   }
 }

@@ -92,11 +92,7 @@ const http: HttpPort = {
       headers: responseHeaders,
       // Asynchronous, as the chip's HTTP client is: the crank ends while bytes are awaited, so the host's
       // meters see the agent between chunks (and its timers can fire during a stall).
-      read: async (into) => {
-        const got = await callAsync("stream.read", id, into.length);
-        into.set(got);
-        return got.length;
-      },
+      read: (into) => callAsync("stream.read", id, into.length).then((got) => (into.set(got), got.length)),
       close: () => call("stream.close", id),
     };
   },
