@@ -109,9 +109,11 @@ void M(gf o, const gf a, const gf b)
 {
 	int64_t t[31];
 	memset(t, 0, sizeof(t));
-	for (int i = 0; i < 16; i++)
+	for (int i = 0; i < 16; i++) {
+		int32_t ai = a[i];	// int32 x int32 -> int64: one widening multiply, on the ESP32 too
 		for (int j = 0; j < 16; j++)
-			t[i + j] += (int64_t)a[i] * b[j];
+			t[i + j] += (int64_t)ai * b[j];
+	}
 	for (int i = 0; i < 15; i++)
 		t[i] += 38 * t[i + 16];
 	car25519(t);

@@ -59,7 +59,7 @@ static void cswap(gf p[4], gf q[4], int b)
 		sel25519(p[i], q[i], b);
 }
 
-static void pack(uint8_t r[32], gf p[4])
+static __attribute__((noinline)) void pack(uint8_t r[32], gf p[4])
 {
 	gf tx, ty, zi;
 	inv25519(zi, p[2]);
@@ -94,8 +94,9 @@ static void scalarbase(gf p[4], gf base[4], const uint8_t s[32])
 	scalarmult(p, base, s);
 }
 
-// r = -(the point encoded in p); -1 when p encodes no point.
-static int unpackneg(gf r[4], const uint8_t p[32])
+// r = -(the point encoded in p); -1 when p encodes no point. Out of line: its seven temporaries stay off
+// the scalarmult path.
+static __attribute__((noinline)) int unpackneg(gf r[4], const uint8_t p[32])
 {
 	gf t, chk, num, den, den2, den4, den6;
 	set25519(r[2], gf1);
@@ -162,20 +163,25 @@ static void modL(uint8_t r[32], int64_t x[64])
 	}
 }
 
-// h = SHA-512(R || A || msg) mod L. Kept out of line so its 730 bytes are not on the scalarmult path.
+// h = SHA-512(R || A || msg) mod L (tweetnacl's reduce). Out of line, and the hash context and the 64 limbs
+// of modL in disjoint scopes (gcc gives them one stack slot), to keep this branch shallow.
 static __attribute__((noinline)) void challenge(uint8_t h[32], const uint8_t sig[64], const uint8_t pk[32], const uint8_t *msg, size_t len)
 {
-	Ed25519Sha512 sha;
 	uint8_t digest[64];
-	int64_t x[64];
-	ed25519_sha512_init(&sha);
-	ed25519_sha512_update(&sha, sig, 32);
-	ed25519_sha512_update(&sha, pk, 32);
-	ed25519_sha512_update(&sha, msg, len);
-	ed25519_sha512_final(&sha, digest);
-	for (int i = 0; i < 64; i++)
-		x[i] = digest[i];
-	modL(h, x);
+	{
+		Ed25519Sha512 sha;
+		ed25519_sha512_init(&sha);
+		ed25519_sha512_update(&sha, sig, 32);
+		ed25519_sha512_update(&sha, pk, 32);
+		ed25519_sha512_update(&sha, msg, len);
+		ed25519_sha512_final(&sha, digest);
+	}
+	{
+		int64_t x[64];
+		for (int i = 0; i < 64; i++)
+			x[i] = digest[i];
+		modL(h, x);
+	}
 }
 
 int ed25519_verify(const uint8_t sig[64], const uint8_t *msg, size_t len, const uint8_t pk[32])
