@@ -141,6 +141,10 @@ function build(env, work) {
     fail(`${step} failed (make exit ${result.status})`, verbose ? "" : diagnostics);
   }
 
+  // Warnings about our own sources (none today) are shown, not fatal.
+  const ourWarnings = log.split("\n").filter((line) => line.includes(root + "/") && /warning/i.test(line));
+  for (const line of ourWarnings) console.warn(`esp32:check: ${line}`);
+
   // 3. What xsl linked, and whether every import of our modules names one of those modules.
   const modules = linkedModules(readFileSync(mcXsC, "utf8"));
   const inputs = projectModuleInputs(readFileSync(makefile, "utf8"), vars, root);
