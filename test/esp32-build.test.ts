@@ -22,7 +22,7 @@ interface Manifest extends Part {
 
 // Modules the SDK manifests included by ours provide (manifest_base/net, modules/io, io/flash, crypt/digest, mqtt).
 const SDK_MODULES = new Set(["timer", "net", "mc/config", "crypt", "mqtt", "embedded:io/socket/tcp", "embedded:storage/flash"]);
-const EXTENSIONS = [".ts", ".js", ".c"];
+const EXTENSIONS = [".ts", ".d.ts", ".js", ".c"];
 
 const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 const local = (p: string) => join(dirname(manifestPath), p);
@@ -31,7 +31,7 @@ function parts(m: Manifest): Part[] {
   return [m, ...Object.values(m.platforms ?? {})];
 }
 
-/** mcconfig's rule: "./x/y" names x/y.ts, x/y.js or x/y.c; "./x/*" every such file in x. */
+/** mcconfig's rule: "./x/y" names x/y.ts, x/y.d.ts (types only), x/y.js or x/y.c; "./x/*" every such file in x. */
 function moduleFiles(source: string): string[] {
   if (source.endsWith("/*")) {
     const dir = local(source.slice(0, -2));
@@ -53,7 +53,7 @@ function moduleMap(m: Manifest): Map<string, string> {
         for (const file of moduleFiles(source)) {
           const base = file.replace(/(\.d)?\.(ts|js|c)$/, "");
           const name = target.endsWith("*") ? target.slice(0, -1) + base.slice(base.lastIndexOf("/") + 1) : target;
-          if (!file.endsWith(".c")) names.set(name, file);
+          if (!file.endsWith(".c") && !file.endsWith(".d.ts")) names.set(name, file);
         }
       }
   return names;

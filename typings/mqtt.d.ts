@@ -1,6 +1,7 @@
 // Moddable's MQTT 3.1.1 client (modules/network/mqtt/mqtt.js), which neither @moddable/typings 5.6.0 nor
-// the SDK declares. Written from that source: the members our adapter uses. A module file mapped by
-// tsconfig.device.json `paths`, because the npm package `mqtt` (used by host-sim) has the same name.
+// the SDK declares. Written from that source: the members our adapter uses. A module file, mapped to `mqtt`
+// by tsconfig.device.json `paths` (the npm package `mqtt`, used by host-sim, has the same name) and by
+// manifest.json (a .d.ts module entry is how mcconfig's tsc finds types; without it, TS7016 under strict).
 export interface ClientOptions {
   host: string;
   /** Default 1883 (80 with `path`, i.e. MQTT over WebSocket). */
