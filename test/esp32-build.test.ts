@@ -20,8 +20,9 @@ interface Manifest extends Part {
   platforms?: Record<string, Part>;
 }
 
-// Modules the SDK manifests included by ours provide (manifest_base/net, modules/io, io/flash, crypt/digest, mqtt).
-const SDK_MODULES = new Set(["timer", "net", "mc/config", "crypt", "mqtt", "embedded:io/socket/tcp", "embedded:storage/flash"]);
+// Modules the SDK manifests included by ours provide (manifest_base/net, modules/io, io/flash, crypt/digest,
+// data/text/encoder, mqtt).
+const SDK_MODULES = new Set(["timer", "net", "mc/config", "crypt", "text/encoder", "mqtt", "embedded:io/socket/tcp", "embedded:storage/flash"]);
 const EXTENSIONS = [".ts", ".d.ts", ".js", ".c"];
 
 const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -61,7 +62,7 @@ function moduleMap(m: Manifest): Map<string, string> {
 
 function imports(source: string): string[] {
   const out: string[] = [];
-  for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\s+([\s\S]*?)\s*from\s*["']([^"']+)["']/g))
+  for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\s+([^;]*?)\s*from\s*["']([^"']+)["']/g))
     if (!/^type\s/.test(m[1])) out.push(m[2]);
   for (const m of source.matchAll(/(?:^|\n)\s*import\s*["']([^"']+)["']/g)) out.push(m[1]);
   return out;

@@ -17,6 +17,12 @@ import { IDLE } from "./state";
 import { withTimeout } from "./timing";
 import { checkApplicable, checkManifestShape, parseEnvelope, verifySignature } from "./trust";
 
+type Accepted =
+  | { kind: "none" }
+  | { kind: "refused"; updateId: string | undefined; error: unknown }
+  /** `source`: for a signed rollback, the other slot when it already holds the image (no download). */
+  | { kind: "install"; ref: UpdateRef; source: Slot | null };
+
 export class Installer {
   /** The server's cancel of the download under way, if any. */
   private cancelling: { updateId: string; controller: Controller } | null = null;
@@ -35,19 +41,41 @@ export class Installer {
     const { ctx } = this;
     if (ctx.state.load().phase !== "idle") return { result: "busy" };
     await ctx.outbox.flush();
-    const { ota, log } = ctx.ports;
-    const running = ota.running();
     const runningVersion = ctx.runningVersion();
     const offer = await ctx.client.check({ currentVersion: runningVersion, deviceModel: ctx.config.deviceModel, hardwareVersion: ctx.config.hardwareVersion });
     if (offer.kind === "unreachable") return { result: "unreachable", message: offer.message };
+    // Only the accepted update outlives this line: the envelope and its checks are not kept during the download.
+    const accepted = this.accept(offer.body, runningVersion);
+    if (accepted.kind === "none") return { result: "none" };
+    if (accepted.kind === "refused") return this.fail(accepted.updateId, accepted.error);
+    const { ref, source } = accepted;
+    const { manifest } = ref;
+    try {
+      for (const name of manifest.pre_update_commands) {
+        const hook = ctx.config.commands[name];
+        if (hook) await runHook(`pre-update command ${name}`, () => hook({ updateId: manifest.update_id, version: manifest.version }));
+      }
+      if (source) {
+        ctx.ports.log.log("info", "rollback: switching to the other slot, no download", { update_id: manifest.update_id, slot: source.label });
+        return await this.switchNow({ phase: "switching", ...ref }, source);
+      }
+    } catch (e) {
+      return this.fail(manifest.update_id, e);
+    }
+    return this.download({ phase: "downloading", ...ref, offset: 0, downloadAttempts: 0 });
+  }
 
+  /** The trust checks (trust.ts), in the order that gives the most useful code; nothing touches flash yet. */
+  private accept(body: string, runningVersion: string): Accepted {
+    const { ctx } = this;
+    const { ota } = ctx.ports;
     let updateId: string | undefined;
     try {
-      const env = parseEnvelope(offer.body, (m) => {
+      const env = parseEnvelope(body, (m) => {
         // Known before any check, so every refusal (a missing signature included) is reported against it.
         if (typeof m.update_id === "string" && m.update_id.length <= 64) updateId = m.update_id;
       });
-      if (!env) return { result: "none" };
+      if (!env) return { kind: "none" };
       verifySignature(env, ctx.config.trustedKeys, ctx.ports.hash.verifyEd25519?.bind(ctx.ports.hash));
       const raw = env.manifest as unknown as Record<string, unknown>;
       checkManifestShape(raw);
@@ -67,19 +95,10 @@ export class Installer {
         clockTrusted: ctx.config.clockTrusted(),
         knownCommands: Object.keys(ctx.config.commands),
       });
-      if (!slot || slot.label === running.label) throw new UpdateError("INSUFFICIENT_SPACE", "no OTA slot to update");
-      for (const name of manifest.pre_update_commands) {
-        const hook = ctx.config.commands[name];
-        if (hook) await runHook(`pre-update command ${name}`, () => hook({ updateId: manifest.update_id, version: manifest.version }));
-      }
-      const ref: UpdateRef = { manifest, targetSlot: slot.label, fromVersion: runningVersion };
-      if (source) {
-        log.log("info", "rollback: switching to the other slot, no download", { update_id: manifest.update_id, slot: source.label });
-        return await this.switchNow({ phase: "switching", ...ref }, source);
-      }
-      return await this.download({ phase: "downloading", ...ref, offset: 0, downloadAttempts: 0 });
+      if (!slot || slot.label === ota.running().label) throw new UpdateError("INSUFFICIENT_SPACE", "no OTA slot to update");
+      return { kind: "install", ref: { manifest, targetSlot: slot.label, fromVersion: runningVersion }, source };
     } catch (e) {
-      return this.fail(updateId, e);
+      return { kind: "refused", updateId, error: e };
     }
   }
 

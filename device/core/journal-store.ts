@@ -38,8 +38,14 @@ export class JournalStore implements StoragePort {
   /** Where the next record goes in `slot`, or null when the next commit must start a fresh slot. */
   private cursor: number | null = null;
 
-  /** `slotSectors` sectors per slot (default 2: an 8 KiB record, room for a manifest and a full outbox). */
-  constructor(private readonly flash: RawFlashPort, private readonly slotSectors = 2) {
+  /** `slotSectors` sectors per slot (default 2: an 8 KiB record, room for a manifest and a full outbox).
+   * `encode`: the platform's native UTF-8 encoder (TextEncoder), when it has one: every commit encodes a whole
+   * record, which the portable loop makes cost more than the download it records. */
+  constructor(
+    private readonly flash: RawFlashPort,
+    private readonly slotSectors = 2,
+    private readonly encode: (text: string) => Uint8Array = utf8Encode,
+  ) {
     this.slots = Math.floor(flash.size / flash.sectorSize / slotSectors);
     this.slotBytes = slotSectors * flash.sectorSize;
     if (this.slots < 2) throw new Error("the journal needs room for at least two slots");
@@ -64,7 +70,7 @@ export class JournalStore implements StoragePort {
   }
 
   private commit(next: Record<string, string>) {
-    const payload = utf8Encode(JSON.stringify(next));
+    const payload = this.encode(JSON.stringify(next));
     if (HEADER + payload.length > this.slotBytes) {
       throw new Error(`journal record of ${payload.length} bytes exceeds a ${this.slotBytes}-byte slot`);
     }

@@ -41,24 +41,29 @@ export class UpdateClient {
   }
 
   /** POST one status report: "retry" on network or server errors, "done" once the server answered for good. */
-  async report(updateId: string, report: StatusReport): Promise<"done" | "retry"> {
-    try {
-      const res = await this.http.request({
-        method: "POST",
-        url: this.config.serverUrl + updateStatusPath(updateId),
-        headers: { "content-type": "application/json", ...this.auth() },
-        body: JSON.stringify(report),
-        timeoutMs: this.config.requestTimeoutMs,
-      });
-      if (res.status >= 200 && res.status < 300) return "done";
-      if (res.status >= 500 || res.status === 429 || res.status === 401) return "retry";
-      // Any other 4xx: the server will never accept this report (e.g. the update was cancelled); do not resend forever.
-      this.log.log("warn", "status report refused", { update_id: updateId, status: report.status, http: res.status });
-      return "done";
-    } catch (e) {
-      this.log.log("info", "status report deferred", { update_id: updateId, status: report.status, error: errorMessage(e) });
-      return "retry";
-    }
+  report(updateId: string, report: StatusReport): Promise<"done" | "retry"> {
+    // A promise chain, not an async function: progress reports are in flight during the download, and a
+    // suspended async frame would keep more of the agent's memory.
+    const request = {
+      method: "POST" as const,
+      url: this.config.serverUrl + updateStatusPath(updateId),
+      headers: { "content-type": "application/json", "x-api-key": this.config.apiKey },
+      body: JSON.stringify(report),
+      timeoutMs: this.config.requestTimeoutMs,
+    };
+    return this.http.request(request).then(
+      (res) => {
+        if (res.status >= 200 && res.status < 300) return "done";
+        if (res.status >= 500 || res.status === 429 || res.status === 401) return "retry";
+        // Any other 4xx: the server will never accept this report (e.g. the update was cancelled); do not resend forever.
+        this.log.log("warn", "status report refused", { update_id: updateId, status: report.status, http: res.status });
+        return "done";
+      },
+      (e) => {
+        this.log.log("info", "status report deferred", { update_id: updateId, status: report.status, error: errorMessage(e) });
+        return "retry";
+      },
+    );
   }
 
   /** Opens the firmware body from byte `from` (a Range request past 0). Rejects with TransientError on network errors. */

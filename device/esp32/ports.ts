@@ -9,6 +9,7 @@ import { EspMqttPort, type EspMqttOptions } from "./mqtt";
 import { EspOtaPort } from "./ota";
 import { EspRawFlash } from "./raw-flash";
 import { EspRestart } from "./restart";
+import TextEncoder from "text/encoder";
 
 export interface EspPortsOptions {
   /** Data partition of the agent's journal (partitions.csv). Default "agent". */
@@ -18,13 +19,16 @@ export interface EspPortsOptions {
   logLevel?: LogLevel;
 }
 
+const encoder = new TextEncoder();
+
 export function createEspPorts(options: EspPortsOptions = {}): Ports {
   const log = new EspLog({ level: options.logLevel });
   const ports: Ports = {
     ota: new EspOtaPort(),
     http: new EspHttpPort(),
     hash: new EspHashPort(),
-    storage: new JournalStore(new EspRawFlash({ partition: options.journalPartition ?? "agent" })),
+    // Moddable's native UTF-8 encoder: each journal commit encodes a whole record.
+    storage: new JournalStore(new EspRawFlash({ partition: options.journalPartition ?? "agent" }), undefined, (text) => encoder.encode(text)),
     clock: new EspClock(),
     restart: new EspRestart(log),
     log,

@@ -3,12 +3,13 @@
 // agent's side). The XS adapters (xs-entry.ts) and the host's handlers (xs-agent.ts) are both typed from
 // it: a call missing on either side does not compile. Opcodes are table positions, so nothing is kept in
 // sync by hand.
-//   call:     [u16 opcode][u32 ticket, async calls only][args]
+//   call:     [u16 opcode][u32 ticket, async calls only][args]; with a chunk argument the opcode has BULK_FLAG
+//             set and the chunk follows as the next message, by itself
 //   reply:    [u8 0][result]  |  [u8 1][error]              (sync calls; async ones reply [u8 0] at once)
 //   push:     [u8 kind][...]  host → XS: a timer fired, an MQTT message, an async call completed, a run
 import type { AppDescription, HttpRequest, HttpResponse, ImageState, LogLevel, Slot } from "../../device/core/ports";
 import type { ByteReader, ByteWriter, Codec } from "./codec";
-import { bool, bytes, f64, json, none, nullable, oneOf, str, tuple, u32 } from "./codec";
+import { bool, bulk, bytes, f64, json, none, nullable, oneOf, str, tuple, u32 } from "./codec";
 
 export interface CallSpec<A extends unknown[], R, Async extends boolean = boolean> {
   args: Codec<A>;
@@ -45,7 +46,7 @@ export const CALLS = {
   "ota.markValid": sync(tuple(), none),
   "ota.markInvalid": sync(tuple(), none),
   "ota.rollbackPossible": sync(tuple(), bool),
-  "writer.write": sync(tuple<[number, Uint8Array]>(u32, bytes), none),
+  "writer.write": sync(tuple<[number, Uint8Array]>(u32, bulk), none),
   "writer.end": sync(tuple<[number]>(u32), none),
   "writer.abort": sync(tuple<[number]>(u32), none),
   "http.request": later(tuple<[HttpRequest]>(json<HttpRequest>()), json<HttpResponse>()),
@@ -59,13 +60,13 @@ export const CALLS = {
   "mqtt.publish": later(tuple<[string, string]>(str, str), none),
   "mqtt.close": later(tuple(), none),
   "hash.create": sync(tuple(), u32),
-  "hash.update": sync(tuple<[number, Uint8Array]>(u32, bytes), none),
+  "hash.update": sync(tuple<[number, Uint8Array]>(u32, bulk), none),
   "hash.digest": sync(tuple<[number]>(u32), bytes),
   /** The chip's native ed25519 (device/esp32/native); the host's here. */
   "hash.verifyEd25519": sync(tuple<[Uint8Array, Uint8Array, Uint8Array]>(bytes, bytes, bytes), bool),
   "raw.geometry": sync(tuple(), tuple<[number, number]>(u32, u32)),
   "raw.read": sync(tuple<[number, number]>(u32, u32), bytes),
-  "raw.write": sync(tuple<[number, Uint8Array]>(u32, bytes), none),
+  "raw.write": sync(tuple<[number, Uint8Array]>(u32, bulk), none),
   "raw.eraseSector": sync(tuple<[number]>(u32), none),
   "clock.now": sync(tuple(), f64),
   "clock.random": sync(tuple(), f64),
@@ -93,6 +94,9 @@ export function specOf<K extends CallName>(name: K): CallSpec<ArgsOf<K>, ResultO
 
 export const CALL_NAMES = Object.keys(CALLS) as CallName[];
 export const OPCODE = Object.fromEntries(CALL_NAMES.map((n, i) => [n, i])) as Record<CallName, number>;
+
+/** Set in a call's opcode when its chunk argument follows as a message of its own. */
+export const BULK_FLAG = 0x8000;
 
 /** What the host pushes into the worker. */
 export const PUSH = { fire: 1, mqtt: 2, complete: 3, run: 4 } as const;

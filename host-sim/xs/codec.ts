@@ -8,10 +8,18 @@ export class ByteWriter {
   private buf = new Uint8Array(256);
   private view = new DataView(this.buf.buffer);
   pos = 0;
+  /** A large byte argument (a chunk) that travels as a message of its own instead of being copied in. */
+  bulk: Uint8Array | null = null;
 
   reset(): this {
     this.pos = 0;
+    this.bulk = null;
     return this;
+  }
+
+  /** Overwrites a u16 already written (the opcode's "bulk follows" flag). */
+  patchU16(at: number, v: number) {
+    this.view.setUint16(at, v, true);
   }
 
   private room(n: number) {
@@ -69,7 +77,8 @@ export class ByteReader {
   private readonly bytesView: Uint8Array;
   pos = 0;
 
-  constructor(buffer: ArrayBuffer | Uint8Array) {
+  /** `bulk`: the message that carried this call's chunk, if it had one. */
+  constructor(buffer: ArrayBuffer | Uint8Array, readonly bulk: Uint8Array | null = null) {
     this.bytesView = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
     this.view = new DataView(this.bytesView.buffer, this.bytesView.byteOffset, this.bytesView.byteLength);
   }
@@ -120,6 +129,17 @@ export const f64: Codec<number> = { write: (w, v) => w.f64(v), read: (r) => r.f6
 export const bool: Codec<boolean> = { write: (w, v) => w.u8(v ? 1 : 0), read: (r) => r.u8() === 1 };
 export const str: Codec<string> = { write: (w, v) => w.str(v), read: (r) => r.str() };
 export const bytes: Codec<Uint8Array> = { write: (w, v) => w.bytes(v), read: (r) => r.bytes() };
+/** A chunk sent as its own message: on the chip it is a native call reading the bytes in place, and a copy
+ * into the call's message would cost the engine work per byte that the chip never does. At most one per call. */
+export const bulk: Codec<Uint8Array> = {
+  write: (w, v) => {
+    w.bulk = v;
+  },
+  read: (r) => {
+    if (!r.bulk) throw new Error("bridge: a bulk argument without its message");
+    return r.bulk;
+  },
+};
 
 /** Structured values that are not on the hot path (requests, slot descriptions, log fields). */
 export function json<T>(): Codec<T> {

@@ -8,7 +8,7 @@ import type { AgentConfig } from "../../device/core/config";
 import type { HttpBodyStream, OtaWriter, Ports, RawFlashPort, Sha256 } from "../../device/core/ports";
 import nacl from "tweetnacl";
 import type { ArgsOf, CallName, ResultOf } from "./bridge";
-import { CALL_NAMES, PUSH, specOf, writeError } from "./bridge";
+import { BULK_FLAG, CALL_NAMES, PUSH, specOf, writeError } from "./bridge";
 import { ByteReader, ByteWriter } from "./codec";
 import type { WireConfig } from "./xs-entry";
 import type { Meter } from "./xs-worker";
@@ -80,6 +80,10 @@ export class XsAgent {
   /** Live slots of the idle machine that loaded the bundle (after a GC). */
   idleHeapCount = 0;
   private pushes = 0;
+  /** A call waiting for its chunk (the next message). */
+  private staged: Uint8Array | null = null;
+  /** gc() evaluations since the idle count: xsnap keeps one slot per evaluated script, which is not the agent's. */
+  private samples = 0;
 
   constructor(
     private readonly config: AgentConfig,
@@ -163,7 +167,8 @@ export class XsAgent {
       if (this.options.sampleLiveSlotsEvery && ++this.pushes % this.options.sampleLiveSlotsEvery === 0) {
         // Collect garbage first, so the count is what the agent keeps alive, not what it has dropped.
         const live = await this.worker.evaluate("gc()");
-        this.peakHeapCount = Math.max(this.peakHeapCount, live.currentHeapCount);
+        this.samples++;
+        this.peakHeapCount = Math.max(this.peakHeapCount, live.currentHeapCount - this.samples);
       }
     } catch (e) {
       // The worker died or threw: whoever waits learns it.
@@ -175,8 +180,15 @@ export class XsAgent {
   /** One call from the agent: a sync call is answered in the reply; an async one at once with an empty
    * reply, and later by a completion push carrying its ticket. */
   private async onCall(message: Uint8Array): Promise<Uint8Array> {
-    const r = new ByteReader(message);
-    const name = CALL_NAMES[r.u16()];
+    // A call whose chunk follows: keep the call, acknowledge, and run it when the chunk arrives.
+    const staged = this.staged;
+    this.staged = null;
+    if (!staged && message.length >= 2 && (message[1]! << 8) & BULK_FLAG) {
+      this.staged = message;
+      return new Uint8Array([0]);
+    }
+    const r = staged ? new ByteReader(staged, message) : new ByteReader(message);
+    const name = CALL_NAMES[r.u16() & ~BULK_FLAG];
     const reply = new ByteWriter();
     if (name === undefined) {
       reply.u8(1);

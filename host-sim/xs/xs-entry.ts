@@ -9,13 +9,14 @@ import type { ClockPort, HashPort, HttpPort, MqttPort, OtaPort, OtaWriter, Ports
 import { OtaPortError } from "../../device/core/ports";
 import { parseEnvelope, verifySignature } from "../../device/core/trust";
 import type { ArgsOf, AsyncCall, ResultOf, SyncCall, WireError } from "./bridge";
-import { OPCODE, PUSH, readError, specOf } from "./bridge";
+import { BULK_FLAG, OPCODE, PUSH, readError, specOf } from "./bridge";
 import type { Codec } from "./codec";
 import { ByteReader, ByteWriter } from "./codec";
 
 declare const issueCommand: (message: ArrayBuffer) => ArrayBuffer;
 
 const out = new ByteWriter();
+const textEncoder = new TextEncoder();
 
 function toError(e: WireError): Error {
   if (e.name === "OtaPortError") return new OtaPortError(e.espName || "ESP_FAIL", e.message);
@@ -24,11 +25,20 @@ function toError(e: WireError): Error {
   return err;
 }
 
+/** Sends what `out` holds; a chunk goes after it as its own message (an ArrayBuffer slice: a native copy). */
+function send(opcode: number): ArrayBuffer {
+  const chunk = out.bulk;
+  if (!chunk) return out.take();
+  out.patchU16(0, opcode | BULK_FLAG);
+  issueCommand(out.take());
+  return chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? (chunk.buffer as ArrayBuffer) : (chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength) as ArrayBuffer);
+}
+
 function call<K extends SyncCall>(name: K, ...args: ArgsOf<K>): ResultOf<K> {
   const spec = specOf(name);
   out.reset().u16(OPCODE[name]);
   spec.args.write(out, args);
-  const r = new ByteReader(issueCommand(out.take()));
+  const r = new ByteReader(issueCommand(send(OPCODE[name])));
   if (r.u8() !== 0) throw toError(readError(r));
   return spec.result.read(r);
 }
@@ -45,7 +55,7 @@ function callAsync<K extends AsyncCall>(name: K, ...args: ArgsOf<K>): Promise<Re
   spec.args.write(out, args);
   return new Promise<ResultOf<K>>((resolve, reject) => {
     pending.set(ticket, { codec: spec.result as Codec<unknown>, resolve: resolve as (v: unknown) => void, reject });
-    const r = new ByteReader(issueCommand(out.take()));
+    const r = new ByteReader(issueCommand(send(OPCODE[name])));
     if (r.u8() !== 0) {
       pending.delete(ticket);
       reject(toError(readError(r)));
@@ -160,7 +170,8 @@ function ports(c: WireConfig): Ports {
     http,
     ...(c.hasMqtt ? { mqtt } : {}),
     hash: hashPort(c.nativeEd25519),
-    storage: new JournalStore(rawFlash()),
+    // xsnap has TextEncoder, as the ESP32 build has Moddable's text/encoder.
+    storage: new JournalStore(rawFlash(), undefined, (text) => textEncoder.encode(text)),
     clock,
     restart: { restart: (reason) => call("restart", reason) },
     log: { log: (level, message, fields) => call("log", level, message, fields ?? null) },
