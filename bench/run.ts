@@ -150,7 +150,7 @@ async function nodeVsCurl(figures: Figure[]) {
       const apiKey = (await post(ROUTES.devices, { device_id: id, device_model: "ESP32-DEVKIT", hardware_version: "1.0", current_version: "1.0.0" })).api_key as string;
       const flash = createDeviceFlash({ partitions: parsePartitionCsv(BIG_SLOTS_CSV, { flashSize: 16 << 20 }), size: 16 << 20 });
       programPartition(flash, findByName(loadPartitionTable(flash), "ota_0")!, buildAppImage({ version: "1.0.0" }));
-      const dev = new SimDevice({ id, flash, serverUrl: server.url, apiKey, trustedKeys: keys, agent: { progressStepPercent: 5 } });
+      const dev = new SimDevice({ id, flash, serverUrl: server.url, apiKey, trustedKeys: keys, agent: { progressStepPercent: 5 }, nativeEd25519: true });
       await dev.powerOn();
       await post(deviceUpdatePath(id), { firmware_id: fw });
       const t0 = performance.now();

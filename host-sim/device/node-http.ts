@@ -114,15 +114,30 @@ class NodeBodyStream implements HttpBodyStream {
     });
   }
 
-  async read(into: Uint8Array): Promise<number> {
+  read(into: Uint8Array): Promise<number> {
+    // Fast path: bytes already here and no throttle — no async machinery per chunk.
+    if (this.pending && this.pending.length > 0 && !this.port.bytesPerSecond) return Promise.resolve(this.take(into));
+    return this.readSlow(into);
+  }
+
+  private take(into: Uint8Array): number {
+    const pending = this.pending!;
+    const n = Math.min(into.length, pending.length);
+    into.set(n === pending.length ? pending : pending.subarray(0, n));
+    this.pending = n < pending.length ? pending.subarray(n) : null;
+    return n;
+  }
+
+  private async readSlow(into: Uint8Array): Promise<number> {
     for (;;) {
       if (this.pending && this.pending.length > 0) {
-        const n = Math.min(into.length, this.pending.length);
         const bps = this.port.bytesPerSecond;
-        if (bps) await new Promise((r) => setTimeout(r, (n * 1000) / bps)); // the bytes take this long to arrive
-        into.set(this.pending.subarray(0, n));
-        this.pending = n < this.pending.length ? this.pending.subarray(n) : null;
-        return n;
+        if (bps) {
+          const n = Math.min(into.length, this.pending.length);
+          await new Promise((r) => setTimeout(r, (n * 1000) / bps)); // the bytes take this long to arrive
+          if (!this.pending) continue; // closed meanwhile
+        }
+        return this.take(into);
       }
       if (this.dropAfterPending) {
         this.res.destroy();

@@ -47,6 +47,8 @@ export type FlashOp =
 interface Backing {
   readonly size: number;
   read(offset: number, length: number): Uint8Array;
+  /** The bytes in place, without a copy, where the backing can (for checks that only look). */
+  view?(offset: number, length: number): Uint8Array;
   write(offset: number, data: Uint8Array): void;
   close(): void;
 }
@@ -58,6 +60,9 @@ class MemoryBacking implements Backing {
   }
   read(offset: number, length: number) {
     return this.bytes.slice(offset, offset + length);
+  }
+  view(offset: number, length: number) {
+    return this.bytes.subarray(offset, offset + length);
   }
   write(offset: number, data: Uint8Array) {
     this.bytes.set(data, offset);
@@ -235,7 +240,7 @@ export class NorFlash {
     this.checkPower();
     this.checkRange(offset, data.length);
     if (data.length === 0) return;
-    const current = this.backing.read(offset, data.length);
+    const current = this.backing.view ? this.backing.view(offset, data.length) : this.backing.read(offset, data.length);
     let next = data;
     if (!isErased(current)) {
       if (this.strict) {
@@ -262,7 +267,7 @@ export class NorFlash {
     this.checkRange(offset, SECTOR_SIZE);
     const n = this.beginOp();
     const keep = this.tornLength(n, SECTOR_SIZE);
-    this.backing.write(offset, new Uint8Array(keep ?? SECTOR_SIZE).fill(0xff));
+    this.backing.write(offset, keep === undefined ? ERASED : ERASED.subarray(0, keep));
     this.stats.erases++;
     this.endOp({ kind: "erase", n: this.opCount, offset, length: SECTOR_SIZE }, n, keep !== undefined);
   }
