@@ -7,7 +7,7 @@ import type { UpdateManifest } from "../protocol/manifest";
 import type { CheckOutcome } from "./agent";
 import type { AgentContext } from "./context";
 import { Downloader } from "./download";
-import { asUpdateFailure, UpdateError } from "./failures";
+import { AbortedError, asUpdateFailure, errorMessage, UpdateError } from "./failures";
 import type { Slot } from "./ports";
 import { OtaPortError } from "./ports";
 import { runHook } from "./self-test";
@@ -119,7 +119,10 @@ export class Installer {
         persist: (offset, attempts) => ctx.state.save({ ...s, offset, downloadAttempts: attempts }),
         progress: (bytes, total) => this.progress(manifest.update_id, bytes, total),
       });
-      await ctx.outbox.flush();
+      // "downloading" goes out while the first bytes come in; progress reports wait until it is delivered.
+      ctx.outbox.flush().catch((e: unknown) => {
+        if (!(e instanceof AbortedError)) ctx.ports.log.log("error", "report delivery failed", { error: errorMessage(e) });
+      });
       await downloader.run(s.offset, s.downloadAttempts);
       this.cancelling = null;
       const desc = ctx.ports.ota.description(slot);

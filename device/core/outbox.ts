@@ -33,6 +33,8 @@ export class Outbox {
     private readonly deliver: Deliver,
   ) {}
 
+  private flushing: Promise<boolean> | null = null;
+
   get pending(): number {
     return this.load().items.length;
   }
@@ -66,8 +68,21 @@ export class Outbox {
     return sequence;
   }
 
-  /** Sends stored reports in order; stops at the first that cannot be delivered. True when all went. */
-  async flush(): Promise<boolean> {
+  /** Sends stored reports in order; stops at the first that cannot be delivered. True when all went. One
+   * flush runs at a time (a report is never in flight twice): a caller arriving meanwhile waits for it, then
+   * delivers what was added since. */
+  flush(): Promise<boolean> {
+    const previous = this.flushing;
+    const run = previous ? previous.then(() => this.deliverQueued(), () => this.deliverQueued()) : this.deliverQueued();
+    this.flushing = run;
+    const settle = () => {
+      if (this.flushing === run) this.flushing = null;
+    };
+    run.then(settle, settle);
+    return run;
+  }
+
+  private async deliverQueued(): Promise<boolean> {
     for (;;) {
       const saved = this.load();
       const item = saved.items[0];

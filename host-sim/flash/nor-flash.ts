@@ -158,9 +158,25 @@ export class NorFlash {
   private plan: FaultPlan = {};
   private powered = true;
   private readonly strict: boolean;
+  /** Per sector, the opCount of the last write or erase that touched it (0: none since this object exists). */
+  private readonly sectorStamps: Uint32Array;
 
   private constructor(private readonly backing: Backing, private readonly options: NorFlashOptions = {}) {
     this.strict = options.strictWrites ?? true;
+    this.sectorStamps = new Uint32Array(Math.ceil(backing.size / SECTOR_SIZE));
+  }
+
+  /** The last write or erase that touched [offset, offset+length): equal stamps mean equal bytes. */
+  rangeStamp(offset: number, length: number): number {
+    let stamp = 0;
+    const last = Math.floor((offset + Math.max(1, length) - 1) / SECTOR_SIZE);
+    for (let s = Math.floor(offset / SECTOR_SIZE); s <= last; s++) stamp = Math.max(stamp, this.sectorStamps[s]!);
+    return stamp;
+  }
+
+  private touch(offset: number, length: number) {
+    const last = Math.floor((offset + length - 1) / SECTOR_SIZE);
+    for (let s = Math.floor(offset / SECTOR_SIZE); s <= last; s++) this.sectorStamps[s] = this.opCount;
   }
 
   static memory(size: number, options?: NorFlashOptions): NorFlash {
@@ -254,6 +270,7 @@ export class NorFlash {
     }
     const n = this.beginOp();
     const keep = this.tornLength(n, data.length);
+    this.touch(offset, data.length);
     this.backing.write(offset, keep === undefined ? next : next.subarray(0, keep));
     this.stats.writes++;
     this.stats.bytesWritten += keep ?? data.length;
@@ -267,6 +284,7 @@ export class NorFlash {
     this.checkRange(offset, SECTOR_SIZE);
     const n = this.beginOp();
     const keep = this.tornLength(n, SECTOR_SIZE);
+    this.touch(offset, SECTOR_SIZE);
     this.backing.write(offset, keep === undefined ? ERASED : ERASED.subarray(0, keep));
     this.stats.erases++;
     this.endOp({ kind: "erase", n: this.opCount, offset, length: SECTOR_SIZE }, n, keep !== undefined);
