@@ -7,7 +7,7 @@ import { CliError, type CliValues, int, pidFileOf } from "./cli-usage";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function waitCommand(values: CliValues): Promise<number> {
-  const base = (values.url ?? `http://localhost:${int(values.port, "port", 8221)}`).replace(/\/+$/, "");
+  const base = (values.url ?? `http://localhost:${int(values.port ?? process.env.OTA_PORT, "port", 8221)}`).replace(/\/+$/, "");
   const deadline = Date.now() + int(values.timeout, "timeout", 30) * 1000;
   let last = "";
   while (Date.now() < deadline) {

@@ -19,9 +19,10 @@ export async function runServer(values: CliValues): Promise<void> {
   if (other !== null && other !== process.pid && isRunning(other)) {
     throw new CliError(`a server already runs on ${dataDir} (pid ${other})`, null, 1, `stop it with \`ota-server stop --data-dir ${dataDir}\`, or pick another --data-dir`);
   }
-  const port = portArg(values.port, "port", 8221);
-  const mqttPort = values["no-mqtt"] ? null : portArg(values["mqtt-port"], "mqtt-port", 1883);
-  const authPort = values["no-dev-token"] ? null : portArg(values["auth-port"], "auth-port", 8202);
+  const env = process.env;
+  const port = portArg(values.port ?? env.OTA_PORT, "port", 8221);
+  const mqttPort = values["no-mqtt"] ? null : portArg(values["mqtt-port"] ?? env.OTA_MQTT_PORT, "mqtt-port", 1883);
+  const authPort = values["no-dev-token"] ? null : portArg(values["auth-port"] ?? env.OTA_AUTH_PORT, "auth-port", 8202);
   const logFile = resolve(values["log-file"] ?? join(values["log-dir"] ?? "logs", "ota_service.log"));
   const file = new RotatingFile(logFile, int(values["log-max-mb"], "log-max-mb", 10) * 1024 * 1024 || Infinity);
   const sinks: Sink[] = [file];

@@ -27,7 +27,8 @@ ${STOP}
 ${KEYS}
 ${API_KEY}
 
-The data dir defaults to $OTA_DATA_DIR or ./.ota-data. JWT secret: $OTA_JWT_SECRET or <data-dir>/jwt-secret.`;
+The data dir defaults to $OTA_DATA_DIR or ./.ota-data; the ports to $OTA_PORT, $OTA_MQTT_PORT, $OTA_AUTH_PORT
+or 8221, 1883, 8202. JWT secret: $OTA_JWT_SECRET or <data-dir>/jwt-secret.`;
 
 export const HELP = { wait: `usage:\n${WAIT}`, stop: `usage:\n${STOP}`, keys: `usage:\n${KEYS}`, "api-key": `usage:\n${API_KEY}` };
 
