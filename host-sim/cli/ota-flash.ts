@@ -197,7 +197,7 @@ function imageInfo(args: string[], out: Out) {
   const bytes = readImageFile(pos[0]!);
   const { info, error } = inspectImage(bytes);
   // Not an app image at all: its "header" would be noise, so one line and exit 1.
-  if (error?.check === "magic" && !values.json) throw new CliError(`${pos[0]} is not an ESP app image (${error.message})`);
+  if (error && bytes[0] !== 0xe9 && !values.json) throw new CliError(`${pos[0]} is not an ESP app image (${error.message})`);
   if (values.json) {
     out(JSON.stringify({ file: pos[0], size: bytes.length, ...info, valid: !error, error: error && { check: error.check, message: error.message } }, null, 2));
   } else {
