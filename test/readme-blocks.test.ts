@@ -2,7 +2,8 @@
 // (so they cannot drift), runs whole with `bash -e`, twice in a row, in a fresh temporary directory whose
 // node_modules/.bin links to this repository's bins (so `npx ota-server` is ours, as in a clone).
 // As root each block gets its own network namespace, so the default ports (8221, 1883, 8202) are free;
-// otherwise the ports are swapped for free ones (OTA_PORT, OTA_MQTT_PORT, OTA_AUTH_PORT and the text).
+// otherwise (or with README_NO_NETNS=1) the ports are swapped for free ones (OTA_PORT, OTA_MQTT_PORT,
+// OTA_AUTH_PORT and the text).
 // A block preceded by `<!-- readme-test: skip REASON -->` is not run (installation, ESP32 hardware).
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -38,7 +39,7 @@ function readmeBlocks(file: string): Block[] {
 // README_BLOCK=README.md:55 runs only the block whose fence opens on that line.
 const only = process.env.README_BLOCK;
 const blocks = [...readmeBlocks("README.md"), ...readmeBlocks("server-stub/README.md")].filter((b) => !only || `${b.file}:${b.line}` === only);
-const netnsUsable = process.getuid?.() === 0 && spawnSync("ip", ["netns", "list"]).status === 0;
+const netnsUsable = !process.env.README_NO_NETNS && process.getuid?.() === 0 && spawnSync("ip", ["netns", "list"]).status === 0;
 const made: string[] = [];
 
 async function freePort(): Promise<number> {
@@ -76,7 +77,8 @@ async function runBlock(script: string, dir: string, netns: string | null, env: 
   child.stdout.on("data", (c: Buffer) => (output += c.toString()));
   child.stderr.on("data", (c: Buffer) => (output += c.toString()));
   const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 120_000);
-  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  // "exit", not "close": a server the block left running would hold the pipes open.
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   clearTimeout(timer);
   const ms = Date.now() - t0;
   let leftovers = 0;
