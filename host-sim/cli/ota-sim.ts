@@ -114,7 +114,11 @@ async function device(args: string[], out: Out): Promise<number> {
   }
   await dev.runForever();
   out(`${values.id}: running; Ctrl-C to stop`);
-  await new Promise<void>((resolve) => process.once("SIGINT", resolve));
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+    exitWithNpx(resolve);
+  });
   await dev.stopForever();
   return 0;
 }
