@@ -1,126 +1,84 @@
-// ota-server CLI: run the server, manage signing keys and API keys.
+// ota-server CLI: run the server, wait for it, stop it, manage signing keys and API keys.
 import { mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { join } from "node:path";
 import { ApiKeyStore } from "./auth/api-keys";
+import { CliError, type CliValues, dataDirOf, HELP, parse, USAGE } from "./cli-usage";
 import { systemClock } from "./clock";
 import { openDb } from "./db";
 import { KeyStore } from "./signing/keystore";
 
-const USAGE = `usage:
-  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--public-url URL]
-             [--mqtt-port 1883 | --mqtt-url mqtt://host:port | --no-mqtt]
-             [--auth-port 8202] [--no-dev-token] [--signing-key FILE]
-             [--log-level info] [--log-format json|text] [--log-file PATH]
-             [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
-  ota-server keys [list | rotate | retire KEY_ID] [--data-dir DIR]
-  ota-server api-key create --role admin|operator|viewer [--name NAME] [--data-dir DIR]
-
-The data dir defaults to $OTA_DATA_DIR or ./.ota-data. JWT secret: $OTA_JWT_SECRET or <data-dir>/jwt-secret.`;
-
-function fail(msg: string): never {
-  console.error(`ota-server: ${msg}\n\n${USAGE}`);
-  process.exit(2);
+function openStores(values: CliValues) {
+  const dir = dataDirOf(values);
+  mkdirSync(dir, { recursive: true });
+  return openDb(join(dir, "ota.sqlite"));
 }
 
-function int(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) fail(`--${name} must be a non-negative integer`);
-  return n;
-}
-
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" }, "public-url": { type: "string" },
-    "mqtt-port": { type: "string" }, "mqtt-url": { type: "string" }, "no-mqtt": { type: "boolean" },
-    "auth-port": { type: "string" }, "no-dev-token": { type: "boolean" }, "signing-key": { type: "string" },
-    "log-level": { type: "string" }, "log-format": { type: "string" }, "log-file": { type: "string" },
-    "max-upload-mb": { type: "string" }, "manifest-ttl": { type: "string" }, "default-timeout-minutes": { type: "string" },
-    role: { type: "string" }, name: { type: "string" }, help: { type: "boolean", short: "h" },
-  },
-});
-
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-const dataDir = resolve(values["data-dir"] ?? process.env.OTA_DATA_DIR ?? ".ota-data");
-
-function openStores() {
-  mkdirSync(dataDir, { recursive: true });
-  return openDb(join(dataDir, "ota.sqlite"));
-}
-
-async function main(): Promise<void> {
-  const [cmd, sub, arg] = positionals;
-  if (cmd === "keys") {
-    const db = openStores();
+function keysCommand(values: CliValues, sub: string | undefined, arg: string | undefined): void {
+  if (sub !== undefined && !["list", "rotate", "retire"].includes(sub)) throw new CliError(`unknown keys command ${JSON.stringify(sub)}`, "keys");
+  if (sub === "retire" && !arg) throw new CliError("keys retire needs a KEY_ID (see `ota-server keys`)", "keys");
+  const db = openStores(values);
+  try {
     const keys = new KeyStore(db, systemClock);
     if (sub === "rotate") keys.rotate();
-    else if (sub === "retire") {
-      if (!arg) fail("keys retire needs a KEY_ID");
+    if (sub === "retire") {
       try {
-        if (!keys.retire(arg)) fail(`no active key ${arg}`);
+        if (!keys.retire(arg!)) throw new CliError(`no active key ${arg}`, "keys");
       } catch (e) {
-        fail((e as Error).message);
+        throw e instanceof CliError ? e : new CliError((e as Error).message, "keys");
       }
-    } else if (sub !== undefined && sub !== "list") fail(`unknown keys command ${sub}`);
-    else keys.ensureActive();
-    const list = keys.list().map((k) => ({ ...k, created_at: new Date(k.created_at).toISOString() }));
-    console.log(JSON.stringify({ keys: list }, null, 2));
+    }
+    // The newest active key signs every manifest; the others stay trusted by devices until retired.
+    const signer = keys.ensureActive().key_id;
+    const list = keys.list().map((k) => ({ ...k, signing: k.key_id === signer, created_at: new Date(k.created_at).toISOString() }));
+    console.log(JSON.stringify({ data_dir: dataDirOf(values), signing_key_id: signer, keys: list }, null, 2));
+  } finally {
     db.close();
-    return;
   }
-  if (cmd === "api-key") {
-    if (sub !== "create") fail("usage: ota-server api-key create --role ROLE");
-    const role = values.role;
-    if (role !== "admin" && role !== "operator" && role !== "viewer") fail("--role must be admin, operator or viewer");
-    const db = openStores();
-    const { api_key, info } = new ApiKeyStore(db, systemClock).create(role, { name: values.name });
-    console.log(JSON.stringify({ api_key, role: info.role, name: info.name }, null, 2));
-    db.close();
-    return;
-  }
-  if (cmd !== undefined) fail(`unknown command ${cmd}`);
-
-  // Loaded here so `keys` and `api-key` start fast without fastify, aedes and friends.
-  const [{ default: pino }, { fileStream, textDestination }, { serverOptionsProblem, startOtaServer }] = await Promise.all([import("pino"), import("./log"), import("./server")]);
-  const maxUploadBytes = int(values["max-upload-mb"], "max-upload-mb", 32) * 1024 * 1024;
-  const problem = serverOptionsProblem({ publicUrl: values["public-url"], maxUploadBytes });
-  if (problem) fail(problem.replace(/^public URL/, "--public-url").replace(/^max upload size/, "--max-upload-mb"));
-  const format = values["log-format"] ?? "json";
-  if (format !== "json" && format !== "text") fail("--log-format must be json or text");
-  const out = values["log-file"] ? fileStream(values["log-file"]) : process.stdout;
-  const logger = pino({ level: values["log-level"] ?? "info" }, format === "text" ? textDestination(out) : out);
-  const server = await startOtaServer({
-    dataDir,
-    port: int(values.port, "port", 8221),
-    host: values.host ?? "0.0.0.0",
-    publicUrl: values["public-url"],
-    mqttPort: values["no-mqtt"] ? null : int(values["mqtt-port"], "mqtt-port", 1883),
-    mqttUrl: values["mqtt-url"] ?? null,
-    authPort: values["no-dev-token"] ? null : int(values["auth-port"], "auth-port", 8202),
-    devToken: !values["no-dev-token"],
-    signingKeyFile: values["signing-key"] ?? null,
-    logger,
-    maxUploadBytes,
-    manifestTtlSeconds: int(values["manifest-ttl"], "manifest-ttl", 86400),
-    defaultTimeoutMinutes: int(values["default-timeout-minutes"], "default-timeout-minutes", 0),
-  });
-  let closing = false;
-  const shutdown = async () => {
-    if (closing) return;
-    closing = true;
-    await server.close();
-    process.exit(0);
-  };
-  process.on("SIGINT", shutdown);
-  process.on("SIGTERM", shutdown);
 }
 
-main().catch((e: unknown) => {
-  console.error(`ota-server: ${(e as Error).stack ?? String(e)}`);
-  process.exit(1);
-});
+function apiKeyCommand(values: CliValues, sub: string | undefined): void {
+  if (sub !== "create") throw new CliError(sub ? `unknown api-key command ${JSON.stringify(sub)}` : "api-key needs a command: create", "api-key");
+  const role = values.role;
+  if (role !== "admin" && role !== "operator" && role !== "viewer") throw new CliError("--role must be admin, operator or viewer", "api-key");
+  const db = openStores(values);
+  try {
+    const { api_key, info } = new ApiKeyStore(db, systemClock).create(role, { name: values.name });
+    console.log(JSON.stringify({ api_key, role: info.role, name: info.name }, null, 2));
+  } finally {
+    db.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  const [cmd, sub, arg] = positionals;
+  if (values.help || cmd === "help") {
+    const topic = cmd === "help" ? sub : cmd;
+    console.log(topic && topic in HELP ? HELP[topic as keyof typeof HELP] : USAGE);
+    return 0;
+  }
+  if (cmd === "keys") keysCommand(values, sub, arg);
+  else if (cmd === "api-key") apiKeyCommand(values, sub);
+  else if (cmd === "wait" || cmd === "stop") {
+    // Loaded here so the run path does not pay for them (and the other way round).
+    const control = await import("./cli-control");
+    return cmd === "wait" ? control.waitCommand(values) : control.stopCommand(values);
+  } else if (cmd !== undefined) throw new CliError(`unknown command ${JSON.stringify(cmd)}`);
+  else await (await import("./cli-run")).runServer(values);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof CliError) {
+      console.error(`ota-server: ${e.message}`);
+      console.error(`  (${e.hint})`);
+      process.exit(e.exitCode);
+    }
+    console.error(`ota-server: ${(e as Error).stack ?? String(e)}`);
+    process.exit(1);
+  },
+);

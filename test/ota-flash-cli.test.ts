@@ -63,11 +63,21 @@ describe("ota-flash bad input: one clear line, non-zero exit, no stack trace", (
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 
-  it("a non-image names the failed check", async () => {
+  it("a non-image says so in one line, without a half-decoded header", async () => {
     writeFileSync(p("text.bin"), "hello, this is not firmware at all ".repeat(10));
     const r = await run("image", "info", p("text.bin"));
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/not a valid app image: magic/);
+    expect(r.out).toBe("");
+    expect(r.err.trimEnd().split("\n")).toEqual([expect.stringMatching(/text\.bin is not an ESP app image \(magic: /)]);
+  });
+
+  it("--help on a subcommand prints that command's usage; bad usage is one line plus a hint", async () => {
+    const help = await run("image", "info", "--help");
+    expect(help.code).toBe(0);
+    expect(help.out.trimEnd()).toBe("usage:\n  ota-flash image info FILE.bin [--json]");
+    const bad = await run("boot", "--bogus", "x.bin");
+    expect(bad.code).toBe(2);
+    expect(bad.err.trimEnd().split("\n")).toEqual(["ota-flash: Unknown option '--bogus'", "  (see `ota-flash boot --help`)"]);
   });
 
   it("a corrupt partition table is reported, not thrown", async () => {

@@ -14,6 +14,7 @@ import { createDeviceFlash, DEFAULT_FLASH_SIZE, programPartition, PROJECT_PARTIT
 import { FlashError, NorFlash } from "../flash/nor-flash";
 import { clearRunning, readRunning, writeRunning } from "../running-slot";
 import { runTour } from "./tour";
+import { parseArgsMessage, usageOf, wantsHelp } from "./usage";
 
 const USAGE = `usage:
   ota-flash create FLASH.bin [--partitions partitions.csv] [--size 4MB] [--image APP.bin]
@@ -41,9 +42,14 @@ export async function main(argv: string[], out: Out = (l) => console.log(l), err
     await dispatch(argv, out);
     return 0;
   } catch (e) {
+    if (e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS")) {
+      err(`ota-flash: ${parseArgsMessage(e)}`);
+      err(`  (see \`${helpCommand(argv)}\`)`);
+      return 2;
+    }
     if (e instanceof CliError) {
       err(`ota-flash: ${e.message}`);
-      if (e.exitCode === 2) err(USAGE);
+      if (e.exitCode === 2) err(`  (see \`${helpCommand(argv)}\`)`);
       return e.exitCode;
     }
     if (e instanceof EspError || e instanceof FlashError || e instanceof PartitionTableError || e instanceof ImageVerifyError) {
@@ -54,17 +60,25 @@ export async function main(argv: string[], out: Out = (l) => console.log(l), err
       err(`ota-flash: ${e.message}`); // file system errors: ENOENT, EISDIR, EACCES...
       return 1;
     }
-    if (e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS")) {
-      err(`ota-flash: ${e.message}`);
-      err(USAGE);
-      return 2;
-    }
     throw e;
   }
 }
 
+const COMMANDS = ["create", "image", "install", "boot", "confirm", "reject", "info", "tour"];
+
+/** The help line for what the user tried: `ota-flash image info --help`, or the general one. */
+function helpCommand(argv: string[]): string {
+  const [cmd, sub] = argv;
+  if (!cmd || !COMMANDS.includes(cmd)) return "ota-flash --help";
+  return `ota-flash ${cmd}${cmd === "image" && (sub === "build" || sub === "info") ? ` ${sub}` : ""} --help`;
+}
+
 async function dispatch(argv: string[], out: Out) {
   const [cmd, ...rest] = argv;
+  if (cmd !== undefined && cmd !== "help" && wantsHelp(argv)) {
+    out(usageOf(USAGE, "ota-flash", argv.filter((a) => !a.startsWith("-"))));
+    return;
+  }
   switch (cmd) {
     case "create":
       return create(rest, out);
@@ -182,6 +196,8 @@ function imageInfo(args: string[], out: Out) {
   const { pos, values } = positionals(args, ["FILE.bin"], { json: { type: "boolean" } });
   const bytes = readImageFile(pos[0]!);
   const { info, error } = inspectImage(bytes);
+  // Not an app image at all: its "header" would be noise, so one line and exit 1.
+  if (error && bytes[0] !== 0xe9 && !values.json) throw new CliError(`${pos[0]} is not an ESP app image (${error.message})`);
   if (values.json) {
     out(JSON.stringify({ file: pos[0], size: bytes.length, ...info, valid: !error, error: error && { check: error.check, message: error.message } }, null, 2));
   } else {

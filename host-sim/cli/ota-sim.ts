@@ -11,8 +11,10 @@ import { loadPartitionTable } from "../esp/esp-ota";
 import { NorFlash } from "../flash/nor-flash";
 import { parseMix } from "../device/behaviour-mix";
 import { Fleet } from "../fleet/fleet";
+import { type CampaignSummary, formatCounts as fmt, liveLine, newestCampaign } from "../fleet/live-line";
 import { writeRunning } from "../running-slot";
 import { ROUTES } from "../../device/protocol/paths";
+import { parseArgsMessage, usageOf, wantsHelp } from "./usage";
 
 const USAGE = `usage:
   ota-sim device --id ID --flash FLASH.bin --server URL --api-key KEY [--mqtt URL] [--key PUBKEY ...]
@@ -24,34 +26,49 @@ const USAGE = `usage:
                exit code 0 when the device ends on a verified image
   ota-sim fleet --devices N --server URL [--token TOKEN] [--mqtt URL | --no-mqtt]
                 [--mix healthy=0.9,fail-self-test=0.05,crash=0.05] [--seed S] [--prefix sim-]
-                [--image-size 64K] [--poll-interval SECONDS] [--status-every SECONDS] [--verbose]
+                [--image-size 64K] [--poll-interval SECONDS] [--status-every SECONDS] [--group NAME]
+                [--until-campaign-ends] [--verbose]
     Runs N devices in this process (own sparse flash, MQTT session and agent each), factory-flashed with
     v1.0.0 and registered with the server (each gets its own API key), until Ctrl-C.
     --token    an admin or operator credential ($OTA_TOKEN): a JWT, or an API key from
                \`ota-server api-key create --role operator\`; without either, a token is taken from the
                server's dev-token endpoint (the stub's default; not available with --no-dev-token)
+    --group    every device joins this device group (for a campaign's "target_groups")
+    --until-campaign-ends  exit once the newest campaign is completed (exit 0), failed or cancelled (exit 1)
     --mqtt     the devices' broker; default: the one the server reports in GET /health
     --mix      board behaviours for any image but the factory one; the rest is healthy
                (fail-self-test: rolls back after the self-test; crash: panics at start; hang: never confirms)
-               A release that fails on a share of boards is an image with a sim "mix" (see docs/demo-and-fleet.md)`;
+               A release that fails on a share of boards is an image with a sim "mix" (README: "The fleet simulator")
+    Every --status-every seconds (default 5) a line shows versions, agent phases, bytes downloaded and
+    the newest campaign: status, stage, done / updating / failed / rolled back.`;
 
 type Out = (line: string) => void;
+
+/** Bad usage (exit 2, with a hint), as opposed to a failure at run time (exit 1). */
+class UsageError extends Error {}
 
 export async function main(argv: string[], out: Out = (l) => console.log(l), err: Out = (l) => console.error(l)): Promise<number> {
   try {
     const [cmd, ...rest] = argv;
-    if (cmd === "device") return await device(rest, out);
-    if (cmd === "fleet") return await fleet(rest, out);
-    if (cmd === undefined || cmd === "help" || cmd === "--help") {
+    if (cmd === undefined || cmd === "help" || cmd === "--help" || cmd === "-h") {
       out(USAGE);
       return 0;
     }
-    err(`ota-sim: unknown command ${JSON.stringify(cmd)}`);
-    err(USAGE);
-    return 2;
+    if (cmd !== "device" && cmd !== "fleet") {
+      err(`ota-sim: unknown command ${JSON.stringify(cmd)}`);
+      err("  (see `ota-sim --help`)");
+      return 2;
+    }
+    if (wantsHelp(rest)) {
+      out(usageOf(USAGE, "ota-sim", [cmd]));
+      return 0;
+    }
+    return cmd === "device" ? await device(rest, out) : await fleet(rest, out);
   } catch (e) {
-    err(`ota-sim: ${(e as Error).message}`);
-    return 1;
+    const usage = e instanceof UsageError || (e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS"));
+    err(`ota-sim: ${usage ? parseArgsMessage(e as Error) : (e as Error).message}`);
+    if (usage) err(`  (see \`ota-sim ${argv[0]} --help\`)`);
+    return usage ? 2 : 1;
   }
 }
 
@@ -73,7 +90,7 @@ async function device(args: string[], out: Out): Promise<number> {
     },
   });
   for (const required of ["id", "flash", "server", "api-key"] as const) {
-    if (!values[required]) throw new Error(`--${required} is required`);
+    if (!values[required]) throw new UsageError(`--${required} is required`);
   }
   const flashPath = values.flash!;
   const trustedKeys = loadKeys(values.key ?? [], flashPath);
@@ -98,7 +115,11 @@ async function device(args: string[], out: Out): Promise<number> {
   }
   await dev.runForever();
   out(`${values.id}: running; Ctrl-C to stop`);
-  await new Promise<void>((resolve) => process.once("SIGINT", resolve));
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+    exitWithNpx(resolve);
+  });
   await dev.stopForever();
   return 0;
 }
@@ -119,12 +140,14 @@ async function fleet(args: string[], out: Out): Promise<number> {
       "image-size": { type: "string" },
       "poll-interval": { type: "string" },
       "status-every": { type: "string" },
+      group: { type: "string" },
+      "until-campaign-ends": { type: "boolean" },
       verbose: { type: "boolean" },
     },
   });
-  if (!values.server) throw new Error("--server is required");
+  if (!values.server) throw new UsageError("--server is required");
   const n = Number(values.devices ?? "10");
-  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new Error("--devices must be a positive integer");
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new UsageError("--devices must be a positive integer");
   const server = values.server.replace(/\/+$/, "");
   const token = values.token ?? process.env.OTA_TOKEN ?? (await devToken(server));
   const size = parseSize(values["image-size"] ?? "64K");
@@ -137,6 +160,7 @@ async function fleet(args: string[], out: Out): Promise<number> {
     ...(values.mix ? { mix: parseMix(values.mix) } : {}),
     seed: Number(values.seed ?? "1"),
     ...(values.prefix ? { prefix: values.prefix } : {}),
+    ...(values.group ? { group: values.group } : {}),
     factoryImage: buildAppImage({ version: "1.0.0", size }),
     pollIntervalMs: Number(values["poll-interval"] ?? "60") * 1000,
     ...(values.verbose ? { log: out } : {}),
@@ -145,22 +169,40 @@ async function fleet(args: string[], out: Out): Promise<number> {
   for (const d of f.devices) boards[d.board] = (boards[d.board] ?? 0) + 1;
   out(`fleet: ${n} devices (${f.devices[0]!.id} … ${f.devices[n - 1]!.id}) up in ${((Date.now() - started) / 1000).toFixed(1)} s; boards ${fmt(boards)}; mqtt ${f.mqttUrl ?? "off"}; Ctrl-C to stop`);
   const every = Number(values["status-every"] ?? "5") * 1000;
-  const timer = setInterval(() => out(`versions ${fmt(f.versions())} | agents ${fmt(f.phases())} | downloaded ${(f.downloadedBytes() / 1048576).toFixed(1)} MiB`), every);
+  let ended: CampaignSummary | null = null;
   await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
+    const timer = setInterval(() => {
+      void newestCampaign(server, token).then((c) => {
+        out(liveLine(f.versions(), f.phases(), f.downloadedBytes() / 1048576, c));
+        if (values["until-campaign-ends"] && c !== "unknown" && c !== null && FINAL.includes(c.status)) {
+          ended = c;
+          stop();
+        }
+      });
+    }, every);
+    const stop = () => {
+      clearInterval(timer);
+      resolve();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    exitWithNpx(stop);
   });
-  clearInterval(timer);
   await f.stop();
   out(`fleet stopped: versions ${fmt(f.versions())}`);
-  return 0;
+  return ended === null || (ended as CampaignSummary).status === "completed" ? 0 : 1;
 }
 
-function fmt(counts: Record<string, number>): string {
-  return Object.entries(counts)
-    .sort()
-    .map(([k, v]) => `${k}=${v}`)
-    .join(" ");
+const FINAL = ["completed", "failed", "cancelled"];
+
+/** `npx ota-sim … &` then `kill $!` stops npx only and re-parents this process: follow npx out. */
+function exitWithNpx(stop: () => void): void {
+  if (process.env.npm_command !== "exec") return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) (clearInterval(timer), stop());
+  }, 250);
+  timer.unref();
 }
 
 function parseSize(text: string): number {

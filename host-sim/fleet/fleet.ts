@@ -27,6 +27,8 @@ export interface FleetOptions {
   seed?: number;
   /** Device ids are `${prefix}${index}` zero-padded (default "sim-"). */
   prefix?: string;
+  /** A device group every device joins at registration (created if missing), e.g. for a campaign's target_groups. */
+  group?: string;
   model?: string;
   hardwareVersion?: string;
   /** The factory image (default: v1.0.0 of 64 KiB). Its version is what the devices register with. */
@@ -86,7 +88,7 @@ export class Fleet {
 
     const devices: FleetDevice[] = new Array(ids.length);
     await pool(ids.map((id, i) => async () => {
-      const reg = (await call("POST", ROUTES.devices, { device_id: id, device_model: model, hardware_version: hardwareVersion, current_version: factoryVersion })) as { api_key: string };
+      const reg = (await call("POST", ROUTES.devices, { device_id: id, device_model: model, hardware_version: hardwareVersion, current_version: factoryVersion, groups: o.group ? [o.group] : [] })) as { api_key: string };
       const flash = createDeviceFlash({ sparse: true });
       programPartition(flash, findByName(loadPartitionTable(flash), "ota_0")!, factory);
       const board = o.mix ? boardBehaviour(o.mix, seed, id) : "healthy";

@@ -62,6 +62,8 @@ export const campaignBodySchema = {
     priority: { type: "string", enum: [...UPDATE_PRIORITIES], default: "normal" },
     target_devices: { ...idList, default: [] },
     target_groups: { ...idList, default: [] },
+    // Not stored: whether unknown target devices and groups get waiting records instead of a 404.
+    create_missing: { type: "boolean", default: false },
     rollout_percentage: { type: "number", exclusiveMinimum: 0, maximum: 100, default: DEFAULTS.rollout_percentage },
     max_concurrent_updates: nint(1, 100000),
     batch_size: nint(1, 100000),

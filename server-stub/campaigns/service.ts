@@ -1,10 +1,10 @@
 // Campaign lifecycle operations behind the REST routes.
-import { badRequest, conflict, notFound } from "../api-error";
+import { ApiError, badRequest, conflict, notFound } from "../api-error";
 import type { Principal } from "../auth/principal";
 import type { Ctx } from "../context";
 import { newId } from "../ids";
 import { logEvent } from "../log";
-import { assertDeviceId, ensureDevice } from "../model/devices";
+import { assertDeviceId, ensureDevice, getDevice } from "../model/devices";
 import { getFirmware } from "../model/firmware";
 import { ensureGroup } from "../model/groups";
 import { getUpdate } from "../model/updates";
@@ -12,7 +12,7 @@ import { cancelUpdateRow } from "../services/updates";
 import type { CampaignConfig } from "./config";
 import { normalizeConfig } from "./config";
 import type { CampaignEngine } from "./engine";
-import { countStates, fleetView, getCampaign, logCampaignEvent, resolveTargets, type CampaignRow } from "./model";
+import { configOf, countStates, fleetView, getCampaign, logCampaignEvent, resolveTargets, type CampaignRow } from "./model";
 import { strategyFor, validateCampaign } from "./strategies";
 import { failures } from "./thresholds";
 
@@ -25,8 +25,9 @@ export function createCampaign(ctx: Ctx, body: Record<string, unknown>, who: Pri
     if (problem) throw badRequest(problem.message, problem.code, problem.details);
     if (!getFirmware(ctx.db, cfg.firmware_id)) throw notFound("firmware", cfg.firmware_id);
     const now = ctx.clock.now();
-    // Referenced devices and groups that do not exist yet get waiting records (the HOWTO
-    // targets devices registered elsewhere); a group can be filled before the start.
+    if (body.create_missing !== true) refuseMissingTargets(ctx, cfg);
+    // With create_missing, referenced devices and groups that do not exist yet get waiting
+    // records (devices registered elsewhere later); a group can be filled before the start.
     for (const id of cfg.target_devices) ensureDevice(ctx.db, id, now);
     for (const g of cfg.target_groups) ensureGroup(ctx.db, g, now);
     const id = newId("camp");
@@ -40,6 +41,15 @@ export function createCampaign(ctx: Ctx, body: Record<string, unknown>, who: Pri
     logEvent(ctx.log, "campaign_created", { campaign_id: id, firmware_id: cfg.firmware_id, strategy: cfg.deployment_strategy });
     return getCampaign(ctx.db, id)!;
   })();
+}
+
+/** Names every target device and group that does not exist, so a typo fails at creation, not at start. */
+function refuseMissingTargets(ctx: Ctx, cfg: CampaignConfig): void {
+  const devices = [...cfg.target_devices, ...[...cfg.blue_group, ...cfg.green_group].filter((e) => !groupExists(ctx.db, e))].filter((d) => !getDevice(ctx.db, d));
+  const groups = cfg.target_groups.filter((g) => !groupExists(ctx.db, g));
+  if (devices.length === 0 && groups.length === 0) return;
+  const named = [devices.length ? `devices ${[...new Set(devices)].join(", ")}` : "", groups.length ? `groups ${groups.join(", ")}` : ""].filter(Boolean).join("; ");
+  throw new ApiError(404, "TARGET_NOT_FOUND", `unknown ${named}: register them first, or pass "create_missing": true`, { devices: [...new Set(devices)], groups });
 }
 
 function load(ctx: Ctx, id: string): CampaignRow {
@@ -142,7 +152,10 @@ export function rollbackCampaign(ctx: Ctx, engine: CampaignEngine, id: string, r
     const c = load(ctx, id);
     if (c.status === "created") throw conflict("INVALID_STATE", `campaign ${id} has not started`);
     const members = new Set((ctx.db.prepare("SELECT device_id FROM campaign_devices WHERE campaign_id = ?").all(id) as { device_id: string }[]).map((r) => r.device_id));
-    const unknown = targetDevices.filter((d) => !members.has(d));
+    // A target that rollout_percentage left out was never updated: say so instead of refusing.
+    const targeted = new Set(resolveTargets(ctx.db, configOf(c)).targets);
+    const neverUpdated = targetDevices.filter((d) => !members.has(d) && targeted.has(d));
+    const unknown = targetDevices.filter((d) => !members.has(d) && !targeted.has(d));
     if (unknown.length) throw badRequest(`not in campaign ${id}: ${unknown.join(", ")}`, "DEVICE_NOT_IN_CAMPAIGN", { devices: unknown });
     const now = ctx.clock.now();
     if (c.status === "in_progress" || c.status === "scheduled") {
@@ -151,10 +164,11 @@ export function rollbackCampaign(ctx: Ctx, engine: CampaignEngine, id: string, r
     }
     const res = engine.rollbackCompleted(c, `manual: ${reason ?? ""}`, targetDevices.length ? targetDevices : undefined);
     const eligible = new Set([...res.rolled, ...res.skipped].map((r) => r.device_id));
-    const notInstalled = (targetDevices.length ? targetDevices : []).filter((d) => !eligible.has(d)).map((d) => {
+    const notInstalled = (targetDevices.length ? targetDevices : []).filter((d) => !eligible.has(d) && members.has(d)).map((d) => {
       const row = ctx.db.prepare("SELECT state FROM campaign_devices WHERE campaign_id = ? AND device_id = ?").get(id, d) as { state: string };
       return { device_id: d, reason: `device is ${row.state}, not running the campaign firmware` };
     });
+    for (const d of neverUpdated) notInstalled.push({ device_id: d, reason: "never updated: a target, but not among the devices the campaign started with (rollout_percentage)" });
     if (res.rolled.length === 0 && res.skipped.length === 0 && notInstalled.length === 0) {
       throw conflict("NOTHING_TO_ROLL_BACK", `no device of campaign ${id} has installed its firmware`);
     }

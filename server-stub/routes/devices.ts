@@ -118,6 +118,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
           firmware_id: { type: "string", minLength: 1, maxLength: FIRMWARE_ID_MAX }, priority, force: { type: "boolean", default: false },
           pre_update_commands: commands, post_update_commands: commands,
           max_retries: { type: "integer", minimum: 0, maximum: 20 }, timeout_minutes: { type: "integer", minimum: 1, maximum: 525600 },
+          create_missing: { type: "boolean", default: false },
         },
       },
       response: { 201: updateSchema, ...authErrors },
@@ -166,7 +167,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
           firmware_id: { type: "string", minLength: 1, maxLength: FIRMWARE_ID_MAX },
           update_config: {
             type: "object", additionalProperties: false, default: {},
-            properties: { priority, max_retries: { type: "integer", minimum: 0, maximum: 20, default: 0 }, timeout_minutes: { type: "integer", minimum: 1, maximum: 525600 }, force: { type: "boolean", default: false } },
+            properties: { priority, max_retries: { type: "integer", minimum: 0, maximum: 20, default: 0 }, timeout_minutes: { type: "integer", minimum: 1, maximum: 525600 }, force: { type: "boolean", default: false }, create_missing: { type: "boolean", default: false } },
           },
         },
       },
@@ -182,11 +183,11 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
       },
     },
   }, async (req) => {
-    const b = req.body as { device_ids: string[]; firmware_id: string; update_config: { priority: UpdatePriority; max_retries: number; timeout_minutes?: number; force: boolean } };
+    const b = req.body as { device_ids: string[]; firmware_id: string; update_config: { priority: UpdatePriority; max_retries: number; timeout_minutes?: number; force: boolean; create_missing: boolean } };
     // Per-device outcome: one incompatible or busy device does not fail the others.
     const results = [...new Set(b.device_ids)].map((device_id) => {
       try {
-        const u = requestDeviceUpdate(ctx, device_id, { firmware_id: b.firmware_id, priority: b.update_config.priority, force: b.update_config.force, max_retries: b.update_config.max_retries, timeout_minutes: b.update_config.timeout_minutes });
+        const u = requestDeviceUpdate(ctx, device_id, { firmware_id: b.firmware_id, priority: b.update_config.priority, force: b.update_config.force, max_retries: b.update_config.max_retries, timeout_minutes: b.update_config.timeout_minutes, create_missing: b.update_config.create_missing });
         return { device_id, status: "scheduled", update_id: u.update_id, error: null };
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;

@@ -4,7 +4,7 @@ import { ApiError, conflict, notFound } from "../api-error";
 import type { Ctx } from "../context";
 import { newId } from "../ids";
 import { logEvent } from "../log";
-import { ensureDevice, recordContact, type DeviceReport } from "../model/devices";
+import { ensureDevice, getDevice, recordContact, type DeviceReport } from "../model/devices";
 import { getFirmware, type FirmwareRow } from "../model/firmware";
 import { activeUpdateFor, getUpdate, type UpdateRow } from "../model/updates";
 import { checkCompatibility } from "./compatibility";
@@ -65,6 +65,8 @@ export interface DeviceUpdateRequest {
   post_update_commands?: string[];
   max_retries?: number;
   timeout_minutes?: number;
+  /** Give an unknown device id a waiting record instead of refusing it (bulk provisioning). */
+  create_missing?: boolean;
 }
 
 /** POST /devices/{id}/update and each device of a bulk update. */
@@ -72,6 +74,9 @@ export function requestDeviceUpdate(ctx: Ctx, deviceId: string, req: DeviceUpdat
   return ctx.db.transaction(() => {
     const fw = getFirmware(ctx.db, req.firmware_id);
     if (!fw) throw notFound("firmware", req.firmware_id);
+    if (!req.create_missing && !getDevice(ctx.db, deviceId)) {
+      throw new ApiError(404, "DEVICE_NOT_FOUND", `device ${deviceId} not found: register it (POST /api/v1/devices) or pass "create_missing": true`, { devices: [deviceId] });
+    }
     const device = ensureDevice(ctx.db, deviceId, ctx.clock.now());
     // force: allow reinstalling the same or an older version, and replace an update in flight.
     // It never overrides model, chip or secure_version: the device would refuse those anyway.

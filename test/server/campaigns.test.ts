@@ -131,6 +131,16 @@ describe("campaign lifecycle", () => {
     expect([bad.status, bad.body.error.code]).toEqual([400, "DEVICE_NOT_IN_CAMPAIGN"]);
   });
 
+  it("a rollback naming a target that rollout_percentage left out says it was never updated", async () => {
+    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, target_devices: ["d01", "d02", "d03", "d04"], rollout_percentage: 50 });
+    await start(h, id);
+    await settle(h, f, id, () => "completed");
+    const r = await api(h, "POST", `/api/v1/campaigns/${id}/rollback`, { ...asAdmin(h), body: { reason: "High failure rate detected", target_devices: ["d01", "d04"] } });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.rollback_updates.map((x: any) => x.device_id)).toEqual(["d01"]);
+    expect(r.body.skipped).toEqual([{ device_id: "d04", reason: expect.stringMatching(/^never updated/) }]);
+  });
+
   it("validates campaigns with 4xx errors", async () => {
     const post = (body: Record<string, unknown>) => api(h, "POST", "/api/v1/campaigns", { ...asAdmin(h), body: { name: "x", firmware_id: f.fwNew.firmware_id, ...body } });
     expect((await post({ deployment_strategy: "yolo" })).status).toBe(400);
@@ -140,15 +150,18 @@ describe("campaign lifecycle", () => {
     expect((await post({ rollout_percentage: 0 })).status).toBe(400);
     expect((await post({ firmware_id: "fw_missing" })).status).toBe(404);
     expect((await post({ surprise: 1 })).status).toBe(400);
-    const empty = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, target_groups: ["empty_group"] });
+    const typo = await post({ target_devices: ["d01", "d0l"], target_groups: ["prodution"] });
+    expect([typo.status, typo.body.error.code, typo.body.error.details]).toEqual([404, "TARGET_NOT_FOUND", { devices: ["d0l"], groups: ["prodution"] }]);
+    expect(typo.body.error.message).toMatch(/d0l.*prodution/);
+    const empty = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, target_groups: ["empty_group"], create_missing: true });
     const r = await api(h, "POST", `/api/v1/campaigns/${empty}/start`, asAdmin(h));
     expect([r.status, r.body.error.code]).toEqual([409, "NO_TARGET_DEVICES"]);
     expect((await api(h, "GET", "/api/v1/campaigns/camp_nope", asAdmin(h))).status).toBe(404);
   });
 
-  it("skips devices that cannot take the firmware and creates waiting records for unknown ids", async () => {
+  it("skips devices that cannot take the firmware and, with create_missing, creates waiting records for unknown ids", async () => {
     await api(h, "POST", "/api/v1/devices", { ...asAdmin(h), body: { device_id: "other-model", device_model: "OTHER" } });
-    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, target_devices: ["d01", "other-model", "brand-new"] });
+    const id = await createCampaign(h, { firmware_id: f.fwNew.firmware_id, target_devices: ["d01", "other-model", "brand-new"], create_missing: true });
     expect((await api(h, "GET", "/api/v1/devices/brand-new", asAdmin(h))).body.status).toBe("waiting");
     const s = await start(h, id);
     expect(s).toMatchObject({ skipped_devices: 1, in_progress_devices: 2 });

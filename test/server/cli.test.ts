@@ -26,15 +26,29 @@ describe("ota-server CLI", () => {
     expect(refuse.stderr).toMatch(/last active key/);
   });
 
-  it("api-key create prints a key once; bad usage exits 2 with usage", () => {
+  it("keys marks the one signing key", () => {
+    const out = JSON.parse(run("keys").stdout) as { signing_key_id: string; keys: Array<{ key_id: string; retired: boolean; signing: boolean }> };
+    const signing = out.keys.filter((k) => k.signing);
+    expect(signing).toHaveLength(1);
+    expect(signing[0]).toMatchObject({ key_id: out.signing_key_id, retired: false });
+    expect(out.keys.at(-1)!.key_id).toBe(out.signing_key_id); // the newest active key signs
+  });
+
+  it("api-key create prints a key once; bad usage is one line plus a hint, exit 2", () => {
     const r = run("api-key", "create", "--role", "operator", "--name", "ci");
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ role: "operator", name: "ci", api_key: expect.stringMatching(/^ota_ope_/) });
     const bad = run("api-key", "create", "--role", "device");
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/usage:/);
-    expect(run("frobnicate").status).toBe(2);
+    expect(bad.stderr).toBe("ota-server: --role must be admin, operator or viewer\n  (see `ota-server api-key --help`)\n");
+    for (const args of [["frobnicate"], ["--bogus"], ["--port", "70000"], ["keys", "twist"]]) {
+      const r = run(...args);
+      expect(r.status, args.join(" ")).toBe(2);
+      expect(r.stderr.trimEnd().split("\n"), r.stderr).toHaveLength(2);
+      expect(r.stderr).not.toMatch(/usage:|    at /);
+    }
     expect(run("--help").stdout).toMatch(/ota-server keys/);
+    for (const sub of ["keys", "api-key", "wait", "stop"]) expect(run(sub, "--help").stdout).toMatch(new RegExp(`^usage:\n  ota-server ${sub}`));
   });
 
   it("refuses a public URL devices could not take, before opening a port", () => {

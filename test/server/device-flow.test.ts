@@ -166,12 +166,16 @@ describe("device-facing flow", () => {
     await registerDevice(h, "b2", { current_version: "1.2.0" });
     const r = await api(h, "POST", "/api/v1/devices/bulk/update", { ...asAdmin(h), body: { device_ids: ["b1", "b2", "b-unknown"], firmware_id: fw.firmware_id, update_config: { priority: "normal", max_retries: 3, timeout_minutes: 60 } } });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ requested: 3, scheduled: 2, rejected: 1 });
+    expect(r.body).toMatchObject({ requested: 3, scheduled: 1, rejected: 2 });
     const by = Object.fromEntries(r.body.results.map((x: any) => [x.device_id, x]));
     expect(by.b2.error.code).toBe("INCOMPATIBLE_FIRMWARE");
+    expect(by["b-unknown"].error).toMatchObject({ code: "DEVICE_NOT_FOUND", message: expect.stringMatching(/b-unknown/) });
+    expect((await api(h, "GET", "/api/v1/devices/b-unknown", asAdmin(h))).status).toBe(404); // nothing created
+    const provision = await api(h, "POST", "/api/v1/devices/bulk/update", { ...asAdmin(h), body: { device_ids: ["b-unknown"], firmware_id: fw.firmware_id, update_config: { create_missing: true } } });
+    expect(provision.body).toMatchObject({ scheduled: 1, rejected: 0 });
     const u1 = (await api(h, "GET", `/api/v1/updates/${by.b1.update_id}`, asAdmin(h))).body;
     expect(u1).toMatchObject({ max_retries: 3, timeout_minutes: 60 });
-    expect((await api(h, "GET", "/api/v1/devices/b-unknown", asAdmin(h))).body.status).toBe("waiting"); // waiting record created
+    expect((await api(h, "GET", "/api/v1/devices/b-unknown", asAdmin(h))).body.status).toBe("waiting"); // create_missing made a waiting record
     const missing = await api(h, "POST", "/api/v1/devices/bulk/update", { ...asAdmin(h), body: { device_ids: ["b1"], firmware_id: "fw_nope" } });
     expect(missing.status).toBe(404);
     // force reinstalls the same version and replaces the update in flight

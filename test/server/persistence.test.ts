@@ -55,8 +55,8 @@ describe("signing keys", () => {
     const keys = (await api(h, "GET", "/api/v1/keys", asAdmin(h))).body.keys;
     expect(keys.map((k: any) => [k.key_id, k.retired])).toEqual([[k1.key_id, false], [rot.body.key_id, false]]);
     const fw = (await api(h, "POST", "/api/v1/firmware", { ...asAdmin(h), body: firmwareForm({ version: "1.0.1", device_model: "IOT-2024" }, randomBytes(100)) })).body;
-    await api(h, "POST", "/api/v1/devices/kd/update", { ...asAdmin(h), body: { firmware_id: fw.firmware_id } });
     const devKey = (await api(h, "POST", "/api/v1/devices", { ...asAdmin(h), body: { device_id: "kd" } })).body.api_key;
+    await api(h, "POST", "/api/v1/devices/kd/update", { ...asAdmin(h), body: { firmware_id: fw.firmware_id } });
     expect((await api(h, "GET", "/api/v1/devices/kd/available-updates", { apiKey: devKey })).body.key_id).toBe(rot.body.key_id);
     expect((await api(h, "POST", `/api/v1/keys/${k1.key_id}/retire`, asAdmin(h))).body.retired).toBe(true);
     const last = await api(h, "POST", `/api/v1/keys/${rot.body.key_id}/retire`, asAdmin(h));

@@ -1,0 +1,46 @@
+// `ota-server wait` and `ota-server stop`: readiness and shutdown for scripts and README blocks,
+// where `npx ota-server &` makes $! the pid of npx, not of the server.
+import { rmSync } from "node:fs";
+import { isRunning, readPid } from "./pid-file";
+import { CliError, type CliValues, int, pidFileOf } from "./cli-usage";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitCommand(values: CliValues): Promise<number> {
+  const base = (values.url ?? `http://localhost:${int(values.port ?? process.env.OTA_PORT, "port", 8221)}`).replace(/\/+$/, "");
+  const deadline = Date.now() + int(values.timeout, "timeout", 30) * 1000;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return 0;
+      last = `HTTP ${res.status}`;
+    } catch (e) {
+      last = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
+    }
+    await sleep(200);
+  }
+  throw new CliError(`${base} not ready after ${values.timeout ?? 30} s (${last})`, null, 1, "is the server started? its log says why it is not");
+}
+
+export async function stopCommand(values: CliValues): Promise<number> {
+  const pidFile = pidFileOf(values);
+  const pid = readPid(pidFile);
+  if (pid === null || !isRunning(pid)) {
+    rmSync(pidFile, { force: true });
+    console.log(`ota-server: not running (${pidFile})`);
+    return 0;
+  }
+  process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + int(values.timeout, "timeout", 10) * 1000;
+  while (isRunning(pid)) {
+    if (Date.now() > deadline) {
+      process.kill(pid, "SIGKILL");
+      rmSync(pidFile, { force: true });
+      throw new CliError(`pid ${pid} did not stop in time; killed`, null, 1, "its log says what it was doing");
+    }
+    await sleep(100);
+  }
+  console.log(`ota-server: stopped (pid ${pid})`);
+  return 0;
+}

@@ -1,0 +1,110 @@
+// `ota-server` (no command): run the server with its log file, pid file and signal handling.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import pino from "pino";
+import { CliError, type CliValues, dataDirOf, int, pidFileOf } from "./cli-usage";
+import { isRunning, readPid } from "./pid-file";
+import { logDestination, RotatingFile, type Sink } from "./log";
+import { serverOptionsProblem, startOtaServer } from "./server";
+
+/** How long a shutdown may take before the process exits anyway (open keep-alive sockets, a stuck client). */
+const SHUTDOWN_LIMIT_MS = 5000;
+
+export async function runServer(values: CliValues): Promise<void> {
+  const format = values["log-format"] ?? "text";
+  if (format !== "json" && format !== "text") throw new CliError("--log-format must be text or json");
+  const dataDir = dataDirOf(values);
+  const pidFile = pidFileOf(values);
+  const other = readPid(pidFile);
+  if (other !== null && other !== process.pid && isRunning(other)) {
+    throw new CliError(`a server already runs on ${dataDir} (pid ${other})`, null, 1, `stop it with \`ota-server stop --data-dir ${dataDir}\`, or pick another --data-dir`);
+  }
+  const maxUploadBytes = int(values["max-upload-mb"], "max-upload-mb", 32) * 1024 * 1024;
+  const problem = serverOptionsProblem({ publicUrl: values["public-url"], maxUploadBytes });
+  if (problem) throw new CliError(problem.replace(/^public URL/, "--public-url").replace(/^max upload size/, "--max-upload-mb"));
+  const env = process.env;
+  const port = portArg(values.port ?? env.OTA_PORT, "port", 8221);
+  const mqttPort = values["no-mqtt"] ? null : portArg(values["mqtt-port"] ?? env.OTA_MQTT_PORT, "mqtt-port", 1883);
+  const authPort = values["no-dev-token"] ? null : portArg(values["auth-port"] ?? env.OTA_AUTH_PORT, "auth-port", 8202);
+  const logFile = resolve(values["log-file"] ?? join(values["log-dir"] ?? "logs", "ota_service.log"));
+  const file = new RotatingFile(logFile, int(values["log-max-mb"], "log-max-mb", 10) * 1024 * 1024 || Infinity);
+  const sinks: Sink[] = [file];
+  if (!values.quiet) sinks.push({ write: (text) => process.stdout.write(text) });
+  const logger = pino({ level: values["log-level"] ?? "info" }, logDestination(format, sinks));
+
+  let server;
+  try {
+    server = await startOtaServer({
+      dataDir,
+      port,
+      host: values.host ?? "0.0.0.0",
+      publicUrl: values["public-url"],
+      mqttPort,
+      mqttUrl: values["mqtt-url"] ?? null,
+      authPort,
+      devToken: !values["no-dev-token"],
+      signingKeyFile: values["signing-key"] ?? null,
+      logger,
+      maxUploadBytes,
+      manifestTtlSeconds: int(values["manifest-ttl"], "manifest-ttl", 86400),
+      defaultTimeoutMinutes: int(values["default-timeout-minutes"], "default-timeout-minutes", 0),
+    });
+  } catch (e) {
+    file.close();
+    const err = e as NodeJS.ErrnoException & { port?: number };
+    if (err.code === "EADDRINUSE") throw portInUse(err, { port, mqttPort, authPort });
+    throw e;
+  }
+  mkdirSync(dirname(pidFile), { recursive: true });
+  writeFileSync(pidFile, `${process.pid}\n`);
+  process.stdout.write(`ota-server ready: ${server.url} (log ${logFile}, pid ${process.pid})\n`);
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    setTimeout(() => {
+      process.stderr.write(`ota-server: shutdown took over ${SHUTDOWN_LIMIT_MS} ms; exiting anyway\n`);
+      process.exit(1);
+    }, SHUTDOWN_LIMIT_MS).unref();
+    logger.info({ event: "ota_server_stopping", signal }, `ota_server_stopping signal=${signal}`);
+    void server.close().finally(() => {
+      if (readPid(pidFile) === process.pid) rmSync(pidFile, { force: true });
+      file.close();
+      process.exit(0);
+    });
+  };
+  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", shutdown);
+  process.on("SIGHUP", shutdown);
+  watchNpx(shutdown);
+}
+
+/**
+ * `npx ota-server &` puts npm and a shell between $! and this process, and `kill $!` stops only
+ * them: this process is re-parented. Started by npm exec, the server follows its parent out.
+ */
+function watchNpx(shutdown: (reason: string) => void): void {
+  if (process.env.npm_command !== "exec") return;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) shutdown("npx-exited");
+  }, 250).unref();
+}
+
+function portArg(value: string | undefined, name: string, fallback: number): number {
+  const n = int(value, name, fallback);
+  if (n > 65535) throw new CliError(`--${name} must be a port number (0-65535; 0 picks a free one), not ${n}`);
+  return n;
+}
+
+function portInUse(err: NodeJS.ErrnoException & { port?: number }, ports: { port: number; mqttPort: number | null; authPort: number | null }): CliError {
+  const flag = err.port === ports.mqttPort ? "--mqtt-port (or --no-mqtt)" : err.port === ports.authPort ? "--auth-port (or --no-dev-token)" : "--port";
+  const what = flag.startsWith("--mqtt") ? "MQTT" : flag.startsWith("--auth") ? "dev-token" : "REST";
+  return new CliError(
+    `port ${err.port} (${what}) is already in use`,
+    null,
+    1,
+    `choose another with ${flag}, or stop the server that holds it (\`ota-server stop --data-dir ITS_DATA_DIR\`)`,
+  );
+}

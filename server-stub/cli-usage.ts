@@ -1,0 +1,78 @@
+// ota-server's options, usage texts and its one-line user error.
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--public-url URL]
+             [--mqtt-port 1883 | --mqtt-url mqtt://host:port | --no-mqtt]
+             [--auth-port 8202] [--no-dev-token] [--signing-key FILE] [--pid-file PATH]
+             [--log-dir logs] [--log-file PATH] [--log-format text|json] [--log-level info]
+             [--log-max-mb 10] [--quiet]
+             [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
+    Runs the server until SIGINT/SIGTERM (or \`ota-server stop\`). Logs go to the terminal and to
+    <log-dir>/ota_service.log (rotated at --log-max-mb, 3 old files kept); --quiet: file only.`;
+const WAIT = `  ota-server wait [--port 8221 | --url URL] [--timeout 30]
+    Returns once GET /health answers (exit 1 after the timeout): start a server with \`&\`, then wait.`;
+const STOP = `  ota-server stop [--data-dir DIR | --pid-file PATH] [--timeout 10]
+    Stops the server of that data dir (its pid is in <data-dir>/ota-server.pid) and waits until it exited;
+    exit 0 also when none was running.`;
+const KEYS = `  ota-server keys [list | rotate | retire KEY_ID] [--data-dir DIR]
+    Lists the manifest signing keys; "signing": true marks the one that signs (the newest active key).`;
+const API_KEY = `  ota-server api-key create --role admin|operator|viewer [--name NAME] [--data-dir DIR]
+    Creates an API key and prints it once.`;
+
+export const USAGE = `usage:
+${RUN}
+${WAIT}
+${STOP}
+${KEYS}
+${API_KEY}
+
+The data dir defaults to $OTA_DATA_DIR or ./.ota-data; the ports to $OTA_PORT, $OTA_MQTT_PORT, $OTA_AUTH_PORT
+or 8221, 1883, 8202. JWT secret: $OTA_JWT_SECRET or <data-dir>/jwt-secret.`;
+
+export const HELP = { wait: `usage:\n${WAIT}`, stop: `usage:\n${STOP}`, keys: `usage:\n${KEYS}`, "api-key": `usage:\n${API_KEY}` };
+
+/** A user error: one line on stderr, a hint, exit code 2 (usage) or 1. */
+export class CliError extends Error {
+  readonly hint: string;
+  constructor(message: string, topic?: keyof typeof HELP | null, readonly exitCode = 2, hint?: string) {
+    super(message);
+    this.hint = hint ?? `see \`ota-server ${topic ? `${topic} ` : ""}--help\``;
+  }
+}
+
+const OPTIONS = {
+  port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" }, "public-url": { type: "string" },
+  "mqtt-port": { type: "string" }, "mqtt-url": { type: "string" }, "no-mqtt": { type: "boolean" },
+  "auth-port": { type: "string" }, "no-dev-token": { type: "boolean" }, "signing-key": { type: "string" },
+  "log-level": { type: "string" }, "log-format": { type: "string" }, "log-file": { type: "string" }, "log-dir": { type: "string" },
+  "log-max-mb": { type: "string" }, quiet: { type: "boolean" }, "pid-file": { type: "string" },
+  "max-upload-mb": { type: "string" }, "manifest-ttl": { type: "string" }, "default-timeout-minutes": { type: "string" },
+  url: { type: "string" }, timeout: { type: "string" },
+  role: { type: "string" }, name: { type: "string" }, help: { type: "boolean", short: "h" },
+} as const;
+
+export type CliValues = ReturnType<typeof parse>["values"];
+
+export function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  } catch (e) {
+    throw new CliError((e as Error).message.replace(/\. To specify.*$/s, ""));
+  }
+}
+
+export function int(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new CliError(`--${name} must be a non-negative integer, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function dataDirOf(values: CliValues): string {
+  return resolve(values["data-dir"] ?? process.env.OTA_DATA_DIR ?? ".ota-data");
+}
+
+export function pidFileOf(values: CliValues): string {
+  return resolve(values["pid-file"] ?? join(dataDirOf(values), "ota-server.pid"));
+}
