@@ -2,9 +2,9 @@
 // ports) and a fleet of simulated devices on v1.0.0; an operator, through the REST API, rolls out v1.1.0 with
 // an approved canary campaign, then a bad v1.2.0 whose self-test fails on most boards: the campaign crosses
 // its failure threshold, pauses, and the server rolls the devices that took it back to v1.1.0.
-import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
 import { startOtaServer } from "../server-stub/server";
@@ -108,7 +108,9 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
   const note = (text: string) => view.line(`${stamp()}   ${text}`);
 
   const dataDir = mkdtempSync(join(tmpdir(), "ota-demo-"));
-  const logFile = join(dataDir, "server.log");
+  // The server's log outlives the run (the data dir does not): where the server writes its own by default.
+  mkdirSync("logs", { recursive: true });
+  const logFile = resolve("logs", "ota_demo.log");
   const logStream = createWriteStream(logFile);
   let server: OtaServer | null = null;
   let fleet: Fleet | null = null;
@@ -119,7 +121,7 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
       ...(o.mqttUrl ? { mqttUrl: o.mqttUrl, mqttPort: null } : { mqttPort: 0 }),
       logger: pino({ level: "info" }, logStream),
     });
-    note(`server ${server.url} · MQTT ${server.mqttUrl ?? "-"} · data ${dataDir} (log: server.log)`);
+    note(`server ${server.url} · MQTT ${server.mqttUrl ?? "-"} · log ${relative(process.cwd(), logFile)}`);
     const op = await Operator.login(server.url);
     const size = o.imageKiB * 1024;
     const deviceMqtt = o.mqttUrl ? withoutCredentials(o.mqttUrl) : server.mqttUrl;
@@ -266,9 +268,34 @@ function summaryTable(s: DemoSummary, serverVersions: Record<string, number>): s
     ["bytes served", `${mib(s.bytesServed)} (${s.bytesServed} bytes)`],
     ["duration", `${s.durationS} s`],
   ];
+  // At most SUMMARY_WIDTH columns: long values wrap at their " · " separators onto lines of their own.
   const w = Math.max(...rows.map((r) => r[0]!.length));
-  const line = "─".repeat(w + 2) + "┼" + "─".repeat(Math.max(...rows.map((r) => r[1]!.length)) + 2);
-  return [line, ...rows.map((r) => ` ${r[0]!.padEnd(w)} │ ${r[1]}`), line, s.ok ? "Demo complete: every device is back on v1.1.0." : "Demo did not go as planned."];
+  const room = SUMMARY_WIDTH - w - 4;
+  const lines = rows.flatMap(([label, value]) => wrap(value!, room).map((part, i) => ` ${(i === 0 ? label! : "").padEnd(w)} │ ${part}`));
+  const line = "─".repeat(w + 2) + "┼" + "─".repeat(Math.min(room + 1, Math.max(...lines.map((l) => l.length - w - 3))));
+  return [line, ...lines, line, s.ok ? "Demo complete: every device is back on v1.1.0." : "Demo did not go as planned."];
+}
+
+const SUMMARY_WIDTH = 80;
+
+/** Greedy wrap of "a · b · c" at its separators (inside a part too long for a line, at spaces) into lines of at
+ * most `room` characters. */
+export function wrap(text: string, room: number): string[] {
+  const pieces: { sep: string; word: string }[] = [];
+  text.split(" · ").forEach((part, i) => {
+    const words = part.length <= room ? [part] : part.split(" ");
+    words.forEach((word, j) => pieces.push({ sep: j > 0 ? " " : i > 0 ? " · " : "", word }));
+  });
+  const out: string[] = [];
+  let current = "";
+  for (const { sep, word } of pieces) {
+    if (current && (current + sep + word).length > room) {
+      out.push(current);
+      current = word;
+    } else current = current ? current + sep + word : word;
+  }
+  if (current) out.push(current);
+  return out;
 }
 
 function withoutCredentials(url: string): string {

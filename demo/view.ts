@@ -34,7 +34,8 @@ const STATE_ORDER = ["pending", "in_progress", "completed", "failed", "rolled_ba
 
 export function stageLine(s: StageView): string {
   const finished = s.completed + s.failed + s.rolled_back + s.skipped + s.cancelled;
-  const mark = s.state === "done" ? "✓" : s.state === "active" ? "…" : s.state === "soaking" ? "soak" : "";
+  // A finished stage is ✓ only when something in it succeeded; a stage where nothing did is ✗.
+  const mark = s.state === "done" ? (s.completed > 0 || s.total_devices === 0 ? "✓" : "✗") : s.state === "active" ? "…" : s.state === "soaking" ? "soak" : "";
   const extra = [s.failed ? `${s.failed} failed` : "", s.rolled_back ? `${s.rolled_back} rolled back` : "", s.in_progress ? `${s.in_progress} updating` : ""].filter(Boolean).join(", ");
   return `  ${s.name.padEnd(10)} [${bar(finished, s.total_devices)}] ${String(finished).padStart(4)}/${String(s.total_devices).padEnd(4)} ${mark}${extra ? `  (${extra})` : ""}`;
 }

@@ -1,6 +1,9 @@
 // `npm start` end to end, as a user runs it (non-interactive output), with a small fleet.
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { wrap } from "../demo/demo";
+import { stageLine } from "../demo/view";
 
 function run(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
@@ -42,5 +45,31 @@ describe("npm start (the fleet demo)", () => {
     expect(out).toMatch(/event threshold_crossed/);
     expect(out).toMatch(/event rollback/);
     expect(out).toMatch(/devices per version\s+│ v1\.1\.0 8/);
+    // The summary fits an 80-column terminal, and the log it names is still there after the demo.
+    const table = out.slice(out.indexOf("devices per version") - 200);
+    const summaryLines = table.split("\n").filter((l) => l.includes("│") || /^─+┼─+$/.test(l));
+    expect(summaryLines.length).toBeGreaterThan(4);
+    for (const l of summaryLines) expect([...l].length, l).toBeLessThanOrEqual(80);
+    const logPath = /log (\S+ota_demo\.log)/.exec(out)?.[1];
+    expect(logPath, out).toBeDefined();
+    expect(existsSync(logPath!)).toBe(true);
   }, 70_000);
+});
+
+describe("demo view", () => {
+  it("wraps a long summary value at its separators within the room", () => {
+    const text = "paused: 2 completed · 0 failed · 4 rolled back · 4 pending · and a part that is far too long for one line";
+    const lines = wrap(text, 30);
+    for (const l of lines) expect(l.length).toBeLessThanOrEqual(30);
+    expect(lines[0]).toBe("paused: 2 completed · 0 failed");
+    // Nothing lost or reordered: only the separators at the breaks are gone.
+    const words = (t: string) => t.replace(/ · /g, " ").split(" ");
+    expect(lines.flatMap(words)).toEqual(words(text));
+  });
+
+  it("marks a finished stage ✓ only when something in it succeeded", () => {
+    const stage = { name: "batch_1", state: "done", total_devices: 4, completed: 0, failed: 1, rolled_back: 3, skipped: 0, cancelled: 0, in_progress: 0 };
+    expect(stageLine(stage as never)).toMatch(/ ✗ /);
+    expect(stageLine({ ...stage, completed: 1, rolled_back: 2 } as never)).toMatch(/ ✓ /);
+  });
 });

@@ -6,7 +6,7 @@ import { newId } from "../ids";
 import { logEvent } from "../log";
 import { assertDeviceId, ensureDevice, getDevice } from "../model/devices";
 import { getFirmware } from "../model/firmware";
-import { ensureGroup } from "../model/groups";
+import { ensureGroup, groupExists } from "../model/groups";
 import { getUpdate } from "../model/updates";
 import { cancelUpdateRow } from "../services/updates";
 import type { CampaignConfig } from "./config";
@@ -153,7 +153,7 @@ export function rollbackCampaign(ctx: Ctx, engine: CampaignEngine, id: string, r
     if (c.status === "created") throw conflict("INVALID_STATE", `campaign ${id} has not started`);
     const members = new Set((ctx.db.prepare("SELECT device_id FROM campaign_devices WHERE campaign_id = ?").all(id) as { device_id: string }[]).map((r) => r.device_id));
     // A target that rollout_percentage left out was never updated: say so instead of refusing.
-    const targeted = new Set(resolveTargets(ctx.db, configOf(c)).targets);
+    const targeted = new Set(resolveTargets(ctx.db, configOf(c)));
     const neverUpdated = targetDevices.filter((d) => !members.has(d) && targeted.has(d));
     const unknown = targetDevices.filter((d) => !members.has(d) && !targeted.has(d));
     if (unknown.length) throw badRequest(`not in campaign ${id}: ${unknown.join(", ")}`, "DEVICE_NOT_IN_CAMPAIGN", { devices: unknown });
