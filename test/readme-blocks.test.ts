@@ -81,16 +81,25 @@ async function runBlock(script: string, dir: string, netns: string | null, env: 
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   clearTimeout(timer);
   const ms = Date.now() - t0;
+  // Children still on their way out (e.g. esbuild's service process, which quits once its parent is gone) get a
+  // moment; whatever is still there after it was left running.
+  const groupAlive = () => {
+    try {
+      process.kill(-child.pid!, 0);
+      return true;
+    } catch {
+      return false; // group gone: nothing left
+    }
+  };
+  const netnsPids = () => (netns ? spawnSync("ip", ["netns", "pids", netns], { encoding: "utf8" }).stdout.split("\n").filter(Boolean) : []);
+  for (let waited = 0; waited < 3000 && (groupAlive() || netnsPids().length > 0); waited += 100) await new Promise((r) => setTimeout(r, 100));
   let leftovers = 0;
-  try {
-    process.kill(-child.pid!, 0);
+  if (groupAlive()) {
     leftovers++;
     process.kill(-child.pid!, "SIGKILL");
-  } catch {
-    /* group gone: nothing left */
   }
   if (netns) {
-    const pids = spawnSync("ip", ["netns", "pids", netns], { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
+    const pids = netnsPids();
     leftovers += pids.length;
     for (const pid of pids) spawnSync("kill", ["-9", pid]);
   }
