@@ -96,6 +96,21 @@ describe("esp_ota_write / end", () => {
     expect(otadataSummary(d.flash, d.ota)).toBe("[0] seq1 VALID");
   });
 
+  it("set_boot verifies again: bytes changed after esp_ota_end verified them are VALIDATE_FAILED", () => {
+    const d = runningDevice();
+    const good = image("1.1.0");
+    const ota1 = part(d.ota, "ota_1");
+    writeImage(d.ota, ota1, good);
+    // Rewrite the image's last sector with one byte flipped (erase, then program), as a stray write would.
+    const at = ota1.offset + ((good.length - 40) & ~4095);
+    const sector = d.flash.read(at, 4096);
+    sector[(good.length - 40) % 4096] ^= 0xff;
+    d.flash.eraseSector(at);
+    d.flash.write(at, sector);
+    expect(espCode(() => d.ota.setBootPartition(ota1))).toBe("ESP_ERR_OTA_VALIDATE_FAILED");
+    expect(otadataSummary(d.flash, d.ota)).toBe("[0] seq1 VALID");
+  });
+
   it("end with nothing written is INVALID_ARG, and the handle is freed either way", () => {
     const d = runningDevice();
     const h = d.ota.begin(part(d.ota, "ota_1"), OTA_WITH_SEQUENTIAL_WRITES);
