@@ -7,7 +7,6 @@ import { AbortedError, errorMessage, TransientError, UpdateError } from "./failu
 import type { HttpBodyStream, OtaWriter, Sha256, Slot } from "./ports";
 import { OtaPortError } from "./ports";
 import type { Signal } from "./signal";
-import { anySignal } from "./signal";
 import { backoffMs, sleep, TimeoutError } from "./timing";
 
 const SECTOR = 4096;
@@ -66,7 +65,7 @@ export class Downloader {
           }
           this.hooks.persist(this.persisted, attempts);
           ports.log.log("warn", "download interrupted", { update_id: this.manifest.update_id, offset: written, attempt: attempts, error: e.message });
-          await sleep(ports.clock, backoffMs(ports.clock, attempts - 1, config.retryBaseMs), anySignal(this.ctx.lifetime, this.cancel));
+          await sleep(ports.clock, backoffMs(ports.clock, attempts - 1, config.retryBaseMs), this.ctx.lifetime, this.cancel);
           this.checkSignals();
         }
       }

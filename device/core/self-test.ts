@@ -20,7 +20,7 @@ export async function proveRunningImage(ctx: AgentContext, update: ActiveUpdate 
   const ms = ctx.config.selfTestDeadlineMs;
   const deadline = new Controller();
   const timer = clock.setTimeout(() => deadline.abort("deadline"), ms);
-  const signal = anySignal(ctx.lifetime, deadline.signal);
+  const { signal, dispose } = anySignal(ctx.lifetime, deadline.signal);
   try {
     await untilAborted(runChecks(ctx, update?.manifest ?? null, signal), signal);
   } catch (e) {
@@ -34,6 +34,7 @@ export async function proveRunningImage(ctx: AgentContext, update: ActiveUpdate 
   } finally {
     clock.clearTimeout(timer);
     deadline.abort("self-test over"); // stops whatever check is still looping
+    dispose();
   }
   ctx.ports.ota.markValid();
   finishCompleted(ctx, update);

@@ -23,6 +23,11 @@ export class Signal {
     return this.fired ?? "";
   }
 
+  /** Listeners waiting for this signal (work that has not let go of it). */
+  get listenerCount(): number {
+    return this.listeners.length;
+  }
+
   /** Calls `fn` once when the signal fires (at once if it has); returns a function that unsubscribes. */
   onAbort(fn: () => void): () => void {
     if (this.fired !== null) {
@@ -57,11 +62,12 @@ export class Controller {
   }
 }
 
-/** A signal that fires when any of `signals` fires, with that signal's reason. */
-export function anySignal(...signals: Signal[]): Signal {
+/** A signal that fires when any of `signals` fires, with that signal's reason. `dispose()` detaches it from
+ * them (the agent's lifetime outlives every update: listeners left on it would pile up). */
+export function anySignal(...signals: Signal[]): { signal: Signal; dispose(): void } {
   const c = new Controller();
-  for (const s of signals) s.onAbort(() => c.abort(s.reason));
-  return c.signal;
+  const offs = signals.map((s) => s.onAbort(() => c.abort(s.reason)));
+  return { signal: c.signal, dispose: () => offs.forEach((off) => off()) };
 }
 
 /** Settles like `promise`, or rejects with AbortedError as soon as `signal` fires (the work itself may go on,

@@ -29,17 +29,20 @@ export function withTimeout<T>(clock: ClockPort, promise: Promise<T>, ms: number
   });
 }
 
-/** Resolves after `ms`, or as soon as `signal` fires (the caller checks why it woke). */
-export function sleep(clock: ClockPort, ms: number, signal?: Signal): Promise<void> {
+/** Resolves after `ms`, or as soon as one of `signals` fires (the caller checks why it woke). */
+export function sleep(clock: ClockPort, ms: number, ...signals: Signal[]): Promise<void> {
   return new Promise((resolve) => {
-    const timer = clock.setTimeout(() => {
-      off?.();
-      resolve();
-    }, ms);
-    const off = signal?.onAbort(() => {
+    let woken = false;
+    let offs: (() => void)[] = [];
+    const wake = () => {
+      woken = true;
       clock.clearTimeout(timer);
+      for (const off of offs) off();
       resolve();
-    });
+    };
+    const timer = clock.setTimeout(wake, ms);
+    offs = signals.map((s) => s.onAbort(wake));
+    if (woken) for (const off of offs) off(); // a signal had fired already: let go of the others too
   });
 }
 
