@@ -81,7 +81,7 @@ export class Agent {
       ctx.ports.log.log("info", "agent start", { boot, phase: s.phase, running: ctx.ports.ota.running().label, state: facts.running, action: action.do });
       const done = await this.act(action);
       if (done !== "again") return done === "normal" && settled ? settled : done;
-      settled = s.phase === "idle" ? settled : this.settledOutcome(action);
+      settled = this.settledOutcome(action) ?? settled;
     }
     throw new Error("boot recovery did not settle"); // unreachable: a settling action always leaves idle
   }
