@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS updates (
   attempt INTEGER NOT NULL DEFAULT 1, max_retries INTEGER NOT NULL DEFAULT 0, retry_delay_s INTEGER NOT NULL DEFAULT 0,
   retry_of TEXT, retried_by TEXT, timeout_minutes INTEGER,
   created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, last_activity_at INTEGER NOT NULL,
-  cancel_reason TEXT, reason TEXT
+  cancel_reason TEXT, reason TEXT, report_conflict TEXT
 );
 CREATE INDEX IF NOT EXISTS updates_device ON updates(device_id, created_at);
 CREATE INDEX IF NOT EXISTS updates_campaign ON updates(campaign_id);
@@ -89,8 +89,14 @@ export function openDb(path: string): Db {
   db.pragma("busy_timeout = 5000");
   db.pragma("foreign_keys = ON");
   db.exec(SCHEMA);
+  addColumnIfMissing(db, "updates", "report_conflict", "TEXT"); // data dirs from before the column
   cacheStatements(db);
   return db;
+}
+
+function addColumnIfMissing(db: Db, table: string, column: string, type: string): void {
+  const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
+  if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
 }
 
 /**

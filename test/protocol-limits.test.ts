@@ -83,6 +83,7 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
     checkManifestShape(env.manifest as unknown as Record<string, unknown>);
     const facts: DeviceFacts = {
       deviceId: DEVICE_ID, deviceModel: MODEL, hardwareVersion: "5.0", chipId: CHIP_ID_MAX, runningVersion: "1.0.0", secureFloor: 0,
+      applied: { newestIssuedMs: 0, updateIds: [] },
       slotSize: 0x1e0000, nowMs: h.clock.now(), clockSkewMs: 0, clockTrusted: true, knownCommands: [...PRE, ...POST],
     };
     checkApplicable(env.manifest, facts);

@@ -54,6 +54,7 @@ const facts: DeviceFacts = {
   chipId: 0,
   runningVersion: "1.0.0",
   secureFloor: 1,
+  applied: { newestIssuedMs: 0, updateIds: [] },
   slotSize: 0x1e0000,
   nowMs: NOW,
   clockSkewMs: 60_000,
@@ -123,5 +124,18 @@ describe("manifest trust decisions", () => {
 
   it("does not judge expiry before the clock is synced", () => {
     expect(decide(envelope(manifest({ expires_at: "2026-11-22T10:00:00.000Z" })), { clockTrusted: false })).toBe("OK");
+  });
+
+  it("refuses an applied update id, or a manifest issued before the newest applied one, even without a clock", () => {
+    const applied = { newestIssuedMs: Date.parse("2026-11-22T11:00:00.000Z"), updateIds: ["upd_0", "upd_1"] };
+    for (const clockTrusted of [true, false]) {
+      expect(decide(envelope(manifest()), { applied, clockTrusted })).toBe("MANIFEST_REPLAYED");
+      expect(decide(envelope(manifest({ update_id: "upd_1", issued_at: "2026-11-22T11:30:00.000Z" })), { applied, clockTrusted })).toBe("MANIFEST_REPLAYED");
+      expect(decide(envelope(manifest({ update_id: "upd_2", issued_at: "2026-11-22T10:59:59.999Z" })), { applied, clockTrusted })).toBe("MANIFEST_REPLAYED");
+      expect(decide(envelope(manifest({ update_id: "upd_2", version: "0.9.0", rollback: true })), { applied: { ...applied, updateIds: ["upd_2"] }, clockTrusted })).toBe("MANIFEST_REPLAYED");
+    }
+    // Another update issued at the same instant (a server clock that did not move) or later is not a replay.
+    expect(decide(envelope(manifest({ update_id: "upd_2" })), { applied })).toBe("OK");
+    expect(decide(envelope(manifest({ update_id: "upd_2", issued_at: "2026-11-22T11:30:00.000Z" })), { applied })).toBe("OK");
   });
 });

@@ -50,6 +50,8 @@ export class Installer {
     if (accepted.kind === "refused") return this.fail(accepted.updateId, accepted.error);
     const { ref, source } = accepted;
     const { manifest } = ref;
+    // Consumed from here on, before any side effect: a power cut now leaves a clean refusal, never a second apply.
+    ctx.state.recordApplied(manifest);
     try {
       for (const name of manifest.pre_update_commands) {
         const hook = ctx.config.commands[name];
@@ -89,6 +91,7 @@ export class Installer {
         chipId: ota.chipId,
         runningVersion,
         secureFloor: ctx.state.secureFloor(),
+        applied: ctx.state.applied(),
         slotSize: slot?.size ?? 0,
         nowMs: ctx.ports.clock.now(),
         clockSkewMs: ctx.config.clockSkewMs,

@@ -64,6 +64,18 @@ export const IDLE: Idle = { phase: "idle" };
 const STATE_KEY = "ota.state";
 const FLOOR_KEY = "ota.secure_floor";
 const BOOTS_KEY = "ota.boots";
+const APPLIED_KEY = "ota.applied";
+/** Update ids remembered as applied. Older ones are still refused by the issued_at floor, so a few suffice;
+ * at most 8 × 64 characters, as every journal commit rewrites the whole map. */
+export const APPLIED_IDS_MAX = 8;
+
+/** What this device has applied: manifests it may never accept again (trust.ts refuses them). */
+export interface AppliedRecord {
+  /** issued_at (epoch ms) of the newest manifest applied; 0 before the first. */
+  newestIssuedMs: number;
+  /** The last APPLIED_IDS_MAX update ids applied, oldest first. */
+  updateIds: string[];
+}
 
 export class StateStore {
   constructor(private readonly storage: StoragePort) {}
@@ -84,6 +96,28 @@ export class StateStore {
 
   raiseSecureFloor(v: number) {
     if (v > this.secureFloor()) this.storage.set(FLOOR_KEY, String(v));
+  }
+
+  applied(): AppliedRecord {
+    const raw = this.storage.get(APPLIED_KEY);
+    if (!raw) return { newestIssuedMs: 0, updateIds: [] };
+    try {
+      const o = JSON.parse(raw) as { t?: unknown; ids?: unknown };
+      const ids = Array.isArray(o.ids) ? o.ids.filter((x): x is string => typeof x === "string") : [];
+      return { newestIssuedMs: typeof o.t === "number" && o.t > 0 ? o.t : 0, updateIds: ids };
+    } catch {
+      // Unreadable: refuse nothing rather than everything (the journal's CRC makes this a bug, not wear).
+      return { newestIssuedMs: 0, updateIds: [] };
+    }
+  }
+
+  /** Marks a trusted manifest as consumed. Called once the agent commits to it, before its first side effect. */
+  recordApplied(m: UpdateManifest) {
+    const a = this.applied();
+    const ids = a.updateIds.filter((id) => id !== m.update_id);
+    ids.push(m.update_id);
+    const t = Math.max(a.newestIssuedMs, Date.parse(m.issued_at) || 0);
+    this.storage.set(APPLIED_KEY, JSON.stringify({ t, ids: ids.slice(-APPLIED_IDS_MAX) }));
   }
 
   /** Counts agent starts (for the log: "this happened in boot n"). */

@@ -11,6 +11,7 @@ import type { SignedUpdateEnvelope, UpdateManifest } from "../protocol/manifest"
 import { manifestSigningBytes, UPDATE_PRIORITIES } from "../protocol/manifest";
 import { isNewerVersion, parseVersion, versionInRange } from "../protocol/version";
 import type { TrustedKey } from "./config";
+import type { AppliedRecord } from "./state";
 import { UpdateError } from "./update-error";
 
 /** Largest available-updates body the agent parses (limits.ts: the worst case the server can produce fits). */
@@ -23,6 +24,8 @@ export interface DeviceFacts {
   chipId: number;
   runningVersion: string;
   secureFloor: number;
+  /** Manifests already consumed here (state.ts): a replay or an older manifest is refused. */
+  applied: AppliedRecord;
   /** Size of the slot the image would be written to. */
   slotSize: number;
   nowMs: number;
@@ -132,6 +135,12 @@ export function checkManifestShape(m: Record<string, unknown>): asserts m is Rec
 /** Everything a verified manifest must satisfy for this device, in the order the codes are most useful. */
 export function checkApplicable(m: UpdateManifest, d: DeviceFacts): void {
   if (m.device_id !== d.deviceId) throw new UpdateError("MANIFEST_INVALID", `manifest is for device ${m.device_id}, not ${d.deviceId}`);
+  // Both sides of the issued_at comparison are the server's clock, so the device's own skew does not enter;
+  // equal times pass (a frozen server clock signs many manifests alike), the id ring catches the same update.
+  if (d.applied.updateIds.includes(m.update_id)) throw new UpdateError("MANIFEST_REPLAYED", `update ${m.update_id} was already applied on this device`);
+  if (Date.parse(m.issued_at) < d.applied.newestIssuedMs) {
+    throw new UpdateError("MANIFEST_REPLAYED", `manifest issued at ${m.issued_at}, before the newest update this device applied`);
+  }
   if (d.clockTrusted) {
     const issued = Date.parse(m.issued_at);
     const expires = Date.parse(m.expires_at);

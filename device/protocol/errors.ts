@@ -13,6 +13,7 @@ export const DEVICE_ERROR_CODES = [
   "TIMEOUT",
   "MANIFEST_EXPIRED", // manifest expires_at is in the past
   "MANIFEST_INVALID", // manifest does not match the schema or is for another device
+  "MANIFEST_REPLAYED", // update id already applied here, or issued before the newest manifest applied here
   "UNKNOWN_KEY", // key_id not in the device's trusted key list
   "SECURE_VERSION_REJECTED", // image secure_version below the device's anti-rollback floor
   "FLASH_WRITE_FAILED",
@@ -23,7 +24,8 @@ export const DEVICE_ERROR_CODES = [
 
 export type DeviceErrorCode = (typeof DEVICE_ERROR_CODES)[number];
 
-/** Codes for which retrying the same firmware cannot succeed. */
+/** Codes for which retrying the same firmware cannot succeed. Not MANIFEST_REPLAYED: a retry is a new update id
+ * with a freshly issued manifest, which the device accepts. */
 export const NON_RETRYABLE_ERROR_CODES: readonly DeviceErrorCode[] = [
   "INCOMPATIBLE_VERSION",
   "SIGNATURE_INVALID",

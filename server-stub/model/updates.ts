@@ -34,6 +34,8 @@ export interface UpdateRow {
   last_activity_at: number;
   cancel_reason: string | null;
   reason: string | null;
+  /** Set when a device's report contradicted this record (its from/to versions); the report is kept. */
+  report_conflict: string | null;
 }
 
 /** SQL list of the protocol's active statuses, for `status IN ${ACTIVE_IN}`. */
@@ -80,6 +82,7 @@ export function updateToApi(u: UpdateRow) {
     timeout_minutes: u.timeout_minutes,
     cancel_reason: u.cancel_reason,
     reason: u.reason,
+    report_conflict: u.report_conflict,
   };
 }
 
@@ -114,5 +117,6 @@ export const updateSchema = {
     timeout_minutes: { type: ["integer", "null"] },
     cancel_reason: nstr,
     reason: nstr,
+    report_conflict: nstr,
   },
 };

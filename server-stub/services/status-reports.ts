@@ -39,6 +39,7 @@ export function reportStatus(ctx: Ctx, updateId: string, r: StatusReport, via: "
         r.status, progress, now, terminal && u.started_at === null ? u.created_at : now, terminal ? now : null,
         failing ? (r.error_code ?? u.error_code) : u.error_code, failing ? (r.error_message ?? u.error_message) : u.error_message, updateId,
       );
+    flagConflict(ctx, u, r);
     // The device knows what it ran before better than a waiting record does.
     if (r.from_version && u.from_version === null) ctx.db.prepare("UPDATE updates SET from_version = ? WHERE update_id = ?").run(r.from_version, updateId);
     const updated = getUpdate(ctx.db, updateId)!;
@@ -51,6 +52,21 @@ export function reportStatus(ctx: Ctx, updateId: string, r: StatusReport, via: "
   })();
   if (!result.duplicate && isTerminalStatus(result.update.status)) ctx.kick();
   return result;
+}
+
+/** A report whose versions contradict the record (a device that was not where the server thought, or installed
+ * something else) is kept, and the update is flagged with what disagreed, once. */
+function flagConflict(ctx: Ctx, u: UpdateRow, r: StatusReport): void {
+  const problems: string[] = [];
+  if (r.from_version && u.from_version !== null && r.from_version !== u.from_version) problems.push(`from_version ${r.from_version}, the record says ${u.from_version}`);
+  if (r.to_version && r.to_version !== u.to_version) problems.push(`to_version ${r.to_version}, the record says ${u.to_version}`);
+  if (problems.length === 0) return;
+  const conflict = `${r.status} reported with ${problems.join("; ")}`;
+  ctx.db.prepare("UPDATE updates SET report_conflict = COALESCE(report_conflict, ?) WHERE update_id = ?").run(conflict, u.update_id);
+  logEvent(ctx.log, "update_report_conflict", {
+    campaign_id: u.campaign_id ?? undefined, device_id: u.device_id, update_id: u.update_id, status: r.status,
+    from_version: r.from_version ?? undefined, to_version: r.to_version ?? undefined, expected_from: u.from_version ?? undefined, expected_to: u.to_version,
+  }, "warn");
 }
 
 function onCompleted(ctx: Ctx, u: UpdateRow, reportedVersion: string | null): void {

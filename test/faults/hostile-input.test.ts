@@ -18,8 +18,10 @@ const NEW = "1.1.0";
 interface Case {
   name: string;
   code: DeviceErrorCode;
-  /** Envelope (or raw body) given the server and a manifest factory. */
-  body: () => string | Record<string, unknown>;
+  /** Envelope (or raw body) given the server and a manifest factory; `prior` is the envelope consumed first. */
+  body: (prior?: Record<string, unknown>) => string | Record<string, unknown>;
+  /** An update the device accepts first (its download then fails): what a replay case replays. */
+  prior?: () => Record<string, unknown>;
   download?: Scenario["download"];
   /** The rejection happens before the slot is erased (manifest-level checks). */
   slotUntouched?: boolean;
@@ -146,6 +148,17 @@ describe("hostile update input", () => {
   mi("unknown pre-update command", m({ pre_update_commands: ["format_disk"] }), "UNKNOWN_COMMAND");
   mi("unknown post-update command", m({ post_update_commands: ["self_destruct"] }), "UNKNOWN_COMMAND");
 
+  // Replays of a consumed manifest, as a recorder on the path would resend its raw body. The prior update is
+  // accepted, then its download fails (404): accepted is consumed, whatever happened after.
+  const consumed = (over: Record<string, unknown> = {}) => () => offer(good, { download_url: `${server.url}/fw/missing`, ...over });
+  const replay = (name: string, body: (prior: Record<string, unknown>) => Record<string, unknown>, over: Record<string, unknown> = {}) =>
+    cases.push({ name, code: "MANIFEST_REPLAYED", slotUntouched: true, prior: consumed(over), body: (prior) => JSON.stringify(body(prior!)) });
+  const resign = (prior: Record<string, unknown>, over: Record<string, unknown>) => sig.sign({ ...(prior.manifest as Record<string, unknown>), ...over });
+  replay("a consumed manifest replayed byte for byte", (prior) => prior);
+  replay("a consumed update id, re-signed later", (prior) => resign(prior, { issued_at: new Date(Date.now() - 1000).toISOString() }));
+  replay("a consumed signed rollback manifest", (prior) => prior, { version: "0.9.0", rollback: true });
+  replay("another update issued before the consumed one", (prior) => resign(prior, { update_id: "upd-older", issued_at: new Date(Date.now() - 120_000).toISOString() }));
+
   // Images: each manifest is true to the bytes served (size and SHA-256), so only the image checks catch them.
   const img = (name: string, edit: (b: Uint8Array) => Uint8Array, code: DeviceErrorCode = "IMAGE_INVALID", over: Record<string, unknown> = {}) =>
     cases.push({ name, code, body: () => offer(edit(Uint8Array.from(good)), over) });
@@ -196,9 +209,14 @@ describe("hostile update input", () => {
   it.each(cases.map((c, i) => [i + 1, c.name, c] as const))("#%i %s", async (_i, _name, c) => {
     tally.cases++;
     const key = `hostile-${_i}`;
-    const body = c.body();
-    server.scenarios.set(key, { envelope: body, ...(c.download ? { download: c.download } : {}) });
     const { dev, flash } = forkDevice(base, server, [sig.trusted], key);
+    const prior = c.prior?.();
+    if (prior) {
+      server.scenarios.set(key, { envelope: prior });
+      expect((await dev.runCycle()).outcome).toMatchObject({ result: "failed", code: "DOWNLOAD_FAILED" });
+    }
+    const body = c.body(prior);
+    server.scenarios.set(key, { envelope: body, ...(c.download ? { download: c.download } : {}) });
     const before = { ota0: partitionBytes(flash, "ota_0"), ota1: partitionBytes(flash, "ota_1"), otadata: partitionBytes(flash, "otadata") };
     const r = await dev.runCycle();
     const log = dev.logs.slice(-8).join("\n");
@@ -212,7 +230,7 @@ describe("hostile update input", () => {
     expect(judgeFlash(flash)).toMatchObject({ bricked: false, slot: "ota_0", version: OLD, otadataAccepted: true });
     if (c.slotUntouched) expect(partitionBytes(flash, "ota_1")).toBe(before.ota1);
     // The server heard the same code, whenever the manifest had a usable update id.
-    const manifest = typeof body === "object" ? (body.manifest as Record<string, unknown> | undefined) : undefined;
+    const manifest = (typeof body === "object" ? body : parsedOrNull(body))?.manifest as Record<string, unknown> | undefined;
     const updateId = !c.unparsed && manifest && typeof manifest.update_id === "string" && manifest.update_id.length <= 64 ? manifest.update_id : null;
     const reports = server.reportsOf(key);
     if (updateId) expect(reports.map((x) => [x.updateId, x.body.status, x.body.error_code]), log).toContainEqual([updateId, "failed", c.code]);
@@ -220,3 +238,11 @@ describe("hostile update input", () => {
     expect(DEVICE_ID).toBe(dev.options.id);
   }, 20_000);
 });
+
+function parsedOrNull(text: string): Record<string, unknown> | null {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}

@@ -144,6 +144,9 @@ export interface Proxy {
   target: string;
   /** Answer available-updates with this body instead of asking the server (a replay), when set. */
   availableUpdates: ((deviceId: string) => string | null) | null;
+  /** Every available-updates body the server sent each device (not the replays), oldest first: what a
+   * recorder on the path keeps for a later replay. */
+  recorded: Map<string, string[]>;
   /** Strip Range from requests: the server then answers 200 with the whole file. */
   ignoreRange: boolean;
   /** Cut every request in flight, as a server crash would (a graceful restart lets them finish). */
@@ -155,7 +158,7 @@ export interface Proxy {
 
 /** An HTTP proxy in front of the server that can rewrite what devices see (replays, ignored Range...). */
 export async function proxy(): Promise<Proxy> {
-  const p = { target: "", availableUpdates: null, ignoreRange: false } as unknown as Proxy;
+  const p = { target: "", availableUpdates: null, ignoreRange: false, recorded: new Map() } as unknown as Proxy;
   const inFlight = new Set<http.ClientRequest>();
   p.dropConnections = () => {
     for (const up of inFlight) up.destroy(new Error("server went away"));
@@ -173,6 +176,7 @@ export async function proxy(): Promise<Proxy> {
     if (p.ignoreRange) delete headers.range;
     const up = http.request({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);
+      if (m && r.statusCode === 200) record(p.recorded, decodeURIComponent(m[1]!), r);
       const bps = p.bytesPerSecond;
       if (!bps) return void r.pipe(res);
       // A slow link on the wire itself, so a transfer is really in flight when the server goes away.
@@ -196,4 +200,18 @@ export async function proxy(): Promise<Proxy> {
       server.close(() => r());
     });
   return p;
+}
+
+/** Keeps a copy of a response body as it passes (the proxy still pipes it on unchanged). */
+function record(into: Map<string, string[]>, deviceId: string, r: http.IncomingMessage) {
+  const chunks: Buffer[] = [];
+  r.on("data", (c: Buffer) => chunks.push(c));
+  r.on("end", () => into.set(deviceId, [...(into.get(deviceId) ?? []), Buffer.concat(chunks).toString("utf8")]));
+}
+
+/** The last body the server sent `deviceId` that offered update `updateId` (what a replay would resend). */
+export function recordedOffer(p: Proxy, deviceId: string, updateId: string): string {
+  const body = (p.recorded.get(deviceId) ?? []).filter((b) => (JSON.parse(b) as { manifest?: { update_id?: string } }).manifest?.update_id === updateId).pop();
+  if (!body) throw new Error(`the proxy recorded no offer of ${updateId} to ${deviceId}`);
+  return body;
 }
