@@ -4,6 +4,7 @@ import { Agent } from "../../device/core/agent";
 import type { BootOutcome, CheckOutcome } from "../../device/core/agent";
 import type { AgentConfig, TrustedKey } from "../../device/core/config";
 import { JournalStore } from "../../device/core/journal-store";
+import { AbortedError } from "../../device/core/signal";
 import type { ClockPort, LogPort } from "../../device/core/ports";
 import type { HostPorts } from "../xs/xs-agent";
 import { runBootloader } from "../esp/bootloader";
@@ -265,7 +266,8 @@ export class SimDevice {
 
   /** A power cut surfaces as whatever error the agent made of it; the flash knows the truth. */
   private isPowerLoss(e: unknown): boolean {
-    return isPowerLoss(e) || !this.options.flash.isPowered;
+    // An agent stopped by a power-off (or a new boot) ends its work with AbortedError: that is the power loss too.
+    return isPowerLoss(e) || e instanceof AbortedError || !this.options.flash.isPowered;
   }
 
   /** Every port but storage: the journal runs inside the agent's engine, over the raw `agent` partition. */
@@ -283,7 +285,7 @@ export class SimDevice {
       restart: {
         restart: (reason) => {
           this.restartReason = reason;
-          if (this.autoReboot) setImmediate(() => void this.bootForever());
+          if (this.autoReboot) setImmediate(() => this.bootForever().catch((e: unknown) => this.note(`[${this.options.id}] reboot failed: ${(e as Error)?.message ?? e}`)));
         },
       },
       log,
