@@ -10,6 +10,7 @@ import type { CampaignEngine } from "./campaigns/engine";
 import type { Ctx } from "./context";
 import { authRoutes } from "./routes/auth";
 import { campaignRoutes } from "./routes/campaigns";
+import { dashboardRoutes } from "./routes/dashboard";
 import { deviceRoutes } from "./routes/devices";
 import { docsRoutes } from "./routes/docs";
 import { firmwareRoutes } from "./routes/firmware";
@@ -69,6 +70,7 @@ export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyIn
   await app.register(campaignRoutes, deps);
   await app.register(statsRoutes, deps);
   await app.register(docsRoutes, deps);
+  await app.register(dashboardRoutes, deps);
   return app;
 }
 
