@@ -134,3 +134,35 @@ function sleep(ms, signal) {
     signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
   });
 }
+
+/**
+ * Runs load() now and again after matching events (and every poll tick), at most once per `gapMs`: a burst of
+ * events from a whole stage becomes one refresh. Returns the cleanup for the view.
+ */
+export function refreshOn(matches, load, gapMs = 400) {
+  let timer = null;
+  let running = false;
+  let again = false;
+  const run = async () => {
+    timer = null;
+    if (running) return void (again = true);
+    running = true;
+    try {
+      await load();
+    } catch (e) {
+      console.warn(e);
+    } finally {
+      running = false;
+      if (again) (again = false), schedule();
+    }
+  };
+  const schedule = () => void (timer ??= setTimeout(run, gapMs));
+  const off = onEvent((e) => (e.type === "poll" || matches(e)) && schedule());
+  void run();
+  const stop = () => {
+    off();
+    clearTimeout(timer);
+  };
+  stop.refresh = schedule; // for changes the stream does not announce (the view's own actions)
+  return stop;
+}
