@@ -79,7 +79,7 @@ describe("dashboard static route", () => {
   });
 
   it("refuses names outside the folder, dot files and unknown types with a 404 and a code", async () => {
-    for (const url of ["/dashboard/../routes/dashboard.ts", "/dashboard/%2e%2e/routes/dashboard.ts", "/dashboard/..%2fapp.ts", "/dashboard/.hidden.js",
+    for (const url of ["/dashboard/../routes/dashboard.ts", "/dashboard/../../bin/ota-server.js", "/dashboard/%2e%2e/%2e%2e/bin/ota-server.js", "/dashboard/..%2f..%2fbin/ota-server.js", "/dashboard/%2e%2e/routes/dashboard.ts", "/dashboard/..%2fapp.ts", "/dashboard/.hidden.js",
       "/dashboard//etc/passwd", "/dashboard/nope.js", "/dashboard/views", "/dashboard/app.ts"]) {
       const r = await server.app.inject({ method: "GET", url });
       expect(r.statusCode, url).toBe(404);
