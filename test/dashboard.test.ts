@@ -1,0 +1,223 @@
+// The dashboard in headless Chromium (Debian's, driven by playwright-core) against a real server and a simulated
+// fleet: sign in, upload, an approved canary campaign watched live to completion, a bad release paused at its
+// threshold and rolled back from the page, and a viewer who sees no actions and is refused when it forges one.
+// Screenshots for the README go to docs/screenshots/.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chooseMixSeed } from "../demo/demo";
+import { buildAppImage } from "../esp-image/app-image";
+import { Fleet } from "../host-sim/fleet/fleet";
+import { startOtaServer, type OtaServer } from "../server-stub/server";
+
+// Browser globals, used only inside page.evaluate callbacks (the project's tsconfig has no DOM lib).
+declare const document: any, window: any, sessionStorage: any;
+
+const CHROMIUM = "/usr/bin/chromium";
+const present = existsSync(CHROMIUM);
+if (!present && process.env.CI !== "true") console.log(`dashboard browser test skipped: no ${CHROMIUM} (apt-get install chromium)`);
+
+const DEVICES = 8;
+const GROUP = "dash";
+const SHOTS = "docs/screenshots";
+
+describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", () => {
+  let dir: string;
+  let server: OtaServer;
+  let fleet: Fleet;
+  let browser: BrowserContext;
+  let adminKey: string;
+  let viewerKey: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "ota-dash-"));
+    server = await startOtaServer({ dataDir: join(dir, "data"), port: 0, host: "127.0.0.1", authPort: null, mqttPort: 0, tickIntervalMs: 250, logger: pino({ level: "silent" }) });
+    adminKey = server.ctx.apiKeys.create("admin", { name: "dash-admin" }).api_key;
+    viewerKey = server.ctx.apiKeys.create("viewer", { name: "dash-viewer" }).api_key;
+    fleet = await Fleet.start({
+      devices: DEVICES, serverUrl: server.url, token: adminKey, group: GROUP, model: "ESP32-DEVKIT", seed: 1,
+      factoryImage: buildAppImage({ version: "1.0.0" }), pollIntervalMs: 30_000, agent: { retryBaseMs: 250 },
+    });
+    await fleet.waitConnected(20_000);
+    mkdirSync(SHOTS, { recursive: true });
+    browser = await chromium.launchPersistentContext(join(dir, "profile"), {
+      executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 800 },
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await fleet?.stop();
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("takes an operator from sign-in through a canary rollout and a rolled-back bad release", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/`);
+    // Sign in with the keyboard only: the field has a label, Enter submits.
+    await page.getByLabel("API key or token").focus();
+    await page.keyboard.type(adminKey);
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.locator("#role").textContent()).toBe("admin");
+    await expect.poll(() => page.locator('[data-stat="online"] .big').textContent()).toBe(String(DEVICES));
+    await expectAccessible(page);
+    await shot(page, "fleet-1280");
+
+    await page.getByRole("link", { name: "Firmware" }).click();
+    const good = buildAppImage({ version: "1.1.0", projectName: "sensor-app" });
+    await pickFile(page, "v1.1.0.bin", good);
+    await expect.poll(() => page.locator('[data-field="verdict"]').textContent()).toBe("valid ESP app image");
+    expect(await page.locator('[data-field="version"]').textContent()).toBe("1.1.0");
+    expect(await page.locator('[data-field="sha256"]').textContent()).toBe(createHash("sha256").update(good).digest("hex"));
+    await expectAccessible(page);
+    await shot(page, "upload-1280");
+    await page.getByLabel("Device model").fill("ESP32-DEVKIT");
+    await page.getByRole("button", { name: "Confirm upload" }).click();
+    await expect.poll(() => page.getByRole("table", { name: /Catalogue/ }).textContent()).toContain("1.1.0");
+
+    // A corrupted image is named as such before anything is sent.
+    const bad = buildAppImage({ version: "1.1.1" });
+    bad[100] ^= 0xff;
+    await pickFile(page, "broken.bin", bad);
+    await expect.poll(() => page.locator('[data-field="verdict"]').textContent()).toMatch(/checksum byte/);
+    await page.getByRole("button", { name: "Discard" }).click();
+
+    const canaryId = await createCampaign(page, { name: "v1.1.0 canary", version: "1.1.0", strategy: "canary", canary: "25", batch: "3", threshold: "10", approval: true });
+    await page.evaluate(() => (window.marker = 42)); // gone if the page reloads
+    await expect.poll(() => page.locator("h1 .badge").textContent()).toBe("created");
+    await pressByKeyboard(page, "Approve");
+    await expect.poll(() => page.locator("[data-action]").allTextContents()).toContain("Start");
+    await pressByKeyboard(page, "Start");
+    // Watched without reloading: the stages fill in as devices report, until the campaign completes.
+    const seen = new Set<string>();
+    await expect.poll(async () => {
+      seen.add((await page.locator("h1 .badge").textContent()) ?? "");
+      return page.locator("h1 .badge").textContent();
+    }, { timeout: 45_000, interval: 100 }).toBe("completed");
+    expect([...seen]).toContain("in progress");
+    expect(await page.evaluate(() => window.marker)).toBe(42);
+    const stages = await page.locator('[data-field="stage-counts"]').allTextContents();
+    expect(stages.length).toBeGreaterThanOrEqual(2); // the canary, then the batches
+    expect(stages.reduce((n, t) => n + Number(/^(\d+) \//.exec(t)![1]), 0)).toBe(DEVICES);
+    expect(fleet.versions()).toEqual({ "1.1.0": DEVICES });
+    await shot(page, "campaign-1280");
+
+    // A bad release: most boards fail its self-test; the first batch crosses 20 % and the campaign pauses.
+    const stage1 = fleet.devices.slice(0, DEVICES / 2).map((d) => d.id);
+    const badImage = buildAppImage({ version: "1.2.0", sim: { mix: { "fail-self-test": 0.75 }, mix_seed: chooseMixSeed(stage1, 1) } });
+    await page.getByRole("link", { name: "Firmware" }).click();
+    await pickFile(page, "v1.2.0.bin", badImage);
+    await page.getByLabel("Device model").fill("ESP32-DEVKIT");
+    await page.getByRole("button", { name: "Confirm upload" }).click();
+    await expect.poll(() => page.getByRole("table", { name: /Catalogue/ }).textContent()).toContain("1.2.0");
+    await createCampaign(page, { name: "v1.2.0 staged", version: "1.2.0", strategy: "staged", batch: String(DEVICES / 2), threshold: "20", approval: false });
+    await page.locator('[data-action="start"]').click();
+    await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 45_000 }).toBe("paused");
+    expect(await page.locator('[data-field="failure-rate"]').textContent()).toMatch(/over the threshold/);
+    expect(await page.locator('[data-field="pause-reason"]').textContent()).toMatch(/threshold|failure/i);
+    await shot(page, "paused-1280");
+    page.once("dialog", (d) => void d.accept());
+    await page.locator('[data-action="rollback"]').click();
+    await expect.poll(() => fleet.versions(), { timeout: 45_000 }).toEqual({ "1.1.0": DEVICES });
+    await expect.poll(() => page.locator('[data-field="stage-counts"]').first().textContent(), { timeout: 15_000 }).toMatch(/rolled back by the server/);
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expectFits(page, 390);
+    await shot(page, "campaign-390");
+    await page.goto(`${server.url}/#/`);
+    await expect.poll(() => page.locator('[data-bars="versions"]').textContent()).toContain("1.1.0");
+    await expectFits(page, 390);
+    await shot(page, "fleet-390");
+    await page.close();
+    void canaryId;
+  }, 150_000);
+
+  it("shows a viewer no actions, and the server refuses the one it forges", async () => {
+    const page = await browser.newPage();
+    const { campaigns } = (await (await fetch(`${server.url}/api/v1/campaigns`, { headers: { "X-API-Key": viewerKey } })).json()) as { campaigns: Array<{ status: string; campaign_id: string }> };
+    const paused = campaigns.find((c) => c.status === "paused") ?? campaigns[0]!;
+    await page.goto(`${server.url}/#token=${viewerKey}`);
+    await expect.poll(() => page.locator("#role").textContent()).toBe("viewer");
+    expect(page.url()).not.toContain(viewerKey); // the ready-login fragment is taken out of the address
+    await page.goto(`${server.url}/#/campaigns/${paused.campaign_id}`);
+    await expect.poll(() => page.locator("h1 .badge").count()).toBe(1);
+    await expect.poll(() => page.locator('[data-field="stage-counts"]').count()).toBeGreaterThan(0);
+    expect(await page.locator("[data-action]").count()).toBe(0);
+    await page.goto(`${server.url}/#/campaigns`);
+    await expect.poll(() => page.getByRole("table", { name: /Campaigns/ }).count()).toBe(1);
+    expect(await page.locator("#create-title").count()).toBe(0);
+    await page.goto(`${server.url}/#/firmware`);
+    await expect.poll(() => page.getByRole("table", { name: /Catalogue/ }).count()).toBe(1);
+    expect(await page.locator("#fw-file").count()).toBe(0);
+    // Forged from the page with the viewer's own credential: refused by the server, not just hidden.
+    const forged = await page.evaluate(async (id) => {
+      const key = sessionStorage.getItem("ota.credential")!;
+      const res = await fetch(`/api/v1/campaigns/${id}/rollback`, { method: "POST", headers: { "X-API-Key": key, "Content-Type": "application/json" }, body: "{}" });
+      return { status: res.status, body: (await res.json()) as { error: { code: string } } };
+    }, paused.campaign_id);
+    expect(forged.status).toBe(403);
+    expect(forged.body.error.code).toBe("FORBIDDEN");
+    await page.close();
+  }, 60_000);
+});
+
+async function pickFile(page: Page, name: string, bytes: Uint8Array) {
+  await page.locator("#fw-file").setInputFiles({ name, mimeType: "application/octet-stream", buffer: Buffer.from(bytes) });
+}
+
+async function createCampaign(page: Page, o: { name: string; version: string; strategy: string; canary?: string; batch: string; threshold: string; approval: boolean }) {
+  await page.getByRole("link", { name: "Campaigns" }).click();
+  await page.getByLabel("Name").fill(o.name);
+  const option = page.locator("#c-firmware option", { hasText: `${o.version} ·` });
+  await expect.poll(() => option.count()).toBe(1);
+  await page.getByLabel("Firmware").selectOption((await option.getAttribute("value"))!);
+  await page.getByLabel("Strategy").selectOption(o.strategy);
+  await page.getByLabel("Target group").selectOption(GROUP);
+  if (o.canary) await page.getByLabel("Canary share (%)").fill(o.canary);
+  await page.getByLabel("Batch size").fill(o.batch);
+  await page.getByLabel("Failure threshold (%)").fill(o.threshold);
+  await page.getByLabel("Requires approval").setChecked(o.approval);
+  await expectAccessible(page);
+  await page.getByRole("button", { name: "Create campaign" }).click();
+  await expect.poll(() => page.url()).toMatch(/#\/campaigns\/.+/);
+  return decodeURIComponent(page.url().split("#/campaigns/")[1]!);
+}
+
+/** Tabs from the top of the page to the named button and presses Enter on it: reachable and operable by keyboard. */
+async function pressByKeyboard(page: Page, name: string) {
+  await expect.poll(() => page.getByRole("button", { name }).count()).toBe(1);
+  await page.locator("body").focus();
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate((n) => document.activeElement?.tagName === "BUTTON" && document.activeElement.textContent === n, name)) {
+      await page.keyboard.press("Enter");
+      return;
+    }
+  }
+  throw new Error(`button ${name} not reachable with Tab`);
+}
+
+/** Every form control has an accessible name; the page has its landmarks. */
+async function expectAccessible(page: Page) {
+  const unnamed = await page.evaluate(() => [...document.querySelectorAll("input, select, textarea")]
+    .filter((el: any) => !(el.labels?.length || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby")))
+    .map((el: any) => el.outerHTML));
+  expect(unnamed).toEqual([]);
+  expect(await page.getByRole("main").count()).toBe(1);
+  expect(await page.getByRole("navigation").count()).toBe(1);
+}
+
+/** Nothing wider than the viewport: wide tables scroll inside themselves. */
+async function expectFits(page: Page, width: number) {
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+}
+
+async function shot(page: Page, name: string) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
