@@ -38,9 +38,10 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     server = await startOtaServer({ dataDir: join(dir, "data"), port: 0, host: "127.0.0.1", authPort: null, mqttPort: 0, tickIntervalMs: 250, logger: pino({ level: "silent" }) });
     adminKey = server.ctx.apiKeys.create("admin", { name: "dash-admin" }).api_key;
     viewerKey = server.ctx.apiKeys.create("viewer", { name: "dash-viewer" }).api_key;
+    // Devices poll over HTTP every ~2 s (no MQTT push): each stage takes a few seconds, long enough to watch.
     fleet = await Fleet.start({
-      devices: DEVICES, serverUrl: server.url, token: adminKey, group: GROUP, model: "ESP32-DEVKIT", seed: 1,
-      factoryImage: buildAppImage({ version: "1.0.0" }), pollIntervalMs: 30_000, agent: { retryBaseMs: 250 },
+      devices: DEVICES, serverUrl: server.url, token: adminKey, group: GROUP, model: "ESP32-DEVKIT", seed: 1, mqttUrl: null,
+      factoryImage: buildAppImage({ version: "1.0.0" }), pollIntervalMs: 2000, agent: { retryBaseMs: 250 },
     });
     await fleet.waitConnected(20_000);
     mkdirSync(SHOTS, { recursive: true });
@@ -65,7 +66,8 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await page.keyboard.type(adminKey);
     await page.keyboard.press("Enter");
     await expect.poll(() => page.locator("#role").textContent()).toBe("admin");
-    await expect.poll(() => page.locator('[data-stat="online"] .big').textContent()).toBe(String(DEVICES));
+    await expect.poll(() => page.locator('[data-stat="devices"] .big').textContent()).toBe(String(DEVICES));
+    await expect.poll(() => page.locator('[data-stat="online"] .big').textContent(), { timeout: 10_000 }).toBe(String(DEVICES));
     await expectAccessible(page);
     await shot(page, "fleet-1280");
 
@@ -89,19 +91,28 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await page.getByRole("button", { name: "Discard" }).click();
 
     const canaryId = await createCampaign(page, { name: "v1.1.0 canary", version: "1.1.0", strategy: "canary", canary: "25", batch: "3", threshold: "10", approval: true });
-    await page.evaluate(() => (window.marker = 42)); // gone if the page reloads
+    // Every status the page shows, as it shows it; the log would be gone if the page reloaded.
+    await page.evaluate(() => {
+      window.statusLog = [];
+      window.completedLog = [];
+      new window.MutationObserver(() => {
+        const text = document.querySelector("h1 .badge")?.textContent;
+        if (text && window.statusLog.at(-1) !== text) window.statusLog.push(text);
+        const done = [...document.querySelectorAll('[data-field="stage-counts"]')].reduce((n: number, el: any) => n + Number(/^(\d+) \//.exec(el.textContent)?.[1] ?? 0), 0);
+        if (window.completedLog.at(-1) !== done) window.completedLog.push(done);
+      }).observe(document.querySelector("main"), { childList: true, subtree: true, characterData: true });
+    });
     await expect.poll(() => page.locator("h1 .badge").textContent()).toBe("created");
     await pressByKeyboard(page, "Approve");
     await expect.poll(() => page.locator("[data-action]").allTextContents()).toContain("Start");
     await pressByKeyboard(page, "Start");
     // Watched without reloading: the stages fill in as devices report, until the campaign completes.
-    const seen = new Set<string>();
-    await expect.poll(async () => {
-      seen.add((await page.locator("h1 .badge").textContent()) ?? "");
-      return page.locator("h1 .badge").textContent();
-    }, { timeout: 45_000, interval: 100 }).toBe("completed");
-    expect([...seen]).toContain("in progress");
-    expect(await page.evaluate(() => window.marker)).toBe(42);
+    await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 45_000 }).toBe("completed");
+    expect(await page.evaluate(() => window.statusLog)).toEqual(["created", "in progress", "completed"]);
+    // Completed devices went up in several steps on the same page: the stages filled in as devices reported.
+    const completed: number[] = await page.evaluate(() => window.completedLog);
+    expect(completed.at(-1)).toBe(DEVICES);
+    expect(new Set(completed.filter((n) => n > 0 && n < DEVICES)).size).toBeGreaterThanOrEqual(2);
     const stages = await page.locator('[data-field="stage-counts"]').allTextContents();
     expect(stages.length).toBeGreaterThanOrEqual(2); // the canary, then the batches
     expect(stages.reduce((n, t) => n + Number(/^(\d+) \//.exec(t)![1]), 0)).toBe(DEVICES);

@@ -21,9 +21,9 @@ export function renderFleet(main) {
     const byState = count(list.devices.map(deviceState));
     fill(body,
       h("section", { class: "cards", "aria-label": "Fleet summary" },
-        card("Devices", stats.devices.total, `${stats.devices.registered} registered · ${stats.devices.waiting} waiting`),
+        card("Devices", stats.devices.total, `${stats.devices.registered} registered · ${stats.devices.waiting} waiting`, "devices"),
         card("Online", online, `heard from in the last ${ONLINE_WINDOW_MS / 60_000} min`, "online"),
-        card("Offline", list.devices.length - online, "no contact in that window", "offline"),
+        card("Offline", list.devices.length - online, "no contact in that window, or none yet", "offline"),
         card("Success rate", stats.success_rate === null ? "—" : `${stats.success_rate} %`, `${stats.total_updates} updates`)),
       h("div", { class: "grid2" },
         bars("Devices per version", stats.devices_by_version, "versions"),
