@@ -159,8 +159,8 @@ export class WebhookDispatcher {
       await res.body?.cancel();
       if (status < 200 || status > 299) error = `HTTP ${status}`;
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
-      error = err.cause?.code ?? (err.name === "TimeoutError" ? "TIMEOUT" : err.message);
+      const err = e as Error & { cause?: { code?: string; message?: string } };
+      error = err.name === "TimeoutError" ? `TIMEOUT after ${this.opts.timeoutMs} ms` : err.cause?.code ? `${err.cause.code}: ${err.cause.message ?? ""}` : err.message;
     }
     if (this.closed || !this.db.open) return; // stays queued: retried after a restart
     this.record(head, hook, event, status, error, started, Math.round(performance.now() - t0));
