@@ -1,9 +1,8 @@
-// The live feed: one connection to the server's event stream (SSE) shared by every view. EventSource cannot send
-// an Authorization header, so the stream is read with fetch() and parsed here. A server without the stream
-// (404) gets polled instead: listeners then receive a { type: "poll" } tick every POLL_MS and re-read the REST API.
+// The live feed: one connection to the server's event stream (GET /api/v1/events, SSE) shared by every view.
+// EventSource cannot send an Authorization header, so the stream is read with fetch() and parsed here; after a
+// drop it reconnects with Last-Event-ID, so no event is lost in between.
 import { authHeaders, paths } from "./api.js";
 
-const POLL_MS = 1500;
 const RETRY_MAX_MS = 10_000;
 const KEEP = 300; // events kept for the event log
 
@@ -14,13 +13,13 @@ let lastId = null;
 let controller = null;
 let mode = "off";
 
-/** Calls fn(event) for every event (and every poll tick); returns the unsubscribe function. */
+/** Calls fn(event) for every event; returns the unsubscribe function. */
 export function onEvent(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
 }
 
-/** Calls fn(mode) now and whenever the feed changes between "live", "polling", "reconnecting" and "off". */
+/** Calls fn(mode) now and whenever the feed changes between "live", "reconnecting" and "off". */
 export function onStatus(fn) {
   statusListeners.add(fn);
   fn(mode);
@@ -33,10 +32,8 @@ function setMode(m) {
 }
 
 function emit(event) {
-  if (event.type !== "poll") {
-    recent.unshift(event);
-    recent.length = Math.min(recent.length, KEEP);
-  }
+  recent.unshift(event);
+  recent.length = Math.min(recent.length, KEEP);
   for (const fn of [...listeners]) {
     try {
       fn(event);
@@ -64,7 +61,6 @@ async function run(signal) {
     try {
       const headers = { ...authHeaders(), Accept: "text/event-stream", ...(lastId ? { "Last-Event-ID": lastId } : {}) };
       const res = await fetch(paths.events(), { headers, signal, cache: "no-store" });
-      if (res.status === 404) return poll(signal);
       if (!res.ok || !res.body) throw new Error(`event stream: HTTP ${res.status}`);
       setMode("live");
       delay = 500;
@@ -76,14 +72,6 @@ async function run(signal) {
     setMode("reconnecting");
     await sleep(delay, signal);
     delay = Math.min(delay * 2, RETRY_MAX_MS);
-  }
-}
-
-async function poll(signal) {
-  setMode("polling");
-  while (!signal.aborted) {
-    emit({ type: "poll", at: new Date().toISOString() });
-    await sleep(POLL_MS, signal);
   }
 }
 
@@ -136,10 +124,11 @@ function sleep(ms, signal) {
 }
 
 /**
- * Runs load() now and again after matching events (and every poll tick), at most once per `gapMs`: a burst of
- * events from a whole stage becomes one refresh. Returns the cleanup for the view.
+ * Runs load() now and again after matching events, at most once per `gapMs`: a burst of events from a whole
+ * stage becomes one refresh. `everyMs` also refreshes on a timer, for what no event announces (last contact).
+ * Returns the cleanup for the view.
  */
-export function refreshOn(matches, load, gapMs = 400) {
+export function refreshOn(matches, load, { gapMs = 400, everyMs = 0 } = {}) {
   let timer = null;
   let running = false;
   let again = false;
@@ -157,11 +146,13 @@ export function refreshOn(matches, load, gapMs = 400) {
     }
   };
   const schedule = () => void (timer ??= setTimeout(run, gapMs));
-  const off = onEvent((e) => (e.type === "poll" || matches(e)) && schedule());
+  const off = onEvent((e) => matches(e) && schedule());
+  const ticker = everyMs ? setInterval(schedule, everyMs) : null;
   void run();
   const stop = () => {
     off();
     clearTimeout(timer);
+    clearInterval(ticker);
   };
   stop.refresh = schedule; // for changes the stream does not announce (the view's own actions)
   return stop;

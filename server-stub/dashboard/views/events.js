@@ -28,9 +28,7 @@ export function renderEvents(main) {
     h("table", { id: "event-log" }, h("caption", {}, "Live event log, newest first"),
       h("thead", {}, h("tr", {}, EVENT_HEADERS.map((t) => h("th", { scope: "col" }, t)))), rows));
   draw();
-  const offStatus = onStatus((mode) => fill(note, mode === "polling"
-    ? "This server has no event stream (GET /api/v1/events): pages refresh by polling and this log stays empty."
-    : `Event stream: ${mode}.`));
-  const off = onEvent((e) => e.type !== "poll" && draw());
+  const offStatus = onStatus((mode) => fill(note, `Event stream: ${mode}. Events since this page was opened.`));
+  const off = onEvent(draw);
   return () => (off(), offStatus());
 }

@@ -14,6 +14,7 @@ export function deviceState(d) {
 export function renderFleet(main) {
   const body = h("div", { class: "stack" }, h("p", { class: "muted" }, "Loading…"));
   main.append(h("h1", {}, "Fleet"), body);
+  // Contacts are not events: the timer keeps "online" and "last contact" current.
   return refreshOn((e) => e.type.startsWith("device.") || e.type.startsWith("update."), async () => {
     const [stats, list] = await Promise.all([api("GET", paths.stats()), api("GET", paths.devices())]);
     const now = Date.now();
