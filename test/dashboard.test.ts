@@ -2,6 +2,7 @@
 // fleet: sign in, upload, an approved canary campaign watched live to completion, a bad release paused at its
 // threshold and rolled back from the page, and a viewer who sees no actions and is refused when it forges one.
 // Screenshots for the README go to docs/screenshots/.
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -201,6 +202,32 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     expect(forged.body.error.code).toBe("FORBIDDEN");
     await page.close();
   }, 60_000);
+
+  it("npm start -- --keep-running prints a dashboard URL that signs the browser in", async () => {
+    const child = spawn(process.execPath, ["bin/ota-demo.js", "--devices", "4", "--plain", "--keep-running", "--timeout", "60"], { stdio: ["ignore", "pipe", "pipe"] });
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    try {
+      let out = "";
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no dashboard line within 60 s:\n${out}`)), 60_000);
+        child.stdout.on("data", (chunk) => {
+          out += chunk;
+          const m = /Dashboard \(signed in as admin\): (\S+)/.exec(out);
+          if (m) (clearTimeout(timer), resolve(m[1]!));
+        });
+      });
+      expect(url).toMatch(/^http:\/\/[\w.]+:\d+\/#token=\S+$/);
+      const page = await browser.newPage();
+      await page.goto(url);
+      await expect.poll(() => page.locator("#role").textContent()).toBe("admin");
+      expect(page.url()).not.toContain("token=");
+      await expect.poll(() => page.locator('[data-stat="devices"] .big').textContent()).toBe("4");
+      await page.close();
+    } finally {
+      child.kill("SIGINT");
+      await exited;
+    }
+  }, 90_000);
 });
 
 async function pickFile(page: Page, name: string, bytes: Uint8Array) {
