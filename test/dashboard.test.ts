@@ -47,7 +47,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await fleet.waitConnected(20_000);
     mkdirSync(SHOTS, { recursive: true });
     browser = await chromium.launchPersistentContext(join(dir, "profile"), {
-      executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 800 },
+      executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 720 },
       args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
   }, 60_000);
@@ -161,7 +161,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     expect(await page.getByRole("table", { name: "Last reports" }).textContent()).toContain("update.rolled_back");
     await shot(page, "device-1280");
 
-    await page.setViewportSize({ width: 390, height: 844 });
+    await page.setViewportSize({ width: 390, height: 760 });
     await page.goBack();
     await page.goBack();
     await expect.poll(() => page.locator("h1 .badge").textContent()).toBe("paused");

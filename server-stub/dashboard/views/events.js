@@ -4,10 +4,13 @@ import { onEvent, onStatus, recent } from "../live.js";
 
 export const EVENT_HEADERS = ["When", "Type", "Campaign", "Device", "Detail"];
 
+/** Update events repeat the update's identity in every event; the log shows what changed. */
+const QUIET = new Set(["firmware_id", "from_version", "to_version", "rollback", "attempt", "status"]);
+
 export function eventRow(e) {
-  const data = Object.entries(e.data ?? {}).filter(([, v]) => v !== null && v !== undefined)
+  const data = Object.entries(e.data ?? {}).filter(([k, v]) => v !== null && v !== undefined && !QUIET.has(k))
     .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
-  return [when(e.at), h("code", {}, e.type),
+  return [when(e.at), h("code", { class: "nowrap" }, e.type),
     e.campaign_id ? link(`#/campaigns/${encodeURIComponent(e.campaign_id)}`, e.campaign_id) : "—",
     e.device_id ? link(`#/devices/${encodeURIComponent(e.device_id)}`, e.device_id) : "—", data];
 }
