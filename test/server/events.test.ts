@@ -79,6 +79,12 @@ describe("GET /api/v1/events over SSE", () => {
     await byDevice.until(hasType("device.version_changed"));
     expect(byDevice.frames.map((x) => x.event)).toEqual(["update.scheduled", "update.downloading", "update.installing", "update.completed", "device.version_changed"]);
     expect(byDevice.frames.every((x) => x.data.device_id === "d03" && x.data.campaign_id === id)).toBe(true);
+    // The same filters on a replay from the database (JSON, and SSE from after=0).
+    const stored = await allEvents({ device_id: "d03" });
+    expect(stored.map((e) => e.type)).toEqual(["device.registered", ...byDevice.frames.map((x) => x.event)]);
+    const replay = await sse(eventsPath({ device_id: "d03", type: "update.,device.version", after: 0 }));
+    await replay.until((fr) => fr.length >= 5);
+    expect(replay.frames.map((x) => x.data)).toEqual(stored.slice(1));
     // The stream of the other campaign had only its creation before we connected: nothing since.
     await new Promise((r) => setTimeout(r, 150));
     expect(byCampaign.frames).toEqual([]);
