@@ -1,5 +1,10 @@
 // The event stream: a real campaign run seen over SSE, filters, resume after Last-Event-ID, roles, thinning, retention.
+import Database from "better-sqlite3";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openDb } from "../../server-stub/db";
 import { eventsPath } from "../../device/protocol";
 import { api, asAdmin, devToken, report, startHarness, type Harness } from "./harness";
 import { campaign, createCampaign, settle, setupFleet, start, type Fleet } from "./fleet";
@@ -74,6 +79,12 @@ describe("GET /api/v1/events over SSE", () => {
     await byDevice.until(hasType("device.version_changed"));
     expect(byDevice.frames.map((x) => x.event)).toEqual(["update.scheduled", "update.downloading", "update.installing", "update.completed", "device.version_changed"]);
     expect(byDevice.frames.every((x) => x.data.device_id === "d03" && x.data.campaign_id === id)).toBe(true);
+    // The same filters on a replay from the database (JSON, and SSE from after=0).
+    const stored = await allEvents({ device_id: "d03" });
+    expect(stored.map((e) => e.type)).toEqual(["device.registered", ...byDevice.frames.map((x) => x.event)]);
+    const replay = await sse(eventsPath({ device_id: "d03", type: "update.,device.version", after: 0 }));
+    await replay.until((fr) => fr.length >= 5);
+    expect(replay.frames.map((x) => x.data)).toEqual(stored.slice(1));
     // The stream of the other campaign had only its creation before we connected: nothing since.
     await new Promise((r) => setTimeout(r, 150));
     expect(byCampaign.frames).toEqual([]);
@@ -154,5 +165,27 @@ describe("events in the database", () => {
     expect(left.every((e) => Date.parse(e.at) >= cutoff)).toBe(true);
     expect(left.slice(0, 3).map((e) => e.type)).toEqual(["campaign.started", "campaign.stage_started", "update.scheduled"]);
     expect(before).toBe(3 + 5); // 4 registrations and the creation were there
+  });
+
+  it("migrates an older database: campaign_events rows become campaign.* events, and a view keeps the old name", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ota-migrate-"));
+    try {
+      const old = new Database(join(dir, "ota.sqlite"));
+      old.exec("CREATE TABLE campaign_events (id INTEGER PRIMARY KEY AUTOINCREMENT, campaign_id TEXT NOT NULL, at INTEGER NOT NULL, type TEXT NOT NULL, detail TEXT)");
+      old.prepare("INSERT INTO campaign_events(campaign_id, at, type, detail) VALUES (?, ?, ?, ?)").run("camp_1", 1000, "created", '{"by":"x"}');
+      old.prepare("INSERT INTO campaign_events(campaign_id, at, type, detail) VALUES (?, ?, ?, ?)").run("camp_1", 2000, "started", null);
+      old.close();
+      const db = openDb(join(dir, "ota.sqlite"));
+      expect(db.prepare("SELECT type, campaign_id, at, data FROM events ORDER BY id").all()).toEqual([
+        { type: "campaign.created", campaign_id: "camp_1", at: 1000, data: '{"by":"x"}' },
+        { type: "campaign.started", campaign_id: "camp_1", at: 2000, data: "{}" },
+      ]);
+      expect(db.prepare("SELECT type FROM sqlite_master WHERE name = 'campaign_events'").get()).toEqual({ type: "view" });
+      expect(db.prepare("SELECT type, detail FROM campaign_events ORDER BY id").all()).toEqual([{ type: "created", detail: '{"by":"x"}' }, { type: "started", detail: "{}" }]);
+      db.close();
+      openDb(join(dir, "ota.sqlite")).close(); // a second open changes nothing
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
