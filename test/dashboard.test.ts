@@ -8,12 +8,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chooseMixSeed } from "../demo/demo";
 import { buildAppImage } from "../esp-image/app-image";
 import { Fleet } from "../host-sim/fleet/fleet";
 import { startOtaServer, type OtaServer } from "../server-stub/server";
+import { createCampaign, expectAccessible, expectFits, pickFile, pressByKeyboard, shot, SHOTS } from "./helpers/dashboard-page";
 
 // Browser globals, used only inside page.evaluate callbacks (the project's tsconfig has no DOM lib).
 declare const document: any, window: any, sessionStorage: any;
@@ -24,7 +25,6 @@ if (!present && process.env.CI !== "true") console.log(`dashboard browser test s
 
 const DEVICES = 8;
 const GROUP = "dash";
-const SHOTS = "docs/screenshots";
 
 describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", () => {
   let dir: string;
@@ -93,7 +93,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await expect.poll(() => page.locator('[data-field="verdict"]').textContent()).toMatch(/checksum byte/);
     await page.getByRole("button", { name: "Discard" }).click();
 
-    const canaryId = await createCampaign(page, { name: "v1.1.0 canary", version: "1.1.0", strategy: "canary", canary: "25", batch: "3", threshold: "10", approval: true });
+    await createCampaign(page, { name: "v1.1.0 canary", group: GROUP, version: "1.1.0", strategy: "canary", canary: "25", batch: "3", threshold: "10", approval: true });
     // Every status the page shows, as it shows it; the log would be gone if the page reloaded.
     await page.evaluate(() => {
       window.statusLog = [];
@@ -130,7 +130,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await page.getByLabel("Device model").fill("ESP32-DEVKIT");
     await page.getByRole("button", { name: "Confirm upload" }).click();
     await expect.poll(() => page.getByRole("table", { name: /Catalogue/ }).textContent()).toContain("1.2.0");
-    await createCampaign(page, { name: "v1.2.0 staged", version: "1.2.0", strategy: "staged", batch: String(DEVICES / 2), threshold: "20", approval: false });
+    await createCampaign(page, { name: "v1.2.0 staged", group: GROUP, version: "1.2.0", strategy: "staged", batch: String(DEVICES / 2), threshold: "20", approval: false });
     await page.locator('[data-action="start"]').click();
     await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 45_000 }).toBe("paused");
     expect(await page.locator('[data-field="failure-rate"]').textContent()).toMatch(/over the threshold/);
@@ -172,7 +172,6 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await expectFits(page, 390);
     await shot(page, "fleet-390");
     await page.close();
-    void canaryId;
   }, 150_000);
 
   it("shows a viewer no actions, and the server refuses the one it forges", async () => {
@@ -229,59 +228,3 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     }
   }, 90_000);
 });
-
-async function pickFile(page: Page, name: string, bytes: Uint8Array) {
-  await page.locator("#fw-file").setInputFiles({ name, mimeType: "application/octet-stream", buffer: Buffer.from(bytes) });
-}
-
-async function createCampaign(page: Page, o: { name: string; version: string; strategy: string; canary?: string; batch: string; threshold: string; approval: boolean }) {
-  await page.getByRole("link", { name: "Campaigns" }).click();
-  await page.getByLabel("Name").fill(o.name);
-  const option = page.locator("#c-firmware option", { hasText: `${o.version} ·` });
-  await expect.poll(() => option.count()).toBe(1);
-  await page.getByLabel("Firmware").selectOption((await option.getAttribute("value"))!);
-  await page.getByLabel("Strategy").selectOption(o.strategy);
-  await page.getByLabel("Target group").selectOption(GROUP);
-  if (o.canary) await page.getByLabel("Canary share (%)").fill(o.canary);
-  await page.getByLabel("Batch size").fill(o.batch);
-  await page.getByLabel("Failure threshold (%)").fill(o.threshold);
-  await page.getByLabel("Requires approval").setChecked(o.approval);
-  await expectAccessible(page);
-  await page.getByRole("button", { name: "Create campaign" }).click();
-  await expect.poll(() => page.url()).toMatch(/#\/campaigns\/.+/);
-  return decodeURIComponent(page.url().split("#/campaigns/")[1]!);
-}
-
-/** Tabs from the top of the page to the named button and presses Enter on it: reachable and operable by keyboard. */
-async function pressByKeyboard(page: Page, name: string) {
-  await expect.poll(() => page.getByRole("button", { name }).count()).toBe(1);
-  await page.locator("body").focus();
-  for (let i = 0; i < 80; i++) {
-    await page.keyboard.press("Tab");
-    if (await page.evaluate((n) => document.activeElement?.tagName === "BUTTON" && document.activeElement.textContent === n, name)) {
-      await page.keyboard.press("Enter");
-      return;
-    }
-  }
-  throw new Error(`button ${name} not reachable with Tab`);
-}
-
-/** Every form control has an accessible name; the page has its landmarks. */
-async function expectAccessible(page: Page) {
-  const unnamed = await page.evaluate(() => [...document.querySelectorAll("input, select, textarea")]
-    .filter((el: any) => !(el.labels?.length || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby")))
-    .map((el: any) => el.outerHTML));
-  expect(unnamed).toEqual([]);
-  expect(await page.getByRole("main").count()).toBe(1);
-  expect(await page.getByRole("navigation").count()).toBe(1);
-}
-
-/** Nothing wider than the viewport: wide tables scroll inside themselves. */
-async function expectFits(page: Page, width: number) {
-  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
-}
-
-async function shot(page: Page, name: string) {
-  await page.evaluate(() => document.getElementById("toast").replaceChildren()); // a passing message would hide content
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
-}
