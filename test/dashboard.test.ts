@@ -14,7 +14,7 @@ import { chooseMixSeed } from "../demo/demo";
 import { buildAppImage } from "../esp-image/app-image";
 import { Fleet } from "../host-sim/fleet/fleet";
 import { startOtaServer, type OtaServer } from "../server-stub/server";
-import { createCampaign, expectAccessible, expectFits, pickFile, pressByKeyboard, shot, SHOTS } from "./helpers/dashboard-page";
+import { createCampaign, expectAccessible, expectFits, pickFile, pressByKeyboard, shot } from "./helpers/dashboard-page";
 
 // Browser globals, used only inside page.evaluate callbacks (the project's tsconfig has no DOM lib).
 declare const document: any, window: any, sessionStorage: any;
@@ -25,6 +25,8 @@ if (!present && process.env.CI !== "true") console.log(`dashboard browser test s
 
 const DEVICES = 8;
 const GROUP = "dash";
+/** The README's screenshots are rewritten only on request; otherwise they are taken into the temporary folder. */
+const UPDATE_SHOTS = process.env.UPDATE_SCREENSHOTS === "1";
 
 describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", () => {
   let dir: string;
@@ -33,6 +35,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
   let browser: BrowserContext;
   let adminKey: string;
   let viewerKey: string;
+  let shots: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "ota-dash-"));
@@ -45,7 +48,8 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
       factoryImage: buildAppImage({ version: "1.0.0" }), pollIntervalMs: 2000, agent: { retryBaseMs: 250 },
     });
     await fleet.waitConnected(20_000);
-    mkdirSync(SHOTS, { recursive: true });
+    shots = UPDATE_SHOTS ? "docs/screenshots" : join(dir, "shots");
+    mkdirSync(shots, { recursive: true });
     browser = await chromium.launchPersistentContext(join(dir, "profile"), {
       executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 720 },
       args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
@@ -72,7 +76,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await expect.poll(() => page.locator('[data-stat="devices"] .big').textContent()).toBe(String(DEVICES));
     expect(await page.locator('[data-stat="online"] .big').textContent()).toBe(String(DEVICES));
     await expectAccessible(page);
-    await shot(page, "fleet-1280");
+    await shot(page, shots, "fleet-1280");
 
     await page.getByRole("link", { name: "Firmware" }).click();
     const good = buildAppImage({ version: "1.1.0", projectName: "sensor-app" });
@@ -81,7 +85,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     expect(await page.locator('[data-field="version"]').textContent()).toBe("1.1.0");
     expect(await page.locator('[data-field="sha256"]').textContent()).toBe(createHash("sha256").update(good).digest("hex"));
     await expectAccessible(page);
-    await shot(page, "upload-1280");
+    await shot(page, shots, "upload-1280");
     await page.getByLabel("Device model").fill("ESP32-DEVKIT");
     await page.getByRole("button", { name: "Confirm upload" }).click();
     await expect.poll(() => page.getByRole("table", { name: /Catalogue/ }).textContent()).toContain("1.1.0");
@@ -120,7 +124,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     expect(stages.length).toBeGreaterThanOrEqual(2); // the canary, then the batches
     expect(stages.reduce((n, t) => n + Number(/^(\d+) \//.exec(t)![1]), 0)).toBe(DEVICES);
     expect(fleet.versions()).toEqual({ "1.1.0": DEVICES });
-    await shot(page, "campaign-1280");
+    await shot(page, shots, "campaign-1280");
 
     // A bad release: most boards fail its self-test; the first batch crosses 20 % and the campaign pauses.
     const stage1 = fleet.devices.slice(0, DEVICES / 2).map((d) => d.id);
@@ -135,7 +139,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await expect.poll(() => page.locator("h1 .badge").textContent(), { timeout: 45_000 }).toBe("paused");
     expect(await page.locator('[data-field="failure-rate"]').textContent()).toMatch(/over the threshold/);
     expect(await page.locator('[data-field="pause-reason"]').textContent()).toMatch(/threshold|failure/i);
-    await shot(page, "paused-1280");
+    await shot(page, shots, "paused-1280");
     page.once("dialog", (d) => void d.accept());
     await page.locator('[data-action="rollback"]').click();
     await expect.poll(() => fleet.versions(), { timeout: 45_000 }).toEqual({ "1.1.0": DEVICES });
@@ -159,18 +163,18 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await page.getByRole("table", { name: /Live event log/ }).getByRole("link", { name: failing.device_id }).first().click();
     await expect.poll(() => page.getByRole("table", { name: "Update history" }).textContent()).toContain("SELF_TEST_FAILED");
     expect(await page.getByRole("table", { name: "Last reports" }).textContent()).toContain("update.rolled_back");
-    await shot(page, "device-1280");
+    await shot(page, shots, "device-1280");
 
     await page.setViewportSize({ width: 390, height: 760 });
     await page.goBack();
     await page.goBack();
     await expect.poll(() => page.locator("h1 .badge").textContent()).toBe("paused");
     await expectFits(page, 390);
-    await shot(page, "campaign-390");
+    await shot(page, shots, "campaign-390");
     await page.goto(`${server.url}/#/`);
     await expect.poll(() => page.locator('[data-bars="versions"]').textContent()).toContain("1.1.0");
     await expectFits(page, 390);
-    await shot(page, "fleet-390");
+    await shot(page, shots, "fleet-390");
     await page.close();
   }, 150_000);
 

@@ -6,8 +6,6 @@ import { expect } from "vitest";
 // Browser globals, used only inside page.evaluate callbacks (the project's tsconfig has no DOM lib).
 declare const document: any;
 
-export const SHOTS = "docs/screenshots";
-
 export async function pickFile(page: Page, name: string, bytes: Uint8Array) {
   await page.locator("#fw-file").setInputFiles({ name, mimeType: "application/octet-stream", buffer: Buffer.from(bytes) });
 }
@@ -59,7 +57,7 @@ export async function expectFits(page: Page, width: number) {
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
 }
 
-export async function shot(page: Page, name: string) {
+export async function shot(page: Page, dir: string, name: string) {
   await page.evaluate(() => document.getElementById("toast").replaceChildren()); // a passing message would hide content
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  await page.screenshot({ path: join(dir, `${name}.png`) });
 }
