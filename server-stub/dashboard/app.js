@@ -52,10 +52,6 @@ async function boot() {
     h("span", { class: "live", id: "live-status", "aria-live": "polite" }),
     h("span", {}, `${session.subject} · `, h("strong", { id: "role" }, session.role)),
     h("button", { type: "button", class: "link", onclick: logout }, "Sign out"));
-  live.onStatus((mode) => {
-    const el = document.getElementById("live-status");
-    if (el) fill(el, h("span", { class: `dot m-${mode}`, "aria-hidden": "true" }), mode === "live" ? "live" : mode);
-  });
   live.start();
   window.addEventListener("hashchange", route);
   route();
@@ -111,4 +107,9 @@ function logout() {
   showLogin();
 }
 
+// Once per page: the session bar's indicator follows the feed (the element is there only while signed in).
+live.onStatus((mode) => {
+  const el = document.getElementById("live-status");
+  if (el) fill(el, h("span", { class: `dot m-${mode}`, "aria-hidden": "true" }), mode);
+});
 void boot();
