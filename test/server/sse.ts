@@ -14,6 +14,9 @@ export interface SseStream {
   comments: string[];
   /** Resolves once `pred` holds for the frames received so far (or rejects after ms). */
   until(pred: (frames: SseFrame[]) => boolean, ms?: number): Promise<SseFrame[]>;
+  /** Stops reading (the server's socket buffer fills up) until resume(). */
+  pause(): void;
+  resume(): void;
   close(): void;
 }
 
@@ -61,6 +64,8 @@ export function openSse(h: Harness, path: string, opts: { token?: string; apiKey
             check();
           });
         },
+        pause: () => res.pause(),
+        resume: () => res.resume(),
         close: () => req.destroy(),
       };
       resolve(stream);
