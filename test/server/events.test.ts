@@ -149,6 +149,11 @@ describe("GET /api/v1/events over SSE", () => {
     expect(device.status).toBe(403);
     expect((await api(h, "GET", eventsPath(), { apiKey: f.keys.get("d01") })).status).toBe(403);
     expect((await api(h, "GET", eventsPath())).status).toBe(401);
+    // Shutting down ends open streams instead of waiting for them.
+    const t0 = Date.now();
+    await h.restart();
+    await s.ended;
+    expect(Date.now() - t0).toBeLessThan(3000);
   });
 });
 
