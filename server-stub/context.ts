@@ -17,6 +17,8 @@ export interface ServiceConfig {
    */
   defaultTimeoutMinutes: number;
   devTokenEnabled: boolean;
+  /** Firmware metadata, as a form field or a file part. */
+  metadataMaxBytes: number;
   /** Only registered device ids may authenticate (auth/allow-list.ts). */
   deviceAllowList: boolean;
   /** A campaign's approver must be someone other than its creator. */

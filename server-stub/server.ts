@@ -103,6 +103,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   if (opts.signingKeyFile) keys.importFile(opts.signingKeyFile);
   const signingKey = keys.ensureActive();
   const host = opts.host ?? "0.0.0.0";
+  const limits = { ...DEFAULT_REQUEST_LIMITS, ...opts.requestLimits };
   let bus: OtaBus | null = null;
   let engine: CampaignEngine | null = null;
   const ctx: Ctx = {
@@ -117,6 +118,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 0,
       devTokenEnabled: opts.devToken ?? false,
       deviceAllowList: opts.deviceAllowList ?? false,
+      metadataMaxBytes: limits.metadataMaxBytes,
       distinctApprover: opts.distinctApprover ?? false,
     },
     // Published after the surrounding transaction, and only if it committed: a notification
@@ -131,7 +133,6 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
     kick: () => engine?.tick(),
     credentialsChanged: () => bus?.recheckCredentials(),
   };
-  const limits = { ...DEFAULT_REQUEST_LIMITS, ...opts.requestLimits };
   const rateLimits = opts.rateLimits === false ? null : { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
   engine = new CampaignEngine(ctx);
 
