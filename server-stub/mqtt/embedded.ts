@@ -96,10 +96,10 @@ export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string, 
   const timer = setInterval(recheck, RECHECK_MS);
   timer.unref();
   const server: Server = createServer((socket) => {
-    limitPacketSize(socket, limits.mqttMaxPacketBytes, (size) =>
+    const guarded = limitPacketSize(socket, limits.mqttMaxPacketBytes, (size) =>
       logEvent(ctx.log, "mqtt_packet_too_large", { remote: socket.remoteAddress, size, max: limits.mqttMaxPacketBytes }, "warn"),
     );
-    broker.handle(socket);
+    broker.handle(guarded);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
