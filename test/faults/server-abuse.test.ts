@@ -1,9 +1,6 @@
 // Reliability harness 4b: limits and abuse (issue 11, point 5). One case per class, each through the real server:
-// refused with its 4xx code (never a 5xx) and nothing stored — no row written (SQLite's total_changes does not move),
-// no blob kept, no temporary file left.
-import { readdirSync } from "node:fs";
+// refused with its 4xx code (never a 5xx) and nothing stored — no row written, no blob kept, no temporary file left.
 import { connect } from "node:net";
-import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,26 +8,20 @@ import { buildAppImage } from "../../esp-image/app-image";
 import { logDestination } from "../../server-stub/log";
 import type { Harness } from "../server/harness";
 import { api, asAdmin, connectMqtt, devToken, firmwareForm, randomBytes, registerDevice, startHarness } from "../server/harness";
+import { storedState } from "./stored-state";
 import { printCounts } from "./support";
-
-/** Everything a refused request must leave as it was. */
-function stored(h: Harness) {
-  const changes = (h.server.ctx.db.prepare("SELECT total_changes() AS n").get() as { n: number }).n;
-  const files = (dir: string): number => readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? files(join(dir, e.name)) : 1), 0);
-  return { changes, blobs: files(join(h.dataDir, "blobs")), tmp: files(join(h.dataDir, "tmp")) };
-}
 
 const tally = { cases: 0, refused: 0, fiveHundreds: 0 };
 
 /** Runs a request that must be refused with `status` and `code`, and checks that it stored nothing. */
 async function refused(h: Harness, status: number, code: string | null, send: () => Promise<{ status: number; body: any }>) {
-  const before = stored(h);
+  const before = storedState(h);
   const r = await send();
   tally.cases++;
   if (r.status >= 500) tally.fiveHundreds++;
   expect(r.status, JSON.stringify(r.body)).toBe(status);
   if (code) expect(r.body.error.code).toBe(code);
-  expect(stored(h)).toEqual(before);
+  expect(storedState(h)).toEqual(before);
   tally.refused++;
   return r;
 }
@@ -121,7 +112,7 @@ describe("limits and abuse: every class refused, nothing stored", () => {
   });
 
   it("a body that stops arriving is cut off by the request timeouts", async () => {
-    const before = stored(h);
+    const before = storedState(h);
     const started = Date.now();
     const answer = await new Promise<string>((resolve) => {
       const s = connect(h.server.port, "127.0.0.1", () => {
@@ -137,7 +128,7 @@ describe("limits and abuse: every class refused, nothing stored", () => {
     printCounts(`slow body: closed after ${took} ms (${answer.split("\r\n")[0] || "no answer"})`);
     expect(took).toBeLessThan(5000);
     expect(answer === "" || /^HTTP\/1.1 408/.test(answer)).toBe(true);
-    expect(stored(h)).toEqual(before);
+    expect(storedState(h)).toEqual(before);
     tally.refused++;
   });
 
@@ -145,7 +136,7 @@ describe("limits and abuse: every class refused, nothing stored", () => {
     const key = await registerDevice(h, "mq-1");
     const big = await connectMqtt(h, "mq-1", key);
     const closedBig = new Promise<void>((resolve) => big.once("close", () => resolve()));
-    const before = stored(h);
+    const before = storedState(h);
     big.publish("devices/mq-1/ota/status", Buffer.alloc(8192, 0x7b));
     await closedBig;
     expect(text.join("")).toMatch(/mqtt_packet_too_large .*size=8\d\d\d max=4096/);
@@ -162,7 +153,7 @@ describe("limits and abuse: every class refused, nothing stored", () => {
     await watcher.subscribeAsync("devices/mq-1/#");
     await new Promise((r) => setTimeout(r, 300));
     expect(got).toEqual([]);
-    expect(stored(h)).toEqual(before);
+    expect(storedState(h)).toEqual(before);
     tally.cases += 2;
     tally.refused += 2;
     watcher.end(true);

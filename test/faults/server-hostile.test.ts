@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Harness } from "../server/harness";
 import { api, asAdmin, devToken, firmwareForm, randomBytes, registerDevice, startHarness, uploadFirmware } from "../server/harness";
+import { storedState } from "./stored-state";
 import { FULL, printCounts, seededRandom } from "./support";
 
 interface Route {
@@ -176,8 +177,7 @@ describe("server under hostile requests", () => {
     };
     const five: string[] = [];
     const counts: Record<string, number> = {};
-    // A refused request stores nothing: no row written (SQLite's total_changes), no blob, no temporary file.
-    const storedState = () => `${(h.server.ctx.db.prepare("SELECT total_changes() AS n").get() as { n: number }).n}/${dirBytes(join(h.dataDir, "blobs"))}/${dirBytes(join(h.dataDir, "tmp"))}`;
+    // A refused request stores nothing: no row written, no blob, no temporary file.
     const storedByRefused: string[] = [];
     let refusedCount = 0;
     for (let i = 0; i < total; i++) {
@@ -235,7 +235,7 @@ describe("server under hostile requests", () => {
           break;
       }
       let status: number;
-      const before = storedState();
+      const before = storedState(h);
       try {
         status = await call({ ...r, method }, auth, path, method === "GET" || method === "HEAD" ? undefined : body, method === "GET" ? undefined : ctype);
       } catch (e) {
@@ -245,8 +245,7 @@ describe("server under hostile requests", () => {
       if (status >= 500) five.push(`#${i} ${kind} ${method} ${path.slice(0, 120)}: ${status}`);
       if (status >= 400) {
         refusedCount++;
-        const after = storedState();
-        if (after !== before) storedByRefused.push(`#${i} ${kind} ${method} ${path.slice(0, 120)}: ${status}, ${before} → ${after}`);
+        if (storedState(h) !== before) storedByRefused.push(`#${i} ${kind} ${method} ${path.slice(0, 120)}: ${status}`);
       }
     }
     const health = await fetch(h.server.url + "/health");
