@@ -44,7 +44,7 @@ async function startServerChild(): Promise<ServerChild> {
   const [port, mqttPort, authPort] = [await freePort(), await freePort(), await freePort()];
   const dataDir = mkdtempSync(join(tmpdir(), "ota-bench-fleet-"));
   const prof = process.env.FLEET_SERVER_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.FLEET_SERVER_PROF] : [];
-  const child = spawn(process.execPath, [...prof, join(root, "bin/ota-server.js"), "--host", "127.0.0.1", "--port", String(port), "--mqtt-port", String(mqttPort), "--auth-port", String(authPort), "--data-dir", dataDir, "--log-level", "warn"], {
+  const child = spawn(process.execPath, [...prof, join(root, "bin/ota-server.js"), "--host", "127.0.0.1", "--port", String(port), "--mqtt-port", String(mqttPort), "--dev-tokens", "--auth-port", String(authPort), "--data-dir", dataDir, "--log-level", "warn"], {
     stdio: ["ignore", "ignore", "inherit"],
   });
   const url = `http://127.0.0.1:${port}`;

@@ -115,7 +115,7 @@ async function xsFigures(figures: Figure[]) {
 /** The server stub in its own process, as in production: the device under test gets this process alone. */
 async function serverProcess(): Promise<{ url: string; token: string; stop(): void }> {
   const dir = mkdtempSync(join(tmpdir(), "ota-bench-"));
-  const proc = spawn(process.execPath, [join(here, "..", "bin", "ota-server.js"), "--port", "0", "--auth-port", "0", "--no-mqtt", "--host", "127.0.0.1", "--data-dir", dir], { stdio: ["ignore", "pipe", "inherit"] });
+  const proc = spawn(process.execPath, [join(here, "..", "bin", "ota-server.js"), "--port", "0", "--dev-tokens", "--auth-port", "0", "--no-mqtt", "--host", "127.0.0.1", "--data-dir", dir], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   const url = await new Promise<string>((resolve, reject) => {
     proc.stdout!.on("data", (c: Buffer) => {
@@ -125,7 +125,7 @@ async function serverProcess(): Promise<{ url: string; token: string; stop(): vo
     });
     proc.once("exit", (code) => reject(new Error(`server exited ${code}: ${out}`)));
   });
-  const token = ((await (await fetch(url + ROUTES.devToken, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user_id: "bench", email: "bench@example.com", expires_in: 3600 }) })).json()) as { access_token: string }).access_token;
+  const token = ((await (await fetch(url + ROUTES.devToken, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user_id: "bench", email: "bench@example.com", role: "operator", expires_in: 3600 }) })).json()) as { access_token: string }).access_token;
   return { url, token, stop: () => (proc.kill("SIGTERM"), rmSync(dir, { recursive: true, force: true })) };
 }
 

@@ -122,7 +122,8 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
       logger: pino({ level: "info" }, logStream),
     });
     note(`server ${server.url} · MQTT ${server.mqttUrl ?? "-"} · log ${relative(process.cwd(), logFile)}`);
-    const op = await Operator.login(server.url);
+    // The server runs in this process: its own token service signs the operator's token (no dev-token endpoint).
+    const op = new Operator(server.url, server.ctx.tokens.issue({ user_id: "demo-operator", email: "operator@example.com", role: "operator" }, 24 * 3600));
     const size = o.imageKiB * 1024;
     const deviceMqtt = o.mqttUrl ? withoutCredentials(o.mqttUrl) : server.mqttUrl;
     fleet = await Fleet.start({

@@ -4,8 +4,8 @@ import { campaignActionPath, campaignStatsPath, ROUTES } from "../device/protoco
 export class Operator {
   constructor(readonly baseUrl: string, readonly token: string) {}
 
-  /** A dev token from the stub's dev-token endpoint (admin unless a role is given). */
-  static async login(baseUrl: string, role = "admin"): Promise<Operator> {
+  /** A dev token from the stub's dev-token endpoint (a server started with --dev-tokens, called from loopback). */
+  static async login(baseUrl: string, role = "operator"): Promise<Operator> {
     const res = await fetch(baseUrl + ROUTES.devToken, {
       method: "POST",
       headers: { "content-type": "application/json" },

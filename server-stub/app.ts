@@ -10,8 +10,11 @@ import type { CampaignEngine } from "./campaigns/engine";
 import type { Ctx } from "./context";
 import type { EventHub } from "./events/hub";
 import type { WebhookDispatcher } from "./events/dispatcher";
+import { DEFAULT_RATE_LIMITS, installRateLimit, type RateLimits } from "./limits/rate-limit";
+import { applyHeadersTimeout, assertJsonDepth, DEFAULT_REQUEST_LIMITS, fastifyLimits, type RequestLimits } from "./limits/request-limits";
 import { authRoutes } from "./routes/auth";
 import { campaignRoutes } from "./routes/campaigns";
+import { credentialRoutes } from "./routes/credentials";
 import { dashboardRoutes } from "./routes/dashboard";
 import { deviceRoutes } from "./routes/devices";
 import { docsRoutes } from "./routes/docs";
@@ -43,15 +46,26 @@ export interface EventsRuntime {
 
 export const SERVICE_VERSION = "0.1.0";
 
-export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyInstance> {
+export interface AppLimits {
+  limits?: RequestLimits;
+  /** null = no rate limiting. */
+  rateLimits?: RateLimits | null;
+}
+
+export async function buildApp(deps: AppDeps, logger: Logger, opts: AppLimits = {}): Promise<FastifyInstance> {
+  const limits = opts.limits ?? DEFAULT_REQUEST_LIMITS;
+  const rateLimits = opts.rateLimits === undefined ? DEFAULT_RATE_LIMITS : opts.rateLimits;
   const app = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger, // pino types vs fastify's logger interface
     bodyLimit: 1024 * 1024,
+    ...fastifyLimits(limits),
     // Path parameters are %-encoded ids of up to DEVICE_ID_MAX characters (fastify's default of 100 cut device ids short).
     routerOptions: { maxParamLength: 3 * DEVICE_ID_MAX },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true } },
   });
-  installErrorHandling(app);
+  applyHeadersTimeout(app, limits);
+  installErrorHandling(app, limits);
+  if (rateLimits) await installRateLimit(app, deps.ctx, rateLimits); // before the auth hook, so refused guesses count
   installAuth(app, deps.ctx);
   await app.register(swagger, {
     openapi: {
@@ -73,11 +87,12 @@ export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyIn
     },
   });
   await app.register(multipart, {
-    limits: { fileSize: deps.ctx.config.maxUploadBytes, files: 2, fields: 8, fieldSize: 64 * 1024, parts: 12, headerPairs: 100 },
+    limits: { fileSize: deps.ctx.config.maxUploadBytes, files: 2, fields: 8, fieldSize: limits.metadataMaxBytes, parts: 12, headerPairs: 100 },
   });
   await app.register(healthRoutes, deps);
   await app.register(authRoutes, deps);
   await app.register(keyRoutes, deps);
+  await app.register(credentialRoutes, deps);
   await app.register(deviceRoutes, deps);
   await app.register(groupRoutes, deps);
   await app.register(firmwareRoutes, deps);
@@ -92,10 +107,12 @@ export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyIn
 }
 
 /** Errors as data; bad input is always a 4xx with a message. */
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, limits: RequestLimits = DEFAULT_REQUEST_LIMITS): void {
   // POST routes with optional bodies (start, cancel, ...) are called without a body by the HOWTO.
   app.addHook("preValidation", async (req) => {
-    if (req.method === "POST" && req.body === undefined && !req.isMultipart()) req.body = {};
+    const multipart = typeof req.isMultipart === "function" && req.isMultipart(); // the auth-port app has no multipart plugin
+    if (req.method === "POST" && req.body === undefined && !multipart) req.body = {};
+    else if (req.body !== undefined) assertJsonDepth(req.body, limits.jsonDepthMax, "the body");
   });
   // ajv coerces "1e309" (query) and JSON.parse reads 1e999 (body) as Infinity, and Infinity passes
   // `type: integer` with a maximum; refuse non-finite numbers before a handler binds them into SQL.

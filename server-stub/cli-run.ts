@@ -27,7 +27,9 @@ export async function runServer(values: CliValues): Promise<void> {
   const env = process.env;
   const port = portArg(values.port ?? env.OTA_PORT, "port", 8221);
   const mqttPort = values["no-mqtt"] ? null : portArg(values["mqtt-port"] ?? env.OTA_MQTT_PORT, "mqtt-port", 1883);
-  const authPort = values["no-dev-token"] ? null : portArg(values["auth-port"] ?? env.OTA_AUTH_PORT, "auth-port", 8202);
+  // Dev tokens only when asked for (--no-dev-token, the old opt-out, is still accepted and wins).
+  const devTokens = values["dev-tokens"] === true && !values["no-dev-token"];
+  const authPort = devTokens ? portArg(values["auth-port"] ?? env.OTA_AUTH_PORT, "auth-port", 8202) : null;
   const logFile = resolve(values["log-file"] ?? join(values["log-dir"] ?? "logs", "ota_service.log"));
   const file = new RotatingFile(logFile, int(values["log-max-mb"], "log-max-mb", 10) * 1024 * 1024 || Infinity);
   const sinks: Sink[] = [file];
@@ -44,7 +46,9 @@ export async function runServer(values: CliValues): Promise<void> {
       mqttPort,
       mqttUrl: values["mqtt-url"] ?? null,
       authPort,
-      devToken: !values["no-dev-token"],
+      devToken: devTokens,
+      deviceAllowList: values["device-allow-list"] === true,
+      distinctApprover: values["distinct-approver"] === true,
       signingKeyFile: values["signing-key"] ?? null,
       logger,
       maxUploadBytes,
@@ -103,7 +107,7 @@ function portArg(value: string | undefined, name: string, fallback: number): num
 }
 
 function portInUse(err: NodeJS.ErrnoException & { port?: number }, ports: { port: number; mqttPort: number | null; authPort: number | null }): CliError {
-  const flag = err.port === ports.mqttPort ? "--mqtt-port (or --no-mqtt)" : err.port === ports.authPort ? "--auth-port (or --no-dev-token)" : "--port";
+  const flag = err.port === ports.mqttPort ? "--mqtt-port (or --no-mqtt)" : err.port === ports.authPort ? "--auth-port (or leave out --dev-tokens)" : "--port";
   const what = flag.startsWith("--mqtt") ? "MQTT" : flag.startsWith("--auth") ? "dev-token" : "REST";
   return new CliError(
     `port ${err.port} (${what}) is already in use`,

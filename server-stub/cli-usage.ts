@@ -4,13 +4,16 @@ import { parseArgs } from "node:util";
 
 const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--public-url URL]
              [--mqtt-port 1883 | --mqtt-url mqtt://host:port | --no-mqtt]
-             [--auth-port 8202] [--no-dev-token] [--signing-key FILE] [--pid-file PATH]
+             [--dev-tokens [--auth-port 8202]] [--device-allow-list] [--distinct-approver]
+             [--signing-key FILE] [--pid-file PATH]
              [--log-dir logs] [--log-file PATH] [--log-format text|json] [--log-level info]
              [--log-max-mb 10] [--quiet]
              [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
              [--event-retention-days 30] [--allow-http-webhooks]
     Runs the server until SIGINT/SIGTERM (or \`ota-server stop\`). Logs go to the terminal and to
-    <log-dir>/ota_service.log (rotated at --log-max-mb, 3 old files kept); --quiet: file only.`;
+    <log-dir>/ota_service.log (rotated at --log-max-mb, 3 old files kept); --quiet: file only.
+    --dev-tokens: POST /api/v1/auth/dev-token for callers on this machine only (operator tokens unless a
+    role is asked for), also on --auth-port, which listens on 127.0.0.1. Off by default: use API keys.`;
 const WAIT = `  ota-server wait [--port 8221 | --url URL] [--timeout 30]
     Returns once GET /health answers (exit 1 after the timeout): start a server with \`&\`, then wait.`;
 const STOP = `  ota-server stop [--data-dir DIR | --pid-file PATH] [--timeout 10]
@@ -19,7 +22,10 @@ const STOP = `  ota-server stop [--data-dir DIR | --pid-file PATH] [--timeout 10
 const KEYS = `  ota-server keys [list | rotate | retire KEY_ID] [--data-dir DIR]
     Lists the manifest signing keys; "signing": true marks the one that signs (the newest active key).`;
 const API_KEY = `  ota-server api-key create --role admin|operator|viewer [--name NAME] [--data-dir DIR]
-    Creates an API key and prints it once.`;
+  ota-server api-key list [--role ROLE] [--data-dir DIR]
+  ota-server api-key revoke KEY_ID [--data-dir DIR]
+    create prints a new key once (and its key_id); list shows every key by key_id, never the key itself;
+    revoke refuses the key from then on and closes its MQTT sessions within a second, server running or not.`;
 
 export const USAGE = `usage:
 ${RUN}
@@ -45,7 +51,8 @@ export class CliError extends Error {
 const OPTIONS = {
   port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" }, "public-url": { type: "string" },
   "mqtt-port": { type: "string" }, "mqtt-url": { type: "string" }, "no-mqtt": { type: "boolean" },
-  "auth-port": { type: "string" }, "no-dev-token": { type: "boolean" }, "signing-key": { type: "string" },
+  "auth-port": { type: "string" }, "dev-tokens": { type: "boolean" }, "no-dev-token": { type: "boolean" },
+  "device-allow-list": { type: "boolean" }, "distinct-approver": { type: "boolean" }, "signing-key": { type: "string" },
   "log-level": { type: "string" }, "log-format": { type: "string" }, "log-file": { type: "string" }, "log-dir": { type: "string" },
   "log-max-mb": { type: "string" }, quiet: { type: "boolean" }, "pid-file": { type: "string" },
   "max-upload-mb": { type: "string" }, "manifest-ttl": { type: "string" }, "default-timeout-minutes": { type: "string" },

@@ -2,6 +2,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ApiKeyStore } from "./auth/api-keys";
+import { ROLES, type Role } from "./auth/principal";
 import { CliError, type CliValues, dataDirOf, HELP, parse, USAGE } from "./cli-usage";
 import { systemClock } from "./clock";
 import { openDb } from "./db";
@@ -36,14 +37,29 @@ function keysCommand(values: CliValues, sub: string | undefined, arg: string | u
   }
 }
 
-function apiKeyCommand(values: CliValues, sub: string | undefined): void {
-  if (sub !== "create") throw new CliError(sub ? `unknown api-key command ${JSON.stringify(sub)}` : "api-key needs a command: create", "api-key");
+function apiKeyCommand(values: CliValues, sub: string | undefined, arg: string | undefined): void {
+  if (sub !== "create" && sub !== "list" && sub !== "revoke") {
+    throw new CliError(sub ? `unknown api-key command ${JSON.stringify(sub)}` : "api-key needs a command: create, list or revoke", "api-key");
+  }
   const role = values.role;
-  if (role !== "admin" && role !== "operator" && role !== "viewer") throw new CliError("--role must be admin, operator or viewer", "api-key");
+  if (sub === "create" && role !== "admin" && role !== "operator" && role !== "viewer") throw new CliError("--role must be admin, operator or viewer", "api-key");
+  if (sub === "list" && role !== undefined && !(ROLES as readonly string[]).includes(role)) throw new CliError(`--role must be one of ${ROLES.join(", ")}`, "api-key");
+  if (sub === "revoke" && !arg) throw new CliError("api-key revoke needs a KEY_ID (see `ota-server api-key list`)", "api-key");
   const db = openStores(values);
   try {
-    const { api_key, info } = new ApiKeyStore(db, systemClock).create(role, { name: values.name });
-    console.log(JSON.stringify({ api_key, role: info.role, name: info.name }, null, 2));
+    const store = new ApiKeyStore(db, systemClock);
+    if (sub === "create") {
+      const { api_key, info } = store.create(role as Role, { name: values.name });
+      console.log(JSON.stringify({ api_key, key_id: info.key_id, role: info.role, name: info.name }, null, 2));
+    } else if (sub === "list") {
+      const keys = store.list({ role: role as Role | undefined }).map((k) => ({ ...k, created_at: new Date(k.created_at).toISOString() }));
+      console.log(JSON.stringify({ api_keys: keys }, null, 2));
+    } else {
+      // A running server sees the revocation at once over HTTP and closes the key's MQTT sessions within a second.
+      const info = store.revoke(arg!);
+      if (!info) throw new CliError(`no API key ${arg}`, "api-key", 1);
+      console.log(JSON.stringify({ ...info, created_at: new Date(info.created_at).toISOString() }, null, 2));
+    }
   } finally {
     db.close();
   }
@@ -58,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === "keys") keysCommand(values, sub, arg);
-  else if (cmd === "api-key") apiKeyCommand(values, sub);
+  else if (cmd === "api-key") apiKeyCommand(values, sub, arg);
   else if (cmd === "wait" || cmd === "stop") {
     // Loaded here so the run path does not pay for them (and the other way round).
     const control = await import("./cli-control");

@@ -17,6 +17,12 @@ export interface ServiceConfig {
    */
   defaultTimeoutMinutes: number;
   devTokenEnabled: boolean;
+  /** Firmware metadata, as a form field or a file part. */
+  metadataMaxBytes: number;
+  /** Only registered device ids may authenticate (auth/allow-list.ts). */
+  deviceAllowList: boolean;
+  /** A campaign's approver must be someone other than its creator. */
+  distinctApprover: boolean;
 }
 
 /** Everything the services need; built once by server.ts and passed explicitly. */
@@ -33,4 +39,6 @@ export interface Ctx {
   notify(deviceId: string, message: OtaNotification): void;
   /** Asks the campaign engine to re-evaluate soon (after a status change). */
   kick(): void;
+  /** A key or device was revoked: live MQTT sessions re-check their credentials now. */
+  credentialsChanged(): void;
 }

@@ -7,10 +7,18 @@ import type { Logger } from "pino";
 
 export type EventFields = Record<string, string | number | boolean | null | undefined>;
 
+/** Control characters (C0, DEL, C1, line and paragraph separators) as \xNN / \uNNNN, so input cannot forge log lines or drive a terminal. */
+export function escapeControl(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
+  });
+}
+
 export function logEvent(log: Logger, event: string, fields: EventFields, level: "info" | "warn" | "error" = "info"): void {
   const keys = Object.keys(fields).filter((k) => fields[k] !== undefined && fields[k] !== null);
   keys.sort((a, b) => (a === "error_code" ? 1 : b === "error_code" ? -1 : 0));
-  const kv = keys.map((k) => `${k}=${String(fields[k]).replace(/\s+/g, "_")}`).join(" ");
+  const kv = keys.map((k) => `${k}=${escapeControl(String(fields[k]).replace(/\s+/g, "_"))}`).join(" ");
   log[level]({ event, ...fields }, kv ? `${event} ${kv}` : event);
 }
 
@@ -26,9 +34,9 @@ export function toTextLine(line: string): string {
     const t = new Date(o.time ?? Date.now()).toISOString();
     const http = o.req ? `${o.req.method} ${o.req.url} ` : o.res ? `status=${o.res.statusCode} ms=${Math.round(o.responseTime ?? 0)} ` : "";
     const err = o.err?.message ? `err=${o.err.message.replace(/\s+/g, "_")} ` : "";
-    return `${t} ${LEVELS[o.level ?? 30] ?? o.level} ${http}${err}${o.msg ?? ""}\n`;
+    return `${escapeControl(`${t} ${LEVELS[o.level ?? 30] ?? o.level} ${http}${err}${o.msg ?? ""}`)}\n`;
   } catch {
-    return line.endsWith("\n") ? line : `${line}\n`;
+    return `${escapeControl(line.replace(/\n$/, ""))}\n`;
   }
 }
 

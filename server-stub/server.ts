@@ -6,6 +6,8 @@ import pino, { type Logger } from "pino";
 import type { AddressInfo } from "node:net";
 import { IMAGE_SIZE_MAX, PUBLIC_URL_MAX } from "../device/protocol";
 import { buildApp, installErrorHandling, type EventsRuntime } from "./app";
+import { DEFAULT_RATE_LIMITS, installRateLimit, type RateLimits } from "./limits/rate-limit";
+import { DEFAULT_REQUEST_LIMITS, fastifyLimits, type RequestLimits } from "./limits/request-limits";
 import { ApiKeyStore } from "./auth/api-keys";
 import { installAuth } from "./auth/hook";
 import { loadJwtSecret, TokenService } from "./auth/tokens";
@@ -33,9 +35,18 @@ export interface ServerOptions {
   /** Embedded broker port (default 1883; 0 = ephemeral); null disables MQTT unless mqttUrl is set. */
   mqttPort?: number | null;
   mqttUrl?: string | null;
-  /** Port of the separate dev-token listener (default 8202); null = none. */
+  /** Port of the separate dev-token listener (default 8202; loopback only); null = none. */
   authPort?: number | null;
-  devToken?: boolean; // default true
+  /** Dev tokens (default off): only from loopback callers, operator unless another role is asked for. */
+  devToken?: boolean;
+  /** Only device ids an operator registered may authenticate (default off). */
+  deviceAllowList?: boolean;
+  /** A campaign's approver must differ from its creator (default off). */
+  distinctApprover?: boolean;
+  /** false = no rate limiting (default DEFAULT_RATE_LIMITS). */
+  rateLimits?: Partial<RateLimits> | false;
+  /** Limits on request time, body sizes and MQTT packets (default DEFAULT_REQUEST_LIMITS). */
+  requestLimits?: Partial<RequestLimits>;
   signingKeyFile?: string | null;
   clock?: Clock;
   /** Engine tick period with the system clock (default 1000 ms); 0 = only on events. A ManualClock ticks on every advance. */
@@ -104,6 +115,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   if (opts.signingKeyFile) keys.importFile(opts.signingKeyFile);
   const signingKey = keys.ensureActive();
   const host = opts.host ?? "0.0.0.0";
+  const limits = { ...DEFAULT_REQUEST_LIMITS, ...opts.requestLimits };
   let bus: OtaBus | null = null;
   let engine: CampaignEngine | null = null;
   const ctx: Ctx = {
@@ -116,7 +128,10 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       manifestTtlSeconds: opts.manifestTtlSeconds ?? 24 * 3600,
       maxUploadBytes: opts.maxUploadBytes ?? 32 * 1024 * 1024,
       defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 0,
-      devTokenEnabled: opts.devToken ?? true,
+      devTokenEnabled: opts.devToken ?? false,
+      deviceAllowList: opts.deviceAllowList ?? false,
+      metadataMaxBytes: limits.metadataMaxBytes,
+      distinctApprover: opts.distinctApprover ?? false,
     },
     // Published after the surrounding transaction, and only if it committed: a notification
     // must never announce an update that was rolled back.
@@ -128,11 +143,13 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
         bus.publish(deviceId, message);
       }),
     kick: () => engine?.tick(),
+    credentialsChanged: () => bus?.recheckCredentials(),
   };
+  const rateLimits = opts.rateLimits === false ? null : { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
   engine = new CampaignEngine(ctx);
 
   if (opts.mqttUrl) bus = await connectExternalBroker(ctx, opts.mqttUrl);
-  else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host);
+  else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host, limits);
   if (bus) opened.push(() => bus!.close());
 
   const manual = clock instanceof ManualClock;
@@ -144,7 +161,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   const stopDispatch = webhooks.start(hub);
   opened.push(() => (stopDispatch(), webhooks.close()));
 
-  const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }), events }, log);
+  const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }), events }, log, { limits, rateLimits });
   opened.push(() => app.close());
   await app.listen({ port: opts.port ?? 8221, host });
   const port = (app.server.address() as AddressInfo).port;
@@ -153,13 +170,14 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   let authApp: FastifyInstance | null = null;
   let authUrl: string | null = null;
   if (ctx.config.devTokenEnabled && opts.authPort !== null) {
-    // The HOWTO fetches dev tokens from a separate auth service on 8202.
-    authApp = Fastify({ loggerInstance: log as unknown as FastifyBaseLogger });
-    installErrorHandling(authApp);
+    // The HOWTO fetches dev tokens from a separate auth service on 8202; it listens on loopback only, whatever --host says.
+    authApp = Fastify({ loggerInstance: log as unknown as FastifyBaseLogger, ...fastifyLimits(limits) });
+    installErrorHandling(authApp, limits);
+    if (rateLimits) await installRateLimit(authApp, ctx, rateLimits);
     installAuth(authApp, ctx);
     await devTokenRoute(authApp, ctx);
     opened.push(() => authApp!.close());
-    await authApp.listen({ port: opts.authPort ?? 8202, host });
+    await authApp.listen({ port: opts.authPort ?? 8202, host: "127.0.0.1" });
     authUrl = `http://localhost:${(authApp.server.address() as AddressInfo).port}`;
   }
 

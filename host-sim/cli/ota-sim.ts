@@ -32,7 +32,7 @@ const USAGE = `usage:
     v1.0.0 and registered with the server (each gets its own API key), until Ctrl-C.
     --token    an admin or operator credential ($OTA_TOKEN): a JWT, or an API key from
                \`ota-server api-key create --role operator\`; without either, a token is taken from the
-               server's dev-token endpoint (the stub's default; not available with --no-dev-token)
+               server's dev-token endpoint (only a server started with --dev-tokens, from the same machine)
     --group    every device joins this device group (for a campaign's "target_groups")
     --until-campaign-ends  exit once the newest campaign is completed (exit 0), failed or cancelled (exit 1)
     --mqtt     the devices' broker; default: the one the server reports in GET /health
@@ -220,7 +220,9 @@ async function devToken(server: string): Promise<string> {
   }).catch((e: Error) => {
     throw new Error(`cannot reach ${server}: ${(e.cause as Error | undefined)?.message ?? e.message}`);
   });
-  if (!res.ok) throw new Error(`no --token and the server's dev-token endpoint answered ${res.status}; pass --token or set OTA_TOKEN`);
+  if (!res.ok) {
+    throw new Error(`no --token and the server's dev-token endpoint answered ${res.status} (dev tokens are off unless the server runs with --dev-tokens); pass --token or set OTA_TOKEN, e.g. from \`ota-server api-key create --role operator\``);
+  }
   return ((await res.json()) as { access_token: string }).access_token;
 }
 

@@ -6,14 +6,34 @@ import type { Db } from "../db";
 import type { Principal, Role } from "./principal";
 
 const hash = (key: string) => createHash("sha256").update(key, "utf8").digest("hex");
+/** A key's public id: the start of its hash (names it in lists and revocations without revealing it). */
+const KEY_ID_HEX = 16;
+const keyIdOf = (keyHash: string) => `ak_${keyHash.slice(0, KEY_ID_HEX)}`;
+export const API_KEY_ID_RE = new RegExp(`^ak_[0-9a-f]{${KEY_ID_HEX}}$`);
 
 export interface ApiKeyInfo {
+  key_id: string;
   key_prefix: string;
   role: Role;
   device_id: string | null;
   name: string | null;
   created_at: number;
+  revoked: boolean;
 }
+
+interface KeyRow {
+  key_hash: string;
+  key_prefix: string;
+  role: Role;
+  device_id: string | null;
+  name: string | null;
+  created_at: number;
+  revoked: number;
+}
+
+const toInfo = (r: KeyRow): ApiKeyInfo => ({
+  key_id: keyIdOf(r.key_hash), key_prefix: r.key_prefix, role: r.role, device_id: r.device_id, name: r.name, created_at: r.created_at, revoked: r.revoked === 1,
+});
 
 export class ApiKeyStore {
   constructor(private db: Db, private clock: Clock) {}
@@ -21,12 +41,8 @@ export class ApiKeyStore {
   /** Creates a key; a device key replaces (revokes) the device's previous keys. */
   create(role: Role, opts: { device_id?: string; name?: string } = {}): { api_key: string; info: ApiKeyInfo } {
     const apiKey = `ota_${role === "device" ? "dev" : role.slice(0, 3)}_${randomBytes(32).toString("base64url")}`;
-    const info: ApiKeyInfo = {
-      key_prefix: apiKey.slice(0, 12),
-      role,
-      device_id: opts.device_id ?? null,
-      name: opts.name ?? null,
-      created_at: this.clock.now(),
+    const row: KeyRow = {
+      key_hash: hash(apiKey), key_prefix: apiKey.slice(0, 12), role, device_id: opts.device_id ?? null, name: opts.name ?? null, created_at: this.clock.now(), revoked: 0,
     };
     this.db.transaction(() => {
       if (role === "device" && opts.device_id) {
@@ -34,9 +50,29 @@ export class ApiKeyStore {
       }
       this.db
         .prepare("INSERT INTO api_keys(key_hash, key_prefix, role, device_id, name, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .run(hash(apiKey), info.key_prefix, role, info.device_id, info.name, info.created_at);
+        .run(row.key_hash, row.key_prefix, role, row.device_id, row.name, row.created_at);
     })();
-    return { api_key: apiKey, info };
+    return { api_key: apiKey, info: toInfo(row) };
+  }
+
+  /** Every key, newest first; revoked ones too unless `activeOnly`. */
+  list(filter: { role?: Role; activeOnly?: boolean } = {}): ApiKeyInfo[] {
+    const rows = this.db.prepare("SELECT * FROM api_keys ORDER BY created_at DESC, rowid DESC").all() as KeyRow[];
+    return rows.filter((r) => (!filter.role || r.role === filter.role) && (!filter.activeOnly || r.revoked === 0)).map(toInfo);
+  }
+
+  /** Revokes one key by its id; the key's info, or null when no such key exists. Revoking twice is harmless. */
+  revoke(keyId: string): ApiKeyInfo | null {
+    if (!API_KEY_ID_RE.test(keyId)) return null;
+    const row = this.db.prepare("SELECT * FROM api_keys WHERE substr(key_hash, 1, ?) = ?").get(KEY_ID_HEX, keyId.slice(3)) as KeyRow | undefined;
+    if (!row) return null;
+    this.db.prepare("UPDATE api_keys SET revoked = 1 WHERE key_hash = ?").run(row.key_hash);
+    return toInfo({ ...row, revoked: 1 });
+  }
+
+  /** Revokes every key of a device; how many were active. */
+  revokeDevice(deviceId: string): number {
+    return this.db.prepare("UPDATE api_keys SET revoked = 1 WHERE device_id = ? AND role = 'device' AND revoked = 0").run(deviceId).changes;
   }
 
   lookup(apiKey: string): Principal | null {

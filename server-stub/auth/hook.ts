@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { forbidden, unauthorized } from "../api-error";
 import type { Ctx } from "../context";
+import { allowListed } from "./allow-list";
 import type { Principal, Role } from "./principal";
 
 declare module "fastify" {
@@ -14,6 +15,13 @@ declare module "fastify" {
   interface FastifyRequest {
     principal: Principal | null;
   }
+}
+
+/** Who a request is, worked out once (the rate limiter asks before the auth hook does). */
+const principals = new WeakMap<FastifyRequest, Principal | null>();
+export function authenticateOnce(ctx: Ctx, req: FastifyRequest): Principal | null {
+  if (!principals.has(req)) principals.set(req, allowListed(ctx, authenticate(ctx, req)));
+  return principals.get(req)!;
 }
 
 export function authenticate(ctx: Ctx, req: FastifyRequest): Principal | null {
@@ -32,7 +40,7 @@ export function installAuth(app: FastifyInstance, ctx: Ctx): void {
   app.addHook("onRequest", async (req) => {
     const cfg = req.routeOptions.config;
     if (cfg.public || !req.routeOptions.url) return; // unknown routes fall through to the 404 handler
-    const p = authenticate(ctx, req);
+    const p = authenticateOnce(ctx, req);
     if (!p) throw unauthorized();
     req.principal = p;
     if (cfg.roles && !cfg.roles.includes(p.role)) throw forbidden(`role ${p.role} may not ${req.method} ${req.routeOptions.url}`);

@@ -63,6 +63,8 @@ export function approveCampaign(ctx: Ctx, id: string, comment: string | null, wh
     const c = load(ctx, id);
     if (c.approved_at !== null) throw conflict("ALREADY_APPROVED", `campaign ${id} was approved already`);
     if (c.status !== "created") throw conflict("INVALID_STATE", `campaign ${id} is ${c.status}; only a created campaign can be approved`);
+    // Four eyes (--distinct-approver): whoever created a campaign cannot approve it.
+    if (ctx.config.distinctApprover && c.created_by === who.subject) throw new ApiError(403, "APPROVER_IS_CREATOR", `${who.subject} created campaign ${id} and cannot approve it`);
     const now = ctx.clock.now();
     ctx.db.prepare("UPDATE campaigns SET approved_at = ?, approval_comment = ?, approved_by = ?, updated_at = ? WHERE campaign_id = ?").run(now, comment, who.subject, now, id);
     logCampaignEvent(ctx.db, id, now, "approved", { by: who.subject, comment });

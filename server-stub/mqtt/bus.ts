@@ -7,5 +7,7 @@ export interface OtaBus {
   readonly url: string | null;
   /** Port of the embedded broker (null with an external broker). */
   readonly port: number | null;
+  /** Closes live sessions whose credential was revoked or expired (a no-op with an external broker, which checks its own). */
+  recheckCredentials(): void;
   close(): Promise<void>;
 }

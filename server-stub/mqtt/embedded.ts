@@ -2,10 +2,13 @@
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
 import { deviceTopicPrefix, otaCommandTopic, parseStatusTopic, type OtaNotification } from "../../device/protocol";
+import { allowListed } from "../auth/allow-list";
 import type { Principal } from "../auth/principal";
+import type { RequestLimits } from "../limits/request-limits";
 import type { Ctx } from "../context";
 import { logEvent } from "../log";
 import type { OtaBus } from "./bus";
+import { limitPacketSize } from "./packet-limit";
 import { handleMqttStatus } from "./status-handler";
 
 /** Topic a principal may subscribe to (device: only under devices/{own id}/). */
@@ -24,27 +27,40 @@ function authError(message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: 4 as const }) as AuthenticateError;
 }
 
-export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string): Promise<OtaBus> {
-  const principals = new WeakMap<Client, Principal>();
+/** The principal a broker password (an API key or a JWT) stands for now, or null (revoked, expired, not allowed). */
+function principalOfSecret(ctx: Ctx, secret: string): Principal | null {
+  return allowListed(ctx, ctx.apiKeys.lookup(secret) ?? ctx.tokens.verify(secret));
+}
+
+/** How often live sessions re-check their credential (expiring tokens); a revocation re-checks at once. */
+const RECHECK_MS = 1000;
+
+export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string, limits: Pick<RequestLimits, "mqttMaxPacketBytes">): Promise<OtaBus> {
+  const sessions = new Map<Client, { principal: Principal; secret: string }>();
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
       const secret = password?.toString("utf8") ?? "";
-      const p = ctx.apiKeys.lookup(secret) ?? ctx.tokens.verify(secret);
+      const p = principalOfSecret(ctx, secret);
       if (!p) return done(authError("bad username or password"), false);
       // A device logs in with its own id as username, so the broker's view matches the ACL.
       if (p.role === "device" && username !== p.device_id) return done(authError("username must be the device id"), false);
-      principals.set(client, p);
+      sessions.set(client, { principal: p, secret });
       done(null, true);
     },
     authorizeSubscribe(client, sub, cb) {
-      const p = principals.get(client);
+      const p = sessions.get(client)?.principal;
       if (p && maySubscribe(p, sub.topic)) return cb(null, sub);
       logEvent(ctx.log, "mqtt_subscribe_denied", { device_id: p?.device_id, topic: sub.topic }, "warn");
       cb(null, null); // negative SUBACK (0x80) instead of dropping the connection
     },
     authorizePublish(client, packet, cb) {
       if (!client) return cb(null); // the server itself
-      const p = principals.get(client);
+      const p = sessions.get(client)?.principal;
+      if (packet.retain) {
+        // Only the server publishes for devices to read later; a retained message would outlive its sender's rights.
+        logEvent(ctx.log, "mqtt_retain_denied", { device_id: p?.device_id, topic: packet.topic }, "warn");
+        return cb(new Error("retained publishes are not accepted"));
+      }
       if (p && mayPublish(p, packet.topic)) return cb(null);
       logEvent(ctx.log, "mqtt_publish_denied", { device_id: p?.device_id, topic: packet.topic }, "warn");
       cb(new Error("not authorized"));
@@ -67,7 +83,24 @@ export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string):
       resolve,
     ),
   );
-  const server: Server = createServer(broker.handle);
+  broker.on("clientDisconnect", (client) => sessions.delete(client));
+  /** Closes every session whose credential no longer holds (revoked key or device, expired token). */
+  const recheck = () => {
+    for (const [client, { principal, secret }] of sessions) {
+      if (principalOfSecret(ctx, secret)) continue;
+      sessions.delete(client);
+      logEvent(ctx.log, "mqtt_session_closed", { device_id: principal.device_id, subject: principal.subject, reason: "credential_no_longer_valid" }, "warn");
+      client.close();
+    }
+  };
+  const timer = setInterval(recheck, RECHECK_MS);
+  timer.unref();
+  const server: Server = createServer((socket) => {
+    const guarded = limitPacketSize(socket, limits.mqttMaxPacketBytes, (size) =>
+      logEvent(ctx.log, "mqtt_packet_too_large", { remote: socket.remoteAddress, size, max: limits.mqttMaxPacketBytes }, "warn"),
+    );
+    broker.handle(guarded);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve());
@@ -81,7 +114,9 @@ export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string):
         if (err) ctx.log.warn({ err, device_id: deviceId }, `mqtt_publish_failed device_id=${deviceId}`);
       });
     },
+    recheckCredentials: recheck,
     async close() {
+      clearInterval(timer);
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -27,6 +27,7 @@ export async function connectExternalBroker(ctx: Ctx, url: string): Promise<OtaB
         if (err) ctx.log.warn({ err, device_id: deviceId }, `mqtt_publish_failed device_id=${deviceId}`);
       });
     },
+    recheckCredentials() {}, // the external broker authenticates its own clients
     async close() {
       await client.endAsync();
     },

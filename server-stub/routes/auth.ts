@@ -1,11 +1,12 @@
 import { ROUTES } from "../../device/protocol";
 import type { FastifyInstance } from "fastify";
-import { badRequest } from "../api-error";
+import { ApiError, badRequest } from "../api-error";
 import { principalOf } from "../auth/hook";
 import { ADMINS, ROLES, type Role } from "../auth/principal";
 import type { Ctx } from "../context";
 import { logEvent } from "../log";
 import { assertDeviceId } from "../model/devices";
+import { assertDeviceAllowed } from "../auth/allow-list";
 import { authErrors, type AppDeps } from "./common";
 
 const devTokenBody = {
@@ -16,7 +17,8 @@ const devTokenBody = {
     user_id: { type: "string", minLength: 1, maxLength: 128 },
     email: { type: ["string", "null"], maxLength: 256 },
     expires_in: { type: "integer", minimum: 60, maximum: 30 * 24 * 3600, default: 3600 },
-    role: { type: "string", enum: [...ROLES], default: "admin" },
+    // Never admin unless asked for: a dev token is for trying the server out, not for running it.
+    role: { type: "string", enum: [...ROLES], default: "operator" },
     device_id: { type: ["string", "null"], maxLength: 128 },
   },
 };
@@ -29,16 +31,26 @@ const tokenResponse = {
   },
 };
 
-/** POST /api/v1/auth/dev-token, also served alone on the auth port (8202 by default). */
+/** 127.0.0.0/8 and ::1, also IPv4-mapped: the only callers a dev token is minted for. */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return v4.startsWith("127.") || address === "::1";
+}
+
+/** POST /api/v1/auth/dev-token, only when turned on (--dev-tokens), only from loopback; also served alone on the auth port (8202 by default). */
 export async function devTokenRoute(app: FastifyInstance, ctx: Ctx) {
   app.post(ROUTES.devToken, {
     config: { public: true },
     schema: { tags: ["auth"], security: [], body: devTokenBody, response: { 200: tokenResponse, 400: authErrors[400] } },
   }, async (req) => {
+    // The socket's address, not X-Forwarded-For: a proxy in front would make every caller look local.
+    if (!isLoopback(req.socket.remoteAddress)) throw new ApiError(403, "DEV_TOKEN_LOOPBACK_ONLY", "dev tokens are issued only to callers on this machine");
     const b = req.body as { user_id: string; email?: string | null; expires_in: number; role: Role; device_id?: string | null };
     if (b.role === "device") {
       if (!b.device_id) throw badRequest("role device needs device_id", "VALIDATION_ERROR");
       assertDeviceId(b.device_id);
+      assertDeviceAllowed(ctx, b.device_id);
     }
     const token = ctx.tokens.issue({ user_id: b.user_id, email: b.email ?? null, role: b.role, device_id: b.role === "device" ? b.device_id! : null }, b.expires_in);
     logEvent(ctx.log, "dev_token_issued", { user_id: b.user_id, role: b.role, device_id: b.device_id ?? undefined });

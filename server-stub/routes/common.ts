@@ -22,5 +22,5 @@ export const reasonBody = {
 
 export const paging = {
   limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
-  offset: { type: "integer", minimum: 0, default: 0 },
+  offset: { type: "integer", minimum: 0, maximum: 10_000_000, default: 0 },
 };

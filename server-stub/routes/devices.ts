@@ -65,7 +65,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     config: { roles: READERS },
     schema: {
       tags: ["devices"],
-      querystring: { type: "object", properties: { ...paging, device_model: { type: "string" }, group: { type: "string" } } },
+      querystring: { type: "object", properties: { ...paging, device_model: { type: "string", maxLength: 128 }, group: { type: "string", maxLength: 128 } } },
       response: { 200: { type: "object", properties: { devices: { type: "array", items: deviceSchema }, total: { type: "integer" } } }, ...authErrors },
     },
   }, async (req) => {

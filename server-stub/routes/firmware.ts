@@ -37,7 +37,7 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     config: { roles: READERS },
     schema: {
       tags: ["firmware"],
-      querystring: { type: "object", properties: { ...paging, device_model: { type: "string" } } },
+      querystring: { type: "object", properties: { ...paging, device_model: { type: "string", maxLength: 128 } } },
       response: { 200: { type: "object", properties: { firmware: { type: "array", items: firmwareSchema }, total: { type: "integer" }, limit: { type: "integer" }, offset: { type: "integer" } } }, ...authErrors },
     },
   }, async (req) => {

@@ -5,6 +5,7 @@ import type { MultipartFile, MultipartValue } from "@fastify/multipart";
 import { DEVICE_MODEL_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, parseVersion, SECURE_VERSION_MAX, VERSION_MAX } from "../../device/protocol";
 import { ApiError, badRequest, conflict } from "../api-error";
 import type { Ctx } from "../context";
+import { assertJsonDepth } from "../limits/request-limits";
 import { logEvent } from "../log";
 import { getFirmware, type FirmwareRow } from "../model/firmware";
 import type { StoredUpload } from "../storage/blobs";
@@ -23,7 +24,15 @@ export interface FirmwareMetadata {
   is_beta?: boolean;
   is_security_update?: boolean;
   changelog?: string | null;
+  /** "raw" lets a blob that is not an ESP app image through for an ESP32 model. */
+  image_format?: "esp-app" | "raw";
 }
+
+/** Models whose firmware is an ESP app image unless the metadata says "raw". */
+const ESP32_MODEL_RE = /^esp32/i;
+/** metadata.metadata, the free-form part, as JSON text. */
+const EXTRA_METADATA_MAX = 16 * 1024;
+const EXTRA_METADATA_DEPTH = 8;
 
 const VERSION_RE = new RegExp(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,${VERSION_MAX - 1}}$`); // fits esp_app_desc_t.version
 const STRING_FIELDS = ["name", "version", "description", "device_model", "manufacturer", "min_hardware_version", "max_hardware_version", "changelog"] as const;
@@ -41,7 +50,7 @@ export function parseMetadata(text: string): FirmwareMetadata {
   }
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw badRequest("metadata must be a JSON object", "INVALID_METADATA");
   const m = raw as Record<string, unknown>;
-  const allowed = new Set<string>([...STRING_FIELDS, "tags", "metadata", "is_beta", "is_security_update"]);
+  const allowed = new Set<string>([...STRING_FIELDS, "tags", "metadata", "is_beta", "is_security_update", "image_format"]);
   for (const k of Object.keys(m)) if (!allowed.has(k)) throw badRequest(`metadata: unknown field ${k}`, "INVALID_METADATA");
   for (const k of STRING_FIELDS) {
     const v = m[k];
@@ -64,6 +73,13 @@ export function parseMetadata(text: string): FirmwareMetadata {
   if (m.metadata !== undefined && (typeof m.metadata !== "object" || m.metadata === null || Array.isArray(m.metadata))) {
     throw badRequest("metadata.metadata must be an object", "INVALID_METADATA");
   }
+  if (m.metadata !== undefined) {
+    assertJsonDepth(m.metadata, EXTRA_METADATA_DEPTH, "metadata.metadata");
+    if (JSON.stringify(m.metadata).length > EXTRA_METADATA_MAX) throw badRequest(`metadata.metadata is over ${EXTRA_METADATA_MAX} bytes`, "METADATA_TOO_LARGE");
+  }
+  if (m.image_format !== undefined && m.image_format !== "esp-app" && m.image_format !== "raw") {
+    throw badRequest('metadata.image_format must be "esp-app" or "raw"', "INVALID_METADATA");
+  }
   for (const k of ["is_beta", "is_security_update"] as const) {
     if (m[k] !== undefined && typeof m[k] !== "boolean") throw badRequest(`metadata.${k} must be a boolean`, "INVALID_METADATA");
   }
@@ -81,7 +97,7 @@ export async function readUploadParts(ctx: Ctx, parts: AsyncIterableIterator<Par
     for await (const part of parts) {
       if (part.type === "file") {
         if (part.fieldname === "metadata") {
-          metaText = (await part.toBuffer()).toString("utf8"); // `-F metadata=@meta.json` (the HOWTO's CI example)
+          metaText = await readCapped(part, ctx.config.metadataMaxBytes); // `-F metadata=@meta.json` (the HOWTO's CI example)
         } else if (part.fieldname === "file") {
           if (upload) throw badRequest("only one file part is allowed", "INVALID_UPLOAD");
           filename = part.filename || filename;
@@ -118,12 +134,31 @@ export async function readUploadParts(ctx: Ctx, parts: AsyncIterableIterator<Par
   }
 }
 
+/** A metadata file part as text, refused once it grows past `max` bytes (it would otherwise be buffered whole). */
+async function readCapped(part: MultipartFile, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of part.file as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      part.file.resume(); // drain the rest so the parser can go on to report
+      throw badRequest(`metadata is over ${max} bytes`, "METADATA_TOO_LARGE");
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 /** Verifies (ESP images), stores the blob and inserts the firmware row. */
 export function registerFirmware(ctx: Ctx, meta: FirmwareMetadata, upload: StoredUpload, filename: string): FirmwareRow {
   try {
     if (upload.size === 0) throw badRequest("file is empty", "INVALID_UPLOAD");
+    const isEsp = upload.firstByte === ESP_IMAGE_MAGIC;
+    if (!isEsp && meta.image_format !== "raw" && (ESP32_MODEL_RE.test(meta.device_model) || meta.image_format === "esp-app")) {
+      throw badRequest(`firmware for ${meta.device_model} must be an ESP app image (first byte 0xE9); set metadata.image_format to "raw" for a raw blob`, "IMAGE_INVALID");
+    }
     let esp: ReturnType<typeof verifyEspImageFile> | null = null;
-    if (upload.firstByte === ESP_IMAGE_MAGIC) {
+    if (isEsp && meta.image_format !== "raw") {
       esp = verifyEspImageFile(upload.tmpPath);
       if (meta.version !== undefined && meta.version !== esp.version) {
         throw badRequest(`metadata version ${meta.version} contradicts the image's esp_app_desc_t version ${esp.version}`, "VERSION_MISMATCH");

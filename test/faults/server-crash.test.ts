@@ -24,7 +24,7 @@ function freePort(): Promise<number> {
 }
 
 function startServer(dataDir: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["bin/ota-server.js", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, "--no-mqtt", "--auth-port", "0", "--log-level", "warn"], {
+  const child = spawn(process.execPath, ["bin/ota-server.js", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, "--no-mqtt", "--dev-tokens", "--auth-port", "0", "--log-level", "warn"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   return new Promise((resolve, reject) => {

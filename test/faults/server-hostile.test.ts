@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Harness } from "../server/harness";
 import { api, asAdmin, devToken, firmwareForm, randomBytes, registerDevice, startHarness, uploadFirmware } from "../server/harness";
+import { storedState } from "./stored-state";
 import { FULL, printCounts, seededRandom } from "./support";
 
 interface Route {
@@ -18,6 +19,8 @@ interface Route {
   multipart: boolean;
   bodyProps: Record<string, { type?: string | string[] }>;
   queryProps: string[];
+  /** Upper bounds of the numeric query parameters. */
+  queryMax: Record<string, number>;
 }
 
 const VALID_BODIES: Record<string, unknown> = {
@@ -39,6 +42,7 @@ function routesOf(doc: any): Route[] {
         multipart: "multipart/form-data" in content || (op.description ?? "").includes("multipart"),
         bodyProps: content["application/json"]?.schema?.properties ?? {},
         queryProps: (op.parameters ?? []).filter((p: any) => p.in === "query").map((p: any) => p.name),
+        queryMax: Object.fromEntries((op.parameters ?? []).filter((p: any) => p.in === "query" && p.schema?.maximum !== undefined).map((p: any) => [p.name, p.schema.maximum])),
       });
     }
   }
@@ -148,7 +152,7 @@ describe("server under hostile requests", () => {
     const rand = seededRandom(2024);
     const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
     const tricks = ["..", "../../etc/passwd", "%2e%2e%2f%2e%2e%2fetc%2fpasswd", "%00", "a%00b", "x".repeat(3000), "%F0%9F%98%80", "'%20OR%201=1--", "%25", "%zz", ".", "%20", "dev-a%2Fupdate", "dev-a/../dev-b", "CON", "-1", "0x10", "null", "undefined", "__proto__", "constructor"];
-    const junkValues = [null, true, 0, -1, 1.5, 1e308, "", "x".repeat(70_000), [], [1, "a"], {}, { $gt: "" }, "1.0.0\u0000", "😀".repeat(100)];
+    const junkValues = [null, true, 0, -1, 1.5, 1e308, "", "x".repeat(70_000), [], [1, "a"], {}, { $gt: "" }, "1.0.0\u0000", "😀".repeat(100), "\u001b[2J\r\nINFO forged", JSON.parse("[".repeat(40) + "]".repeat(40))];
     const multipartBodies = (): [string | Uint8Array, string] => {
       const b = "----fuzz" + Math.floor(rand() * 1e9);
       const part = (name: string, content: string, file = false) =>
@@ -164,10 +168,18 @@ describe("server under hostile requests", () => {
         [part("x".repeat(300), "y") + `--${b}--\r\n`, `multipart/form-data; boundary=${b}`],
         ["no boundary at all", "multipart/form-data"],
         [`--${b}\r\n\r\n\r\n--${b}--`, `multipart/form-data; boundary=${b}`],
+        // Point 5 of issue 11: metadata over the cap as a file part, a raw blob for an ESP32 model, a version devices cannot parse.
+        [`--${b}\r\nContent-Disposition: form-data; name="metadata"; filename="m.json"\r\n\r\n{"device_model":"M","description":"${"d".repeat(70_000)}"}\r\n` + part("file", "abc", true) + `--${b}--\r\n`, `multipart/form-data; boundary=${b}`],
+        [part("metadata", JSON.stringify({ device_model: "ESP32-DEVKIT", version: "5.0.0" })) + part("file", "not an image", true) + `--${b}--\r\n`, `multipart/form-data; boundary=${b}`],
+        [part("metadata", JSON.stringify({ device_model: "M", version: "v-next" })) + part("file", "abc", true) + `--${b}--\r\n`, `multipart/form-data; boundary=${b}`],
+        [part("metadata", JSON.stringify({ device_model: "M", version: "5.0.1", metadata: { n: "\u001b[2J".repeat(5000) } })) + part("file", "abc", true) + `--${b}--\r\n`, `multipart/form-data; boundary=${b}`],
       ]);
     };
     const five: string[] = [];
     const counts: Record<string, number> = {};
+    // A refused request stores nothing: no row written, no blob, no temporary file.
+    const storedByRefused: string[] = [];
+    let refusedCount = 0;
     for (let i = 0; i < total; i++) {
       const kindFirst = rand();
       // Multipart bodies go to the upload route half of the time (elsewhere they are just a wrong content type).
@@ -202,7 +214,7 @@ describe("server under hostile requests", () => {
           ctype = "application/json";
           break;
         case "deep":
-          body = "[".repeat(20_000) + "]".repeat(20_000);
+          body = rand() < 0.5 ? "[".repeat(20_000) + "]".repeat(20_000) : `{"a":${"[".repeat(33)}${"]".repeat(33)}}`; // far and just over the depth limit
           ctype = "application/json";
           break;
         case "ctype":
@@ -211,7 +223,8 @@ describe("server under hostile requests", () => {
           break;
         case "query": {
           const names = [...r.queryProps, "limit", "offset", "status", "x"];
-          path += "?" + Array.from({ length: 1 + Math.floor(rand() * 4) }, () => `${pick(names)}=${pick(["-1", "abc", "1e309", "%zz", "", "9".repeat(400), "true", "[]", "0x1"])}`).join("&");
+          const aboveMax = Object.entries(r.queryMax).map(([n, max]) => `${n}=${max + 1}`); // just above each upper bound
+          path += "?" + Array.from({ length: 1 + Math.floor(rand() * 4) }, () => (aboveMax.length && rand() < 0.3 ? pick(aboveMax) : `${pick(names)}=${pick(["-1", "abc", "1e309", "%zz", "", "9".repeat(400), "true", "[]", "0x1", "%1B%5B2J"])}`)).join("&");
           break;
         }
         case "multipart":
@@ -222,6 +235,7 @@ describe("server under hostile requests", () => {
           break;
       }
       let status: number;
+      const before = storedState(h);
       try {
         status = await call({ ...r, method }, auth, path, method === "GET" || method === "HEAD" ? undefined : body, method === "GET" ? undefined : ctype);
       } catch (e) {
@@ -229,11 +243,16 @@ describe("server under hostile requests", () => {
         continue;
       }
       if (status >= 500) five.push(`#${i} ${kind} ${method} ${path.slice(0, 120)}: ${status}`);
+      if (status >= 400) {
+        refusedCount++;
+        if (storedState(h) !== before) storedByRefused.push(`#${i} ${kind} ${method} ${path.slice(0, 120)}: ${status}`);
+      }
     }
     const health = await fetch(h.server.url + "/health");
     const list = await api(h, "GET", "/api/v1/devices", asAdmin(h));
-    printCounts(`malformed requests: ${total} over ${routes.length} routes (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}), 5xx: ${five.length}, still serving: ${health.status === 200 && list.status === 200}`);
+    printCounts(`malformed requests: ${total} over ${routes.length} routes (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}), 5xx: ${five.length}, refused: ${refusedCount}, refused but stored something: ${storedByRefused.length}, still serving: ${health.status === 200 && list.status === 200}`);
     expect(five, five.slice(0, 10).join("\n")).toEqual([]);
+    expect(storedByRefused, storedByRefused.slice(0, 10).join("\n")).toEqual([]);
     expect(health.status).toBe(200);
     expect(list.status).toBe(200);
   }, FULL ? 600_000 : 60_000);

@@ -20,13 +20,16 @@ describe("auth", () => {
     expect((await api(h, "GET", "/docs/openapi.json")).status).toBe(401);
   });
 
-  it("issues dev tokens on the main port and on the separate auth port (the HOWTO's 8202)", async () => {
+  it("issues dev tokens (when turned on) on the main port and on the separate auth port (the HOWTO's 8202), operator unless asked", async () => {
     const viaAuthPort = await devToken(h, { user_id: "ota_admin", email: "admin@iotcorp.com", expires_in: 7200 }, h.server.authUrl!);
     expect(viaAuthPort.token_type).toBe("Bearer");
-    expect(viaAuthPort.role).toBe("admin");
+    expect(viaAuthPort.role).toBe("operator");
     expect((await api(h, "GET", "/api/v1/firmware", { token: viaAuthPort.access_token })).status).toBe(200);
     const who = await api(h, "GET", "/api/v1/auth/whoami", { token: viaAuthPort.access_token });
-    expect(who.body).toMatchObject({ role: "admin", subject: "ota_admin", via: "jwt" });
+    expect(who.body).toMatchObject({ role: "operator", subject: "ota_admin", via: "jwt" });
+    expect((await api(h, "POST", "/api/v1/auth/api-keys", { token: viaAuthPort.access_token, body: { role: "admin" } })).status).toBe(403);
+    const admin = await devToken(h, { user_id: "root", role: "admin" }, h.server.authUrl!);
+    expect(admin.role).toBe("admin");
     const bad = await fetch(h.server.authUrl + "/api/v1/auth/dev-token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "x" }) });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as any).error.code).toBe("VALIDATION_ERROR");
@@ -101,9 +104,9 @@ describe("auth", () => {
   });
 });
 
-describe("auth with --no-dev-token", () => {
+describe("auth without --dev-tokens (the default)", () => {
   it("serves no dev-token endpoint and no auth listener", async () => {
-    const h = await startHarness({ devToken: false });
+    const h = await startHarness({ devToken: undefined });
     try {
       expect(h.server.authUrl).toBeNull();
       const r = await fetch(h.server.url + "/api/v1/auth/dev-token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user_id: "x" }) });

@@ -61,4 +61,37 @@ describe("ota-server process behaviour", () => {
     expect(stillUp, "the server outlived npx").toBe(false);
     expect(existsSync(pidFile)).toBe(false); // a clean shutdown, not a kill
   });
+
+  it("serves no dev tokens unless started with --dev-tokens, and then only on loopback", async () => {
+    const start = async (...args: string[]) => {
+      const proc = spawn(process.execPath, [bin, "--host", "0.0.0.0", "--port", "0", "--no-mqtt", "--data-dir", join(dir, `dev-${args.length}`), "--log-dir", join(dir, "logs"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      const started = await new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no start: ${out}`)), 20_000);
+        proc.stdout!.on("data", (c: Buffer) => {
+          const m = /(ota_server_started [^\n]*)/.exec((out += String(c)));
+          if (m && out.includes("ota-server ready")) (clearTimeout(t), resolve(m[1]!));
+        });
+      });
+      const url = /url=(\S+)/.exec(started)![1]!;
+      return { proc, started, url };
+    };
+    const post = (url: string) => fetch(`${url}/api/v1/auth/dev-token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user_id: "u" }) });
+    const plain = await start();
+    try {
+      expect(plain.started).not.toMatch(/auth_url=/);
+      expect((await post(plain.url)).status).toBe(404);
+    } finally {
+      plain.proc.kill("SIGTERM");
+    }
+    const dev = await start("--dev-tokens", "--auth-port", "0");
+    try {
+      const authUrl = /auth_url=(\S+)/.exec(dev.started)![1]!;
+      const token = (await (await post(authUrl)).json()) as { role: string };
+      expect(token.role).toBe("operator");
+      expect((await post(dev.url)).status).toBe(200); // loopback caller on the main port
+    } finally {
+      dev.proc.kill("SIGTERM");
+    }
+  }, 60_000);
 });

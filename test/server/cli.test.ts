@@ -26,6 +26,29 @@ describe("ota-server CLI", () => {
     expect(refuse.stderr).toMatch(/last active key/);
   });
 
+  it("api-key list shows keys by id without the secret; api-key revoke refuses one from then on", async () => {
+    const created = JSON.parse(run("api-key", "create", "--role", "viewer", "--name", "to-revoke").stdout) as { api_key: string; key_id: string };
+    const listed = JSON.parse(run("api-key", "list", "--role", "viewer").stdout) as { api_keys: Array<{ key_id: string; name: string; revoked: boolean }> };
+    expect(listed.api_keys.find((k) => k.name === "to-revoke")).toMatchObject({ key_id: created.key_id, revoked: false });
+    expect(JSON.stringify(listed)).not.toContain(created.api_key);
+    const revoked = run("api-key", "revoke", created.key_id);
+    expect(revoked.status, revoked.stderr).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toMatchObject({ key_id: created.key_id, revoked: true });
+    // The store a server would consult: the key no longer authenticates.
+    const { openDb } = await import("../../server-stub/db");
+    const { ApiKeyStore } = await import("../../server-stub/auth/api-keys");
+    const db = openDb(join(dataDir, "ota.sqlite"));
+    try {
+      expect(new ApiKeyStore(db, { now: () => Date.now() } as never).lookup(created.api_key)).toBeNull();
+    } finally {
+      db.close();
+    }
+    const missing = run("api-key", "revoke", "ak_0000000000000000");
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/no API key ak_0000000000000000/);
+    expect(run("api-key", "revoke").status).toBe(2);
+  });
+
   it("keys marks the one signing key", () => {
     const out = JSON.parse(run("keys").stdout) as { signing_key_id: string; keys: Array<{ key_id: string; retired: boolean; signing: boolean }> };
     const signing = out.keys.filter((k) => k.signing);

@@ -27,7 +27,7 @@ describe.skipIf(!hasCurl)("HOWTO curl flow against ota-server", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "ota-howto-"));
-    proc = spawn(process.execPath, [join(root, "bin/ota-server.js"), "--port", "0", "--auth-port", "0", "--mqtt-port", "0", "--host", "127.0.0.1", "--data-dir", join(dir, "data")], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    proc = spawn(process.execPath, [join(root, "bin/ota-server.js"), "--port", "0", "--dev-tokens", "--auth-port", "0", "--mqtt-port", "0", "--host", "127.0.0.1", "--data-dir", join(dir, "data")], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 20_000);

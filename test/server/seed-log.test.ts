@@ -35,7 +35,7 @@ describe("the seed's log commands against a real run", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "ota-seed-log-"));
-    proc = spawn(process.execPath, [bin, "--port", "0", "--auth-port", "0", "--mqtt-port", "0", "--host", "127.0.0.1"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    proc = spawn(process.execPath, [bin, "--port", "0", "--dev-tokens", "--auth-port", "0", "--mqtt-port", "0", "--host", "127.0.0.1"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
     proc.stdout!.on("data", (c: Buffer) => (terminal += c.toString()));
     const authUrl = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no ready line: ${terminal}`)), 20_000);
