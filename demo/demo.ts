@@ -204,7 +204,7 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
       view.line("");
       view.line("Still running (Ctrl-C to stop).");
       // The token rides in the fragment, which browsers never send; the page takes it out of the address bar.
-      view.line(`  Dashboard (signed in as admin): ${server.url}/#token=${op.token}`);
+      view.line(`  Dashboard (signed in as operator): ${server.url}/#token=${op.token}`);
       view.line("Try:");
       view.line(`  export OTA=${server.url} TOKEN=${op.token}`);
       view.line(`  curl -s $OTA${ROUTES.stats} -H "Authorization: Bearer $TOKEN"`);

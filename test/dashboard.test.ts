@@ -215,14 +215,14 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
         const timer = setTimeout(() => reject(new Error(`no dashboard line within 60 s:\n${out}`)), 60_000);
         child.stdout.on("data", (chunk) => {
           out += chunk;
-          const m = /Dashboard \(signed in as admin\): (\S+)/.exec(out);
+          const m = /Dashboard \(signed in as operator\): (\S+)/.exec(out);
           if (m) (clearTimeout(timer), resolve(m[1]!));
         });
       });
       expect(url).toMatch(/^http:\/\/[\w.]+:\d+\/#token=\S+$/);
       const page = await browser.newPage();
       await page.goto(url);
-      await expect.poll(() => page.locator("#role").textContent()).toBe("admin");
+      await expect.poll(() => page.locator("#role").textContent()).toBe("operator");
       expect(page.url()).not.toContain("token=");
       await expect.poll(() => page.locator('[data-stat="devices"] .big').textContent()).toBe("4");
       await page.close();
