@@ -10,6 +10,7 @@ import type { CampaignEngine } from "./campaigns/engine";
 import type { Ctx } from "./context";
 import { authRoutes } from "./routes/auth";
 import { campaignRoutes } from "./routes/campaigns";
+import { deviceHealthRoutes } from "./routes/device-health";
 import { deviceRoutes } from "./routes/devices";
 import { docsRoutes } from "./routes/docs";
 import { firmwareRoutes } from "./routes/firmware";
@@ -63,6 +64,7 @@ export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyIn
   await app.register(authRoutes, deps);
   await app.register(keyRoutes, deps);
   await app.register(deviceRoutes, deps);
+  await app.register(deviceHealthRoutes, deps);
   await app.register(groupRoutes, deps);
   await app.register(firmwareRoutes, deps);
   await app.register(updateRoutes, deps);

@@ -17,6 +17,7 @@ export const ROUTES = {
   deviceUpdate: "/api/v1/devices/:device_id/update",
   deviceUpdates: "/api/v1/devices/:device_id/updates",
   deviceRollback: "/api/v1/devices/:device_id/rollback",
+  deviceHealth: "/api/v1/devices/:device_id/health",
   bulkUpdate: "/api/v1/devices/bulk/update",
   firmwareList: "/api/v1/firmware",
   firmware: "/api/v1/firmware/:firmware_id",
@@ -86,6 +87,7 @@ export interface AvailableUpdatesQuery {
 export const availableUpdatesPath = (deviceId: string, query: AvailableUpdatesQuery = {}) =>
   routePath("availableUpdates", { device_id: deviceId }, { ...query });
 export const updateStatusPath = (updateId: string) => routePath("updateStatus", { update_id: updateId });
+export const deviceHealthPath = (deviceId: string) => routePath("deviceHealth", { device_id: deviceId });
 export const firmwareDownloadPath = (firmwareId: string) => routePath("firmwareDownload", { firmware_id: firmwareId });
 
 // ---- operator-facing ----
