@@ -31,14 +31,18 @@ export class HealthMonitor {
     this.save({ updateId, until: this.ctx.ports.clock.now() + this.ctx.config.healthSoakMs, crashes: 0 });
   }
 
-  /** At each start, once boot recovery is over: counts a crash reset inside the window, reports, schedules. */
-  async start(): Promise<void> {
+  /** At each start, once boot recovery is over: counts a crash reset inside the window, reports, schedules.
+   * After reporting a crash it asks for an update at once: the server may have decided on a rollback, and an
+   * MQTT hint sent while this boot was not yet subscribed is lost. */
+  async start(checkNow: () => void): Promise<void> {
     const soak = this.activeSoak();
-    if (soak && (CRASH_RESET_REASONS as readonly string[]).includes(this.resetReason())) {
+    const crashed = soak !== null && (CRASH_RESET_REASONS as readonly string[]).includes(this.resetReason());
+    if (crashed) {
       soak.crashes++;
       this.save(soak);
     }
     if (soak || this.ctx.config.healthReportAtStart) await this.report(soak);
+    if (crashed) checkNow();
     this.schedule();
   }
 

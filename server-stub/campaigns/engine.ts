@@ -90,7 +90,7 @@ export class CampaignEngine {
       }
       this.dispatch(c, cfg, stage);
       const sc = countStates(db, id, stage.stage_index);
-      if (sc.pending > 0 || sc.in_progress > 0) return;
+      if (sc.pending > 0 || sc.in_progress > 0 || healthWindowOpen(db, id, cfg, now, stage.stage_index)) return;
 
       db.prepare("UPDATE campaign_stages SET finished_at = COALESCE(finished_at, ?) WHERE campaign_id = ? AND stage_index = ?").run(now, id, stage.stage_index);
       if (!stageGatePasses(cfg, sc)) {

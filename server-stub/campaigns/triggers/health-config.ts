@@ -19,7 +19,7 @@ export interface HealthCheckConfig {
   endpoint?: string;
   expected_status?: number;
   timeout?: number;
-  /** How long after completing a device's health is judged. Default 60. */
+  /** How long after completing a device's health is judged (the next stage waits for it). Default 60. */
   soak_minutes?: number;
   /** Crash or watchdog reboots allowed after the update. Default 0. */
   max_crash_reboots?: number;
@@ -32,7 +32,6 @@ export interface HealthCheckConfig {
 
 export const DEFAULT_SOAK_MINUTES = 60;
 
-const minutes = { type: "integer", minimum: 0, maximum: 525600 };
 export const healthCheckConfigSchema = {
   type: ["object", "null"],
   additionalProperties: false,
@@ -40,7 +39,7 @@ export const healthCheckConfigSchema = {
     endpoint: { type: "string", maxLength: 200 },
     expected_status: { type: "integer", minimum: 100, maximum: 599 },
     timeout: { type: "integer", minimum: 0, maximum: 86400 },
-    soak_minutes: minutes,
+    soak_minutes: { type: "number", minimum: 0, maximum: 525600 }, // fractions: a demo soaks for seconds
     max_crash_reboots: { type: "integer", minimum: 0, maximum: 1000 },
     min_free_heap: { type: "integer", minimum: 0 },
     max_silence_minutes: { type: "integer", minimum: 1, maximum: 525600 },

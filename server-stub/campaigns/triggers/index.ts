@@ -29,11 +29,12 @@ export function evaluateTriggers(input: Omit<TriggerInput, "since">): TriggerFir
   return null;
 }
 
-/** Whether health is still being judged: some device on the release is inside its soak window. */
-export function healthWindowOpen(db: Db, campaignId: string, cfg: CampaignConfig, now: number): boolean {
+/** Whether health is still being judged: a device on the release (of that stage) is inside its soak window.
+ * A campaign does not complete, and a stage does not hand over to the next, before that window closes. */
+export function healthWindowOpen(db: Db, campaignId: string, cfg: CampaignConfig, now: number, stage?: number): boolean {
   if (!cfg.rollback_triggers.some((t) => t === "health_check" || t === "metric_threshold")) return false;
   const soak = soakMsOf(cfg);
-  return releaseDevices(db, campaignId).some((d) => d.state === "completed" && d.completed_at + soak > now);
+  return releaseDevices(db, campaignId).some((d) => d.state === "completed" && (stage === undefined || d.stage_index === stage) && d.completed_at + soak > now);
 }
 
 function resumedAt(db: Db, campaignId: string): number {
