@@ -6,7 +6,6 @@
 import type { HealthReport, ResetReason } from "../protocol/health";
 import { CRASH_RESET_REASONS } from "../protocol/health";
 import type { AgentContext } from "./context";
-import { errorMessage } from "./failures";
 
 const HEALTH_KEY = "ota.health";
 
@@ -65,14 +64,10 @@ export class HealthMonitor {
     }, wait);
   }
 
+  /** Storage errors propagate (a power cut must end this boot, as everywhere else); the app's hooks cannot throw here. */
   private async report(soak: Soak | null) {
-    try {
-      const body = await this.collect(soak);
-      this.ctx.outbox.addHealth(body);
-      await this.ctx.outbox.flush();
-    } catch (e) {
-      this.ctx.ports.log.log("warn", "health report not queued", { error: errorMessage(e) });
-    }
+    this.ctx.outbox.addHealth(await this.collect(soak));
+    await this.ctx.outbox.flush();
   }
 
   /** One report: platform facts from the health port (absent: unknown), the app's checks and metrics. */
