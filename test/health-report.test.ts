@@ -22,7 +22,7 @@ describe("health reports from the agent", () => {
     const fw = await upload(w, "1.1.0", { behaviour: "crash-after-confirm" });
     let depth = 7;
     const { dev } = await device(w, "health-1", {
-      extra: { agent: { ...TEST_AGENT, healthSoakMs: 1500, healthIntervalMs: 300, metrics: { queue_depth: () => depth }, selfTests: { sensor: () => true } } },
+      extra: { agent: { ...TEST_AGENT, healthSoakMs: 4000, healthIntervalMs: 300, metrics: { queue_depth: () => depth }, selfTests: { sensor: () => true } } },
     });
     const reports = async () => ((await api(w.h, "GET", deviceHealthPath("health-1"), asAdmin(w.h))).body.reports as HealthReport[]).reverse();
     try {
@@ -42,12 +42,12 @@ describe("health reports from the agent", () => {
       ]);
       expect(first[2]).toMatchObject({ checks: { sensor: true }, metrics: { queue_depth: 7 }, free_heap: expect.any(Number), min_free_heap: expect.any(Number) });
       depth = 11;
-      await sleep(2000); // past the 1.5 s window
+      await sleep(4500); // past the 4 s window
       const all = await reports();
       const periodic = all.slice(4);
       expect(periodic.length).toBeGreaterThanOrEqual(2);
       expect(periodic.every((x) => x.update_id === update_id && x.crash_reboots === 1 && x.metrics.queue_depth === 11)).toBe(true);
-      await sleep(700);
+      await sleep(900);
       expect((await reports()).length).toBe(all.length); // the window is over: no more reports
     } finally {
       await dev.powerOff();

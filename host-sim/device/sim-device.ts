@@ -311,7 +311,8 @@ export class SimDevice {
         restart: (reason) => {
           this.restartReason = reason;
           this.nextResetReason = "software";
-          if (this.autoReboot) setImmediate(() => void this.bootForever());
+          // A boot still starting when stopForever() ends the agent rejects: that is the stop, not a failure.
+          if (this.autoReboot) setImmediate(() => void this.bootForever().catch((e) => { if (this.autoReboot) throw e; }));
         },
       },
       log,
