@@ -1,7 +1,8 @@
 // `npm start`: the whole story on a fresh clone. A server stub (embedded broker, fresh data dir, ephemeral
 // ports) and a fleet of simulated devices on v1.0.0; an operator, through the REST API, rolls out v1.1.0 with
-// an approved canary campaign, then a bad v1.2.0 whose self-test fails on most boards: the campaign crosses
-// its failure threshold, pauses, and the server rolls the devices that took it back to v1.1.0.
+// an approved canary campaign, then a bad v1.2.0 that fails its self-test on some boards and, worse, passes it
+// and then crash-reboots on others: the crash reboots in the devices' health reports fire the metric trigger,
+// the campaign pauses, and the server rolls the devices that took it back to v1.1.0.
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
@@ -27,8 +28,8 @@ const USAGE = `usage: npm start [-- --devices N] [--keep-running] [--mqtt-url UR
   --timeout S      give up after S seconds (default 180)`;
 
 const MODEL = "ESP32-DEVKIT";
-/** Share of boards on which the bad v1.2.0 fails its self-test. */
-const BAD_SHARE = 0.75;
+/** Shares of boards on which the bad v1.2.0 fails its self-test, and passes it but then crash-reboots. */
+const BAD_MIX = { "fail-self-test": 0.25, "crash-after-confirm": 0.5 };
 
 export interface DemoOptions {
   devices: number;
@@ -159,20 +160,22 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
     const r1 = await watch(c1.campaign_id, (c) => ["completed", "failed", "cancelled"].includes(c.status));
     note(`campaign ${r1.status}: ${r1.completed_devices} completed, ${r1.failed_devices} failed`);
 
-    await say(`3. Operator uploads a bad v1.2.0 (its self-test fails on ~${Math.round(BAD_SHARE * 100)} % of boards) and rolls it out in stages`);
+    await say(`3. Operator uploads a bad v1.2.0 (fails its self-test on ~25 % of boards, crash-reboots after confirming on ~50 %) and rolls it out in stages`);
     const stage1 = ids.slice(0, Math.ceil(ids.length / 2));
     const mixSeed = chooseMixSeed(stage1, o.seed);
     const fw12 = await op.upload(
       { version: "1.2.0", device_model: MODEL, name: "Sensor firmware 1.2.0", changelog: "new radio driver" },
-      buildAppImage({ version: "1.2.0", size, sim: { mix: { "fail-self-test": BAD_SHARE }, mix_seed: mixSeed } }),
+      buildAppImage({ version: "1.2.0", size, sim: { mix: BAD_MIX, mix_seed: mixSeed } }),
     );
     note(`POST /api/v1/firmware → ${fw12.firmware_id}`);
     const c2 = await op.createCampaign({
       name: "v1.2.0 rollout", firmware_id: fw12.firmware_id, deployment_strategy: "staged", target_devices: ids,
-      batch_size: stage1.length, failure_threshold_percent: 20, auto_rollback: true, rollback_triggers: ["failure_rate", "health_check"], timeout_minutes: 30,
+      batch_size: stage1.length, failure_threshold_percent: 20, auto_rollback: true, rollback_triggers: ["failure_rate", "health_check", "metric_threshold"], timeout_minutes: 30,
+      // Health is judged for 3 s after each device completes (the next batch waits for it); any crash reboot is out of range.
+      health_check_config: { soak_minutes: 0.05, max_crash_reboots: 0, metric_rules: [{ metric: "crash_reboots", max: 0, min_sample: 2 }] },
     });
     await op.start(c2.campaign_id);
-    note(`campaign ${c2.campaign_id}: staged, 2 batches of ${stage1.length}, failure threshold 20 %, auto-rollback on`);
+    note(`campaign ${c2.campaign_id}: staged, 2 batches of ${stage1.length}, failure threshold 20 %, health triggers (crash reboots), auto-rollback on`);
     const r2 = await watch(c2.campaign_id, (c) => {
       if (!["paused", "failed", "completed", "cancelled"].includes(c.status)) return false;
       const rollbacksOpen = ["scheduled", "downloading", "installing"].reduce((n, s) => n + (c.rollback_updates_by_status[s] ?? 0), 0);
@@ -255,12 +258,14 @@ function formatDetail(d: Record<string, unknown>): string {
  * The bad image's mix seed, chosen so the story happens at any fleet size: in the first batch most boards
  * fail (above the threshold) and at least one takes it (so there is something to roll back).
  */
+/** A seed whose first batch has a board failing its self-test, a crashing one and a healthy one. */
 export function chooseMixSeed(stage1: string[], from: number): number {
   for (let s = from; s < from + 10_000; s++) {
-    const fails = stage1.filter((id) => pickBehaviour({ "fail-self-test": BAD_SHARE }, unitHash(`image/${s}/1.2.0/${id}`)) !== "healthy").length;
-    if (fails >= stage1.length / 2 && fails < stage1.length && fails / stage1.length > 0.2) return s;
+    const picks = stage1.map((id) => pickBehaviour(BAD_MIX, unitHash(`image/${s}/1.2.0/${id}`)));
+    const n = (b: string) => picks.filter((p) => p === b).length;
+    if (n("fail-self-test") >= 1 && n("crash-after-confirm") >= 1 && n("healthy") >= 1) return s;
   }
-  throw new Error("no seed gives a first batch with both failing and healthy boards");
+  throw new Error("no seed gives a first batch with failing, crashing and healthy boards");
 }
 
 function summaryTable(s: DemoSummary, serverVersions: Record<string, number>): string[] {

@@ -89,8 +89,9 @@ function isMapped(loadAddr: number): boolean {
 // Types
 // ---------------------------------------------------------------------------
 
-export type Behaviour = "healthy" | "fail-self-test" | "crash" | "hang";
-const BEHAVIOURS: readonly Behaviour[] = ["healthy", "fail-self-test", "crash", "hang"];
+/** crash-after-confirm: passes its self-test, is confirmed, then panics once (a bug the self-test misses). */
+export type Behaviour = "healthy" | "fail-self-test" | "crash" | "hang" | "crash-after-confirm";
+export const BEHAVIOURS: readonly Behaviour[] = ["healthy", "fail-self-test", "crash", "hang", "crash-after-confirm"];
 
 export interface ImageHeader {
   magic: number;

@@ -16,6 +16,7 @@ import { authRoutes } from "./routes/auth";
 import { campaignRoutes } from "./routes/campaigns";
 import { credentialRoutes } from "./routes/credentials";
 import { dashboardRoutes } from "./routes/dashboard";
+import { deviceHealthRoutes } from "./routes/device-health";
 import { deviceRoutes } from "./routes/devices";
 import { docsRoutes } from "./routes/docs";
 import { eventRoutes } from "./routes/events";
@@ -94,6 +95,7 @@ export async function buildApp(deps: AppDeps, logger: Logger, opts: AppLimits = 
   await app.register(keyRoutes, deps);
   await app.register(credentialRoutes, deps);
   await app.register(deviceRoutes, deps);
+  await app.register(deviceHealthRoutes, deps);
   await app.register(groupRoutes, deps);
   await app.register(firmwareRoutes, deps);
   await app.register(updateRoutes, deps);

@@ -78,6 +78,15 @@ CREATE TABLE IF NOT EXISTS campaign_devices (
   state TEXT NOT NULL, update_id TEXT, rollback_update_id TEXT, note TEXT, finished_at INTEGER,
   PRIMARY KEY (campaign_id, device_id)
 );
+CREATE TABLE IF NOT EXISTS health_reports (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL, update_id TEXT, version TEXT NOT NULL,
+  reset_reason TEXT NOT NULL, uptime_s INTEGER NOT NULL, free_heap INTEGER, min_free_heap INTEGER,
+  crash_reboots INTEGER NOT NULL, checks TEXT NOT NULL, metrics TEXT NOT NULL, sequence INTEGER,
+  device_timestamp TEXT, received_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS health_reports_update ON health_reports(update_id, received_at);
+CREATE INDEX IF NOT EXISTS health_reports_device ON health_reports(device_id, received_at);
+CREATE UNIQUE INDEX IF NOT EXISTS health_reports_seq ON health_reports(device_id, sequence) WHERE sequence IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
 

@@ -23,7 +23,7 @@ function run(args: string[], timeoutMs: number): Promise<{ code: number | null; 
 }
 
 describe("npm start (the fleet demo)", () => {
-  it("rolls out v1.1.0 through an approved canary, pauses the bad v1.2.0 and rolls it back, exits 0", async () => {
+  it("rolls out v1.1.0 through an approved canary, pauses the bad v1.2.0 on its crash reboots and rolls it back, exits 0", async () => {
     const { code, out } = await run(["--devices", "8", "--json", "--timeout", "50"], 60_000);
     expect(code, out).toBe(0);
     const line = out.split("\n").find((l) => l.startsWith("DEMO_SUMMARY "));
@@ -35,14 +35,15 @@ describe("npm start (the fleet demo)", () => {
     expect(s.campaigns[1].status).toBe("paused");
     expect(s.campaigns[1].pending).toBe(4); // the second batch never got v1.2.0
     expect(s.rollbacks.server).toBeGreaterThanOrEqual(1);
-    expect(s.rollbacks.device).toBeGreaterThanOrEqual(2);
+    expect(s.rollbacks.device).toBeGreaterThanOrEqual(1);
     expect(s.rollbacks.server + s.rollbacks.device).toBe(4);
     expect(s.bytesServed).toBeGreaterThan(0);
     // Plain output: no terminal control sequences, a line per campaign event, the summary table.
     expect(out).not.toMatch(/\x1b\[/);
     expect(out).toMatch(/event approved/);
     expect(out).toMatch(/event stage_started .*name=canary/);
-    expect(out).toMatch(/event threshold_crossed/);
+    // Caught by the devices' health (crash reboots after confirming), not by the self-test failures alone.
+    expect(out).toMatch(/event threshold_crossed .*trigger=metric_threshold rule="crash_reboots <= 0"/);
     expect(out).toMatch(/event rollback/);
     expect(out).toMatch(/devices per version\s+│ v1\.1\.0 8/);
     // The summary fits an 80-column terminal, and the log it names is still there after the demo.

@@ -128,3 +128,67 @@ describe("native ed25519 (fleet speed-ups)", () => {
     db.close();
   });
 });
+
+describe("ota-sim fleet: a release that crash-reboots after confirming", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({}, { dataDir: mkdtempSync(join(tmpdir(), "ota-fleet-")), clock: new ManualClock(Date.now()) });
+  });
+  afterAll(async () => h?.close());
+
+  it("the metric trigger (crash reboots against the 1.0.0 baseline) stops the campaign (paused, or failed once nothing is left to dispatch) and rolls the release back", async () => {
+    const { buildAppImage } = await import("../esp-image/app-image");
+    const { uploadFirmware } = await import("./server/harness");
+    const child = spawn(process.execPath, ["bin/ota-sim.js", "fleet", "--devices", "8", "--server", h.server.url, "--token", h.admin, "--prefix", "cr-",
+      "--mix", "crash-after-confirm=0.5", "--seed", "3", "--status-every", "1", "--poll-interval", "2"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (out += c));
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    const until = async <T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 40_000): Promise<T> => {
+      const end = Date.now() + ms;
+      for (;;) {
+        const v = await fn();
+        if (v) return v;
+        if (Date.now() > end) throw new Error(`${what} did not happen:\n${out.slice(-600)}\n${JSON.stringify((await api(h, "GET", "/api/v1/campaigns", asAdmin(h))).body.campaigns?.map((c: any) => c.campaign_id))}\n${h.logs.filter((l) => /rollback|update_failed|cancel/.test(l)).slice(-30).join("")}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      await until("fleet start", async () => /fleet: 8 devices/.test(out));
+      await uploadFirmware(h, { version: "1.0.0", device_model: "ESP32-DEVKIT" }, buildAppImage({ version: "1.0.0", size: 64 * 1024 })); // the rollback target
+      const fw = await uploadFirmware(h, { version: "1.1.0", device_model: "ESP32-DEVKIT" }, buildAppImage({ version: "1.1.0", size: 64 * 1024 }));
+      const ids = Array.from({ length: 8 }, (_, i) => `cr-${String(i + 1).padStart(3, "0")}`);
+      const created = await api(h, "POST", "/api/v1/campaigns", { ...asAdmin(h), body: {
+        name: "crashy", firmware_id: fw.firmware_id, target_devices: ids, deployment_strategy: "staged", batch_size: 4, auto_rollback: true,
+        rollback_triggers: ["metric_threshold"], failure_threshold_percent: 20,
+        health_check_config: { soak_minutes: 60, metric_rules: [{ metric: "crash_reboots", max: 0, min_sample: 2 }] },
+      } });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      expect(created.body.warnings).toEqual([]);
+      const id = created.body.campaign_id as string;
+      await api(h, "POST", `/api/v1/campaigns/${id}/start`, asAdmin(h));
+      const c = await until("the trigger", async () => {
+        const body = (await api(h, "GET", `/api/v1/campaigns/${id}`, asAdmin(h))).body;
+        return body.status === "paused" || body.status === "failed" ? body : null;
+      });
+      expect(c.pause_reason).toMatch(/^metric crash_reboots <= 0: \d+ of \d+ devices on the release out of range .* vs 0 of \d+ on the previous version/);
+      const events = (await api(h, "GET", `/api/v1/stats/campaigns/${id}`, asAdmin(h))).body.events;
+      expect(events.find((e: any) => e.type === "threshold_crossed").detail).toMatchObject({ trigger: "metric_threshold", rule: "crash_reboots <= 0" });
+      // Every device that took 1.1.0 goes back to 1.0.0 (the factory image runs healthy on every board).
+      await until("the rollback", async () => {
+        const devs = (await api(h, "GET", "/api/v1/devices?limit=100", asAdmin(h))).body.devices as { device_id: string; current_version: string }[];
+        return devs.filter((d) => d.device_id.startsWith("cr-")).every((d) => d.current_version === "1.0.0");
+      });
+      const rows = (await api(h, "GET", `/api/v1/campaigns/${id}/devices`, asAdmin(h))).body.devices as { state: string; rollback_update_id: string | null }[];
+      expect(rows.filter((r) => r.rollback_update_id).length).toBeGreaterThan(0);
+      expect(rows.filter((r) => r.rollback_update_id).every((r) => r.state === "rolled_back")).toBe(true);
+      const reports = (await api(h, "GET", "/api/v1/devices/cr-001/health", asAdmin(h))).body.reports as { reset_reason: string }[];
+      expect(reports.length).toBeGreaterThan(0);
+    } finally {
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+    }
+    expect(out).toMatch(/fleet stopped: versions 1\.0\.0=8/);
+  }, 60_000);
+});

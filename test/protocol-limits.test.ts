@@ -5,7 +5,7 @@ import type { TrustedKey } from "../device/core/config";
 import { checkApplicable, checkManifestShape, MAX_ENVELOPE_BYTES, parseEnvelope, verifySignature, type DeviceFacts } from "../device/core/trust";
 import { UpdateError } from "../device/core/update-error";
 import {
-  availableUpdatesPath, CHIP_ID_MAX, COMMAND_NAME_MAX, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, deviceRollbackPath, deviceUpdatePath,
+  availableUpdatesPath, CHIP_ID_MAX, deviceHealthPath, HEALTH_ENTRIES_MAX, HEALTH_NAME_MAX, HEALTH_REPORT_MAX_BYTES, COMMAND_NAME_MAX, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, deviceRollbackPath, deviceUpdatePath,
   DOWNLOAD_URL_MAX, ENVELOPE_MAX_BYTES, ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, IMAGE_SIZE_MAX, KEY_ID_MAX,
   PUBLIC_URL_MAX, ROUTES, SECURE_VERSION_MAX, TIMESTAMP_MAX, UPDATE_ID_MAX, updateStatusPath, VERSION_MAX, type SignedUpdateEnvelope,
 } from "../device/protocol";
@@ -157,6 +157,34 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
       { status: "completed", to_version: VERSION + "b" },
       { status: "downloading", timestamp: "t".repeat(TIMESTAMP_MAX + 1) },
     ]) expect([report, await asDevice(updateStatusPath(updateId), report)]).toEqual([report, 400]);
+  });
+
+  it("health reports: every field at its limit is stored and fits the byte bound; one past each limit is refused", async () => {
+    const names = (tag: string, count = HEALTH_ENTRIES_MAX) => Array.from({ length: count }, (_, i) => `${tag}${i}_`.padEnd(HEALTH_NAME_MAX, "n"));
+    const worst = {
+      update_id: (JSON.parse(body) as SignedUpdateEnvelope).manifest.update_id.padEnd(UPDATE_ID_MAX, "u"), version: VERSION,
+      reset_reason: "power_glitch", uptime_s: 0xffffffff, free_heap: 0xffffffff, min_free_heap: 0xffffffff, crash_reboots: 0xffffffff,
+      checks: Object.fromEntries(names("c").map((n) => [n, false])),
+      metrics: Object.fromEntries(names("m").map((n) => [n, -1.2345678901234567e-300])),
+      sequence: Number.MAX_SAFE_INTEGER, timestamp: "t".repeat(TIMESTAMP_MAX),
+    };
+    const bytes = new TextEncoder().encode(JSON.stringify(worst)).length;
+    console.log(`health report: worst case ${bytes} bytes, server bound ${HEALTH_REPORT_MAX_BYTES}`);
+    expect(bytes).toBeLessThanOrEqual(HEALTH_REPORT_MAX_BYTES);
+    const post = async (b: unknown) => (await api(h, "POST", deviceHealthPath(DEVICE_ID), { apiKey, body: b })).status;
+    const real = { ...worst, update_id: (JSON.parse(body) as SignedUpdateEnvelope).manifest.update_id };
+    expect(await post(real)).toBe(200);
+    for (const [label, past] of [
+      ["check count", { checks: Object.fromEntries(names("c", HEALTH_ENTRIES_MAX + 1).map((n) => [n, true])) }],
+      ["metric name", { metrics: { ["m".repeat(HEALTH_NAME_MAX + 1)]: 1 } }],
+      ["metric charset", { metrics: { "a b": 1 } }],
+      ["metric value", { metrics: { m: "many" } }],
+      ["reset reason", { reset_reason: "meltdown" }],
+      ["version", { version: VERSION + "b" }],
+      ["update id", { update_id: "u".repeat(UPDATE_ID_MAX + 1) }],
+      ["crash count", { crash_reboots: -1 }],
+    ] as const) expect([label, await post({ ...real, ...past })]).toEqual([label, 400]);
+    expect(await post({ ...real, timestamp: null, metrics: {}, checks: {}, pad: "x".repeat(HEALTH_REPORT_MAX_BYTES) })).toBe(413);
   });
 
   it("refuses firmware the device would refuse: metadata past its limits, a secure_version past the device's", async () => {

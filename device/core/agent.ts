@@ -54,6 +54,7 @@ export class Agent {
   /** Boot handling first (confirm, roll back, resume), then the triggers. */
   async start(options: { poll?: boolean; mqtt?: boolean } = {}): Promise<BootOutcome> {
     const outcome = await this.recover(this.ctx.state.nextBoot());
+    if (!this.isStopped && outcome !== "restarting") await this.ctx.health.start(() => void this.checkNow());
     if (!this.isStopped) this.triggers.start(options);
     return outcome;
   }

@@ -48,6 +48,14 @@ export interface AgentConfig {
   selfTests?: Record<string, SelfTestCheck>;
   /** Named pre/post-update commands a manifest may ask for. */
   commands?: Record<string, CommandHook>;
+  /** Application metrics for health reports: name → a reader of the current value. */
+  metrics?: Record<string, () => number>;
+  /** How long after confirming an update the agent reports health (0 = not at all). Default 1 h. */
+  healthSoakMs?: number;
+  /** Health report period within the soak window. Default 10 min. */
+  healthIntervalMs?: number;
+  /** One health report at each start, for the server's baseline. Default true. */
+  healthReportAtStart?: boolean;
 }
 
 export type ResolvedConfig = Required<Omit<AgentConfig, "clockTrusted">> & { clockTrusted: () => boolean };
@@ -74,5 +82,9 @@ export function resolveConfig(c: AgentConfig): ResolvedConfig {
     clockTrusted: c.clockTrusted ?? (() => true),
     selfTests: c.selfTests ?? {},
     commands: c.commands ?? {},
+    metrics: c.metrics ?? {},
+    healthSoakMs: c.healthSoakMs ?? 3_600_000,
+    healthIntervalMs: Math.max(1000, c.healthIntervalMs ?? 600_000),
+    healthReportAtStart: c.healthReportAtStart ?? true,
   };
 }

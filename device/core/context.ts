@@ -3,6 +3,7 @@
 import type { ReportableStatus } from "../protocol/status";
 import { otaCommandTopic } from "../protocol/topics";
 import type { ResolvedConfig } from "./config";
+import { HealthMonitor } from "./health";
 import { Outbox } from "./outbox";
 import type { Ports, Slot } from "./ports";
 import type { Controller, Signal } from "./signal";
@@ -14,6 +15,7 @@ export class AgentContext {
   readonly state: StateStore;
   readonly client: UpdateClient;
   readonly outbox: Outbox;
+  readonly health: HealthMonitor;
 
   constructor(
     readonly ports: Ports,
@@ -22,7 +24,8 @@ export class AgentContext {
   ) {
     this.state = new StateStore(ports.storage);
     this.client = new UpdateClient(ports.http, config, ports.log);
-    this.outbox = new Outbox(ports.storage, (id, report) => this.client.report(id, report));
+    this.outbox = new Outbox(ports.storage, (id, report) => this.client.report(id, report), (report) => this.client.health(report));
+    this.health = new HealthMonitor(this);
   }
 
   /** Fires when the agent stops: everything in flight winds down without touching flash. */
@@ -32,12 +35,14 @@ export class AgentContext {
 
   /** Ends the agent's life: timers stop, in-flight work finds its ports closed. */
   stop(reason: string) {
+    this.health.stop();
     this.life.abort(reason);
   }
 
   /** Queues a status report for the update durably (delivered by the next outbox flush). */
   report(u: UpdateRef, status: ReportableStatus, extra: Record<string, unknown> = {}) {
     this.outbox.add(u.manifest.update_id, { status, timestamp: this.timestamp(), ...extra });
+    if (status === "completed" && !u.manifest.rollback) this.health.beginSoak(u.manifest.update_id);
   }
 
   timestamp(): string {

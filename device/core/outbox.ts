@@ -1,6 +1,7 @@
 // Status reports survive reboots and outages: each is stored with its sequence number before it is sent,
 // and removed only once the server has answered. The server ignores a repeated sequence, so a report
 // resent after a power cut is applied once.
+import type { HealthReport } from "../protocol/health";
 import type { StatusReport } from "../protocol/status";
 import type { StoragePort } from "./ports";
 
@@ -10,10 +11,10 @@ const SEQUENCE_BLOCK = 16;
 /** Bounded: on a long outage the oldest reports make way (a device's storage is small). */
 const MAX_ITEMS = 12;
 
-interface Item {
-  updateId: string;
-  report: StatusReport;
-}
+/** A status report of an update, or a health report (health.ts; at most one is queued). */
+type Item = { updateId: string; report: StatusReport } | { health: HealthReport };
+
+const sequenceOf = (item: Item) => ("health" in item ? item.health.sequence : item.report.sequence);
 
 interface Saved {
   /** Bound of the reserved sequence numbers: every number below it may have been handed out. */
@@ -23,6 +24,7 @@ interface Saved {
 
 /** Delivers one report: "retry" keeps it queued, "done" removes it (UpdateClient.report). */
 export type Deliver = (updateId: string, report: StatusReport) => Promise<"done" | "retry">;
+export type DeliverHealth = (report: HealthReport) => Promise<"done" | "retry">;
 
 export class Outbox {
   /** Next sequence number to hand out (below the persisted bound); 0 until this boot took its first. */
@@ -31,6 +33,7 @@ export class Outbox {
   constructor(
     private readonly storage: StoragePort,
     private readonly deliver: Deliver,
+    private readonly deliverHealth: DeliverHealth = () => Promise.resolve("done"),
   ) {}
 
   private flushing: Promise<boolean> | null = null;
@@ -44,6 +47,17 @@ export class Outbox {
     const saved = this.load();
     const sequence = this.nextSequence(saved);
     saved.items.push({ updateId, report: { ...report, sequence } });
+    if (saved.items.length > MAX_ITEMS) saved.items.splice(0, saved.items.length - MAX_ITEMS);
+    this.save(saved);
+    return sequence;
+  }
+
+  /** Stores a health report, replacing one still queued (the newer says more); returns its sequence number. */
+  addHealth(report: Omit<HealthReport, "sequence">): number {
+    const saved = this.load();
+    const sequence = this.nextSequence(saved);
+    saved.items = saved.items.filter((i) => !("health" in i));
+    saved.items.push({ health: { ...report, sequence } });
     if (saved.items.length > MAX_ITEMS) saved.items.splice(0, saved.items.length - MAX_ITEMS);
     this.save(saved);
     return sequence;
@@ -87,10 +101,10 @@ export class Outbox {
       const saved = this.load();
       const item = saved.items[0];
       if (!item) return true;
-      const outcome = await this.send(item.updateId, item.report);
+      const outcome = await ("health" in item ? this.deliverHealth(item.health) : this.send(item.updateId, item.report));
       if (outcome === "retry") return false;
       const now = this.load();
-      if (now.items[0] && now.items[0].report.sequence === item.report.sequence) now.items.shift();
+      if (now.items[0] && sequenceOf(now.items[0]) === sequenceOf(item)) now.items.shift();
       this.save(now);
     }
   }

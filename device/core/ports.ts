@@ -2,6 +2,7 @@
 // the ESP32 build implements these with Moddable modules and a native module, host-sim with the simulated
 // flash, Node's HTTP and mqtt.js, and the XS runs with a bridge to the Node host.
 // Flash, hash and storage calls are synchronous, as they are on the chip; network calls are asynchronous.
+import type { ResetReason } from "../protocol/health";
 
 /** An app partition (esp_partition_t of type app). */
 export interface Slot {
@@ -144,6 +145,16 @@ export interface LogPort {
   log(level: LogLevel, message: string, fields?: Record<string, string | number | boolean | null>): void;
 }
 
+/** What the platform says about the running firmware's health (esp_reset_reason, esp_timer, heap_caps). */
+export interface HealthPort {
+  resetReason(): ResetReason;
+  uptimeMs(): number;
+  /** Bytes; null where the platform cannot tell. */
+  freeHeap(): number | null;
+  /** The free heap's low-water mark since start. */
+  minFreeHeap(): number | null;
+}
+
 export interface Ports {
   ota: OtaPort;
   http: HttpPort;
@@ -154,6 +165,8 @@ export interface Ports {
   clock: ClockPort;
   restart: RestartPort;
   log: LogPort;
+  /** Optional: without it, health reports say reset reason "unknown" and no heap figures. */
+  health?: HealthPort;
 }
 
 /** A raw data partition (the `agent` partition), for the power-safe journal behind StoragePort.

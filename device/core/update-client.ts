@@ -1,6 +1,7 @@
 // Every call the device makes to the OTA server, in one place: the update check, status reports and the
 // firmware download. Paths come from the protocol module, so device and server cannot disagree on them.
-import { availableUpdatesPath, updateStatusPath } from "../protocol/paths";
+import type { HealthReport } from "../protocol/health";
+import { availableUpdatesPath, deviceHealthPath, updateStatusPath } from "../protocol/paths";
 import type { StatusReport } from "../protocol/status";
 import type { ResolvedConfig } from "./config";
 import { errorMessage, transient } from "./failures";
@@ -42,13 +43,22 @@ export class UpdateClient {
 
   /** POST one status report: "retry" on network or server errors, "done" once the server answered for good. */
   report(updateId: string, report: StatusReport): Promise<"done" | "retry"> {
+    return this.post(updateStatusPath(updateId), JSON.stringify(report), { update_id: updateId, status: report.status });
+  }
+
+  /** POST a health report (health.ts), with the same "done"/"retry" answers. */
+  health(report: HealthReport): Promise<"done" | "retry"> {
+    return this.post(deviceHealthPath(this.config.deviceId), JSON.stringify(report), { update_id: report.update_id, status: "health" });
+  }
+
+  private post(path: string, body: string, what: { update_id: string | null; status: string }): Promise<"done" | "retry"> {
     // A promise chain, not an async function: progress reports are in flight during the download, and a
     // suspended async frame would keep more of the agent's memory.
     const request = {
       method: "POST" as const,
-      url: this.config.serverUrl + updateStatusPath(updateId),
+      url: this.config.serverUrl + path,
       headers: { "content-type": "application/json", "x-api-key": this.config.apiKey },
-      body: JSON.stringify(report),
+      body,
       timeoutMs: this.config.requestTimeoutMs,
     };
     return this.http.request(request).then(
@@ -56,11 +66,11 @@ export class UpdateClient {
         if (res.status >= 200 && res.status < 300) return "done";
         if (res.status >= 500 || res.status === 429 || res.status === 401) return "retry";
         // Any other 4xx: the server will never accept this report (e.g. the update was cancelled); do not resend forever.
-        this.log.log("warn", "status report refused", { update_id: updateId, status: report.status, http: res.status });
+        this.log.log("warn", "status report refused", { ...what, http: res.status });
         return "done";
       },
       (e) => {
-        this.log.log("info", "status report deferred", { update_id: updateId, status: report.status, error: errorMessage(e) });
+        this.log.log("info", "status report deferred", { ...what, error: errorMessage(e) });
         return "retry";
       },
     );

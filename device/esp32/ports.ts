@@ -3,6 +3,7 @@ import type { LogLevel, Ports } from "../core/ports";
 import { JournalStore } from "../core/journal-store";
 import { EspClock } from "./clock";
 import { EspHashPort } from "./hash";
+import { EspHealthPort } from "./health";
 import { EspHttpPort } from "./http";
 import { EspLog } from "./log";
 import { EspMqttPort, type EspMqttOptions } from "./mqtt";
@@ -32,6 +33,7 @@ export function createEspPorts(options: EspPortsOptions = {}): Ports {
     clock: new EspClock(),
     restart: new EspRestart(log),
     log,
+    health: new EspHealthPort(),
   };
   if (options.mqtt) ports.mqtt = new EspMqttPort(options.mqtt);
   return ports;

@@ -3,6 +3,7 @@
 export * from "./base64";
 export * from "./canonical";
 export * from "./errors";
+export * from "./health";
 export * from "./limits";
 export * from "./manifest";
 export * from "./paths";

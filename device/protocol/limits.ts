@@ -33,6 +33,14 @@ export const IMAGE_SIZE_MAX = 0xffffffff;
 export const KEY_ID_MAX = 128;
 export const SIGNATURE_MAX = 200;
 
+/** Health reports: at most this many application checks and metrics, each named by this many characters. */
+export const HEALTH_ENTRIES_MAX = 16;
+export const HEALTH_NAME_MAX = 32;
+/** Check and metric names: plain ASCII, as command names. */
+export const HEALTH_NAME_PATTERN = "^[A-Za-z0-9_.:-]+$";
+/** A health report body: the server refuses larger ones (the worst case is far below: the test computes it). */
+export const HEALTH_REPORT_MAX_BYTES = 2048;
+
 /** Characters in the download URL that are not the server's public URL: the path with a fully %-encoded id. */
 export const DOWNLOAD_PATH_MAX = "/api/v1/firmware//download".length + 3 * FIRMWARE_ID_MAX;
 /** The server's public URL (the start of every download_url) may be at most this long. */
@@ -72,5 +80,8 @@ export const PROTOCOL_LIMITS: readonly ProtocolLimit[] = [
   { name: "IMAGE_SIZE_MAX", value: IMAGE_SIZE_MAX, fields: "manifest size" },
   { name: "KEY_ID_MAX", value: KEY_ID_MAX, fields: "envelope key_id" },
   { name: "SIGNATURE_MAX", value: SIGNATURE_MAX, fields: "envelope signature (base64)" },
+  { name: "HEALTH_ENTRIES_MAX", value: HEALTH_ENTRIES_MAX, fields: "entries in a health report's checks, metrics" },
+  { name: "HEALTH_NAME_MAX", value: HEALTH_NAME_MAX, fields: "each check or metric name (A-Z a-z 0-9 _ . : -)" },
+  { name: "HEALTH_REPORT_MAX_BYTES", value: HEALTH_REPORT_MAX_BYTES, fields: "the whole health report body" },
   { name: "ENVELOPE_MAX_BYTES", value: ENVELOPE_MAX_BYTES, fields: "the whole available-updates body the device parses" },
 ];

@@ -19,6 +19,7 @@ export const ROUTES = {
   deviceUpdates: "/api/v1/devices/:device_id/updates",
   deviceRollback: "/api/v1/devices/:device_id/rollback",
   deviceRevoke: "/api/v1/devices/:device_id/revoke",
+  deviceHealth: "/api/v1/devices/:device_id/health",
   bulkUpdate: "/api/v1/devices/bulk/update",
   firmwareList: "/api/v1/firmware",
   firmware: "/api/v1/firmware/:firmware_id",
@@ -92,6 +93,7 @@ export interface AvailableUpdatesQuery {
 export const availableUpdatesPath = (deviceId: string, query: AvailableUpdatesQuery = {}) =>
   routePath("availableUpdates", { device_id: deviceId }, { ...query });
 export const updateStatusPath = (updateId: string) => routePath("updateStatus", { update_id: updateId });
+export const deviceHealthPath = (deviceId: string) => routePath("deviceHealth", { device_id: deviceId });
 export const firmwareDownloadPath = (firmwareId: string) => routePath("firmwareDownload", { firmware_id: firmwareId });
 
 // ---- operator-facing ----

@@ -3,9 +3,10 @@
 import { DEVICE_ERROR_CODES } from "./errors";
 import {
   CHIP_ID_MAX, COMMAND_NAME_MAX, COMMAND_NAME_PATTERN, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, DOWNLOAD_URL_MAX,
-  ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, IMAGE_SIZE_MAX, KEY_ID_MAX, SECURE_VERSION_MAX,
+  ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, HEALTH_ENTRIES_MAX, HEALTH_NAME_MAX, HEALTH_NAME_PATTERN, IMAGE_SIZE_MAX, KEY_ID_MAX, SECURE_VERSION_MAX,
   SIGNATURE_MAX, TIMESTAMP_MAX, UPDATE_ID_MAX, VERSION_MAX,
 } from "./limits";
+import { RESET_REASONS } from "./health";
 import { UPDATE_PRIORITIES } from "./manifest";
 import { REPORTABLE_STATUSES } from "./status";
 import { OTA_ACTIONS } from "./topics";
@@ -104,5 +105,34 @@ export const otaNotificationSchema = {
     update_id: nonEmpty(UPDATE_ID_MAX),
     version: nonEmpty(VERSION_MAX),
     mandatory: { type: "boolean" },
+  },
+};
+
+const healthMap = (value: Record<string, unknown>) => ({
+  type: "object",
+  maxProperties: HEALTH_ENTRIES_MAX,
+  propertyNames: { maxLength: HEALTH_NAME_MAX, pattern: HEALTH_NAME_PATTERN },
+  additionalProperties: value,
+  default: {},
+});
+const count = { type: "integer", minimum: 0, maximum: 0xffffffff };
+
+/** POST /devices/{id}/health (health.ts). */
+export const healthReportSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["version", "reset_reason", "uptime_s", "crash_reboots"],
+  properties: {
+    update_id: { type: ["string", "null"], minLength: 1, maxLength: UPDATE_ID_MAX },
+    version: nonEmpty(VERSION_MAX),
+    reset_reason: { type: "string", enum: [...RESET_REASONS] },
+    uptime_s: count,
+    free_heap: { ...count, type: ["integer", "null"] },
+    min_free_heap: { ...count, type: ["integer", "null"] },
+    crash_reboots: count,
+    checks: healthMap({ type: "boolean" }),
+    metrics: healthMap({ type: "number" }),
+    sequence: { type: ["integer", "null"], minimum: 0, maximum: 9007199254740991 },
+    timestamp: nullableString(TIMESTAMP_MAX),
   },
 };

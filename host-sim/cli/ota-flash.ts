@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { ParseArgsConfig } from "node:util";
-import type { Behaviour, ImageInfo } from "../../esp-image/app-image";
+import { BEHAVIOURS, type Behaviour, type ImageInfo } from "../../esp-image/app-image";
 import { buildAppImage, chipName, ImageVerifyError, inspectImage } from "../../esp-image/app-image";
 import { runBootloader } from "../esp/bootloader";
 import { EspError } from "../esp/esp-err";
@@ -19,7 +19,7 @@ import { parseArgsMessage, usageOf, wantsHelp } from "./usage";
 const USAGE = `usage:
   ota-flash create FLASH.bin [--partitions partitions.csv] [--size 4MB] [--image APP.bin]
   ota-flash image build OUT.bin --version 1.2.3 [--size BYTES] [--secure-version N]
-                        [--behaviour healthy|fail-self-test|crash|hang] [--project NAME]
+                        [--behaviour healthy|fail-self-test|crash|hang|crash-after-confirm] [--project NAME]
   ota-flash image info FILE.bin [--json]
   ota-flash install FLASH.bin IMAGE.bin     begin/write/end/set_boot on the next update slot
   ota-flash boot FLASH.bin                  run the bootloader once (applies its otadata transitions)
@@ -166,7 +166,6 @@ function create(args: string[], out: Out) {
   flash.close();
 }
 
-const BEHAVIOURS: Behaviour[] = ["healthy", "fail-self-test", "crash", "hang"];
 
 function imageBuild(args: string[], out: Out) {
   const { pos, values } = positionals(args, ["OUT.bin"], {

@@ -37,7 +37,8 @@ const USAGE = `usage:
     --until-campaign-ends  exit once the newest campaign is completed (exit 0), failed or cancelled (exit 1)
     --mqtt     the devices' broker; default: the one the server reports in GET /health
     --mix      board behaviours for any image but the factory one; the rest is healthy
-               (fail-self-test: rolls back after the self-test; crash: panics at start; hang: never confirms)
+               (fail-self-test: rolls back after the self-test; crash: panics at start; hang: never confirms;
+               crash-after-confirm: passes the self-test, then panics once: only its health reports show it)
                A release that fails on a share of boards is an image with a sim "mix" (README: "The fleet simulator")
     Every --status-every seconds (default 5) a line shows versions, agent phases, bytes downloaded and
     the newest campaign: status, stage, done / updating / failed / rolled back.`;

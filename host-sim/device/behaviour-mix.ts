@@ -8,10 +8,10 @@
 //    image runs on it (a board that rejects any update). The factory image always runs healthy.
 //
 // An explicit non-healthy `behaviour` in the image wins over both.
-import type { Behaviour, SimPayload } from "../../esp-image/app-image";
+import { BEHAVIOURS, type Behaviour, type SimPayload } from "../../esp-image/app-image";
 
 export type BehaviourMix = Partial<Record<Behaviour, number>>;
-const NAMES: readonly Behaviour[] = ["healthy", "fail-self-test", "crash", "hang"];
+const NAMES = BEHAVIOURS;
 
 /** "healthy=0.9,fail-self-test=0.05,crash=0.05" → fractions; the remainder up to 1 is healthy. */
 export function parseMix(text: string): BehaviourMix {
@@ -41,7 +41,7 @@ export function unitHash(key: string): number {
 /** Walks the fractions (in a fixed order, healthy last) with a point in [0, 1). */
 export function pickBehaviour(mix: BehaviourMix, u: number): Behaviour {
   let at = 0;
-  for (const name of ["fail-self-test", "crash", "hang"] as const) {
+  for (const name of ["fail-self-test", "crash", "hang", "crash-after-confirm"] as const) {
     at += mix[name] ?? 0;
     if (u < at) return name;
   }

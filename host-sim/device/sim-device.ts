@@ -5,7 +5,8 @@ import type { BootOutcome, CheckOutcome } from "../../device/core/agent";
 import type { AgentConfig, TrustedKey } from "../../device/core/config";
 import { JournalStore } from "../../device/core/journal-store";
 import { AbortedError } from "../../device/core/signal";
-import type { ClockPort, LogPort } from "../../device/core/ports";
+import type { ClockPort, HealthPort, LogPort } from "../../device/core/ports";
+import type { ResetReason } from "../../device/protocol/health";
 import type { HostPorts } from "../xs/xs-agent";
 import { runBootloader } from "../esp/bootloader";
 import { EspOta } from "../esp/esp-ota";
@@ -14,7 +15,7 @@ import type { NorFlash } from "../flash/nor-flash";
 import { FlashError, PowerCutError } from "../flash/nor-flash";
 import type http from "node:http";
 import type { Behaviour } from "../../esp-image/app-image";
-import { firmwareBehaviour } from "./behaviour-mix";
+import { firmwareBehaviour, unitHash } from "./behaviour-mix";
 import { nodeHash, nodeHashNativeEd25519 } from "./node-hash";
 import type { NetworkFaults } from "./node-http";
 import { NodeHttpPort } from "./node-http";
@@ -113,6 +114,10 @@ export class SimDevice {
   private autoReboot = false;
   private generation = 0;
   private readonly clock: ClockPort;
+  /** What esp_reset_reason() says at the next power-on: a crash or a restart, else a power-on. */
+  private nextResetReason: ResetReason = "power_on";
+  /** Crash or watchdog resets so far (all boots). */
+  crashes = 0;
 
   constructor(readonly options: SimDeviceOptions) {
     this.http = new NodeHttpPort(options.network, options.httpAgent);
@@ -155,9 +160,11 @@ export class SimDevice {
       ...(this.options.board ? { board: this.options.board } : {}),
       ...(this.options.factoryVersion ? { factoryVersion: this.options.factoryVersion } : {}),
     });
+    const resetReason = this.nextResetReason;
+    this.nextResetReason = "power_on";
     if (behaviour === "crash") {
       this.note(`[boot ${this.boots}] ${boot.partition.name} v${version}: firmware crashed at start-up (panic, reset)`);
-      return { kind: "crashed", slot: boot.partition.name, version };
+      return this.crashed(boot.partition.name, version);
     }
     // This boot's firmware sees the flash through a fence: once the device is power-cycled, anything the old
     // instance still has in flight (a timer, a late network reply) fails instead of writing the flash. The
@@ -169,7 +176,8 @@ export class SimDevice {
     if (!agentPartition) throw new Error("the partition table has no `agent` partition for the agent's state");
     this.restartReason = null;
     const raw = new SimRawFlash(fenced, agentPartition);
-    const ports = this.options.wrapPorts ? this.options.wrapPorts(this.ports(esp)) : this.ports(esp);
+    const host = { ...this.ports(esp), health: this.healthPort(resetReason, version) };
+    const ports = this.options.wrapPorts ? this.options.wrapPorts(host) : host;
     const selfTests: AgentConfig["selfTests"] = { ...(this.options.agent?.selfTests ?? {}) };
     if (behaviour === "fail-self-test") selfTests.firmware = () => false;
     if (behaviour === "hang") selfTests.firmware = () => new Promise<boolean>(() => {}); // never answers
@@ -187,6 +195,11 @@ export class SimDevice {
     try {
       const outcome = await this.agent.start(agentStart);
       if (this.restartReason) return { kind: "restart", reason: this.restartReason };
+      if (behaviour === "crash-after-confirm" && outcome === "confirmed") {
+        this.note(`[boot ${this.boots}] ${boot.partition.name} v${version}: firmware crashed after confirming (panic, reset)`);
+        await this.powerOff();
+        return this.crashed(boot.partition.name, version);
+      }
       return { kind: "running", slot: boot.partition.name, version, boot: outcome };
     } catch (e) {
       if (this.isPowerLoss(e)) return { kind: "power-cut" };
@@ -270,6 +283,20 @@ export class SimDevice {
     return isPowerLoss(e) || e instanceof AbortedError || !this.options.flash.isPowered;
   }
 
+  private crashed(slot: string, version: string | null): PowerOnResult {
+    this.crashes++;
+    this.nextResetReason = "panic";
+    return { kind: "crashed", slot, version };
+  }
+
+  /** The platform's health facts: the reset reason of this boot, uptime on the device clock, a heap that a
+   * version's hash makes differ a little between releases (so metric rules have something to compare). */
+  private healthPort(resetReason: ResetReason, version: string | null): HealthPort {
+    const bootAt = this.clock.now();
+    const heap = 120_000 - Math.floor(unitHash(`heap/${version ?? ""}`) * 8_000);
+    return { resetReason: () => resetReason, uptimeMs: () => this.clock.now() - bootAt, freeHeap: () => heap, minFreeHeap: () => heap - 4_000 };
+  }
+
   /** Every port but storage: the journal runs inside the agent's engine, over the raw `agent` partition. */
   private ports(esp: EspOta): HostPorts {
     const log: LogPort = {
@@ -285,6 +312,7 @@ export class SimDevice {
       restart: {
         restart: (reason) => {
           this.restartReason = reason;
+          this.nextResetReason = "software";
           if (this.autoReboot) setImmediate(() => this.bootForever().catch((e: unknown) => this.note(`[${this.options.id}] reboot failed: ${(e as Error)?.message ?? e}`)));
         },
       },

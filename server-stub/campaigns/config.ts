@@ -1,4 +1,5 @@
 // Campaign configuration: every field of the HOWTO's campaign example and strategy sections.
+import { healthCheckConfigSchema } from "./triggers/health-config";
 import { commandListSchema, DEVICE_ID_MAX, FIRMWARE_ID_MAX, TIMESTAMP_MAX, UPDATE_PRIORITIES, type UpdatePriority } from "../../device/protocol";
 
 export const STRATEGY_NAMES = ["immediate", "scheduled", "staged", "canary", "blue_green"] as const;
@@ -78,7 +79,7 @@ export const campaignBodySchema = {
     blue_group: { ...idList, default: [] },
     green_group: { ...idList, default: [] },
     rollback_triggers: { type: "array", maxItems: 4, items: { type: "string", enum: [...ROLLBACK_TRIGGERS] }, default: [] },
-    health_check_config: { type: ["object", "null"], additionalProperties: true },
+    health_check_config: healthCheckConfigSchema,
     pre_update_commands: { ...commandListSchema, default: [] },
     post_update_commands: { ...commandListSchema, default: [] },
   },

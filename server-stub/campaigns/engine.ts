@@ -13,6 +13,8 @@ import { assignUpdate } from "../services/updates";
 import { DEFAULTS, type CampaignConfig } from "./config";
 import { configOf, countStates, countsToApi, getCampaign, logCampaignEvent, stagesOf, type CampaignRow, type StageRow } from "./model";
 import { campaignThresholdCrossed, failureRate, failures, finished, rolledBack, shouldAutoRollback, stageGatePasses } from "./thresholds";
+import { evaluateTriggers, healthWindowOpen, type TriggerFiring } from "./triggers";
+import { releaseDevices } from "./triggers/release-devices";
 
 export class CampaignEngine {
   private ticking = false;
@@ -63,21 +65,15 @@ export class CampaignEngine {
     if (getCampaign(db, id)!.status !== "in_progress") return;
 
     const total = (db.prepare("SELECT COUNT(*) AS n FROM campaign_devices WHERE campaign_id = ?").get(id) as { n: number }).n;
-    const counts = countStates(db, id);
-    if (failures(counts) !== c.failed_seen) {
-      db.prepare("UPDATE campaigns SET failed_seen = ? WHERE campaign_id = ?").run(failures(counts), id);
-      if (failures(counts) > c.failed_seen && campaignThresholdCrossed(cfg, counts, total)) {
-        const rate = failureRate(counts).toFixed(1);
-        return this.thresholdCrossed(c, cfg, "threshold", `failure rate ${rate}% > ${cfg.failure_threshold_percent}% over ${finished(counts)} finished devices`);
-      }
-    }
+    const firing = evaluateTriggers({ ctx: this.ctx, campaign: getCampaign(db, id)!, cfg, now, totalDevices: total });
+    if (firing) return this.thresholdCrossed(c, cfg, "threshold", firing.reason, firing);
 
     const stages = stagesOf(db, id);
     for (let guard = 0; guard <= stages.length; guard++) {
       c = getCampaign(db, id)!;
       if (c.current_stage >= stages.length) {
         const all = countStates(db, id);
-        if (all.pending === 0 && all.in_progress === 0) this.finish(c, cfg);
+        if (all.pending === 0 && all.in_progress === 0 && !healthWindowOpen(db, id, cfg, now)) this.finish(c, cfg);
         return;
       }
       const stage = stages[c.current_stage]!;
@@ -94,7 +90,7 @@ export class CampaignEngine {
       }
       this.dispatch(c, cfg, stage);
       const sc = countStates(db, id, stage.stage_index);
-      if (sc.pending > 0 || sc.in_progress > 0) return;
+      if (sc.pending > 0 || sc.in_progress > 0 || healthWindowOpen(db, id, cfg, now, stage.stage_index)) return;
 
       if (stage.finished_at === null) {
         db.prepare("UPDATE campaign_stages SET finished_at = ? WHERE campaign_id = ? AND stage_index = ?").run(now, id, stage.stage_index);
@@ -163,7 +159,7 @@ export class CampaignEngine {
    * Failure rule hit: pause while devices remain to be updated, otherwise end as failed.
    * With auto_rollback, every device that installed the new firmware gets a signed rollback.
    */
-  private thresholdCrossed(c: CampaignRow, cfg: CampaignConfig, kind: "threshold" | "gate", reason: string): void {
+  private thresholdCrossed(c: CampaignRow, cfg: CampaignConfig, kind: "threshold" | "gate", reason: string, firing?: TriggerFiring): void {
     const { db, clock } = this.ctx;
     const now = clock.now();
     const remaining = countStates(db, c.campaign_id).pending;
@@ -171,10 +167,11 @@ export class CampaignEngine {
     db.prepare("UPDATE campaigns SET status = ?, pause_kind = ?, pause_reason = ?, completed_at = ?, updated_at = ? WHERE campaign_id = ?").run(
       status, kind, reason, status === "failed" ? now : null, now, c.campaign_id,
     );
-    logCampaignEvent(db, c.campaign_id, now, "threshold_crossed", { kind, reason, status });
+    logCampaignEvent(db, c.campaign_id, now, "threshold_crossed", { kind, reason, status, ...(firing ? { trigger: firing.trigger, rule: firing.rule, observed: firing.observed, sample: firing.sample } : {}) });
     logEvent(this.ctx.log, status === "paused" ? "campaign_paused" : "campaign_failed", { campaign_id: c.campaign_id, reason }, "warn");
     const codes = (db.prepare("SELECT DISTINCT u.error_code FROM campaign_devices cd JOIN updates u ON u.update_id = cd.update_id WHERE cd.campaign_id = ? AND cd.state = 'failed'").all(c.campaign_id) as { error_code: string | null }[]).map((r) => r.error_code ?? "");
-    if (shouldAutoRollback(cfg, codes)) {
+    // A health, metric or timeout trigger that fired was asked for by name; the failure rate follows the codes seen.
+    if (firing && firing.trigger !== "failure_rate" ? cfg.auto_rollback : shouldAutoRollback(cfg, codes)) {
       db.prepare("UPDATE campaigns SET rollback_reason = ? WHERE campaign_id = ?").run(`auto: ${reason}`, c.campaign_id);
       this.rollbackCompleted(c, `auto: ${reason}`);
     }
@@ -183,9 +180,10 @@ export class CampaignEngine {
   /** Sends a signed rollback to each device of the campaign that completed and has none yet. */
   rollbackCompleted(c: CampaignRow, reason: string, onlyDevices?: string[]): { rolled: Array<{ device_id: string; update_id: string }>; skipped: Array<{ device_id: string; reason: string }> } {
     const { db } = this.ctx;
-    const rows = db
-      .prepare("SELECT device_id, update_id FROM campaign_devices WHERE campaign_id = ? AND state = 'completed' AND rollback_update_id IS NULL ORDER BY position")
-      .all(c.campaign_id) as { device_id: string; update_id: string }[];
+    // Devices on the release (a health-failed device still runs it); an impossible rollback is recorded once per
+    // device, and only an operator's rollback tries it again (the firmware may have been uploaded since).
+    const rows = releaseDevices(db, c.campaign_id).filter((d) => d.state === "completed" || d.state === "failed")
+      .filter((d) => !this.hasRollback(c.campaign_id, d.device_id, onlyDevices !== undefined || reason.startsWith("manual")));
     const out = { rolled: [] as Array<{ device_id: string; update_id: string }>, skipped: [] as Array<{ device_id: string; reason: string }> };
     for (const r of rows) {
       if (onlyDevices && !onlyDevices.includes(r.device_id)) continue;
@@ -203,6 +201,11 @@ export class CampaignEngine {
       logEvent(this.ctx.log, "campaign_rollback", { campaign_id: c.campaign_id, devices: out.rolled.length, impossible: out.skipped.length, reason });
     }
     return out;
+  }
+
+  private hasRollback(campaignId: string, deviceId: string, retryImpossible: boolean): boolean {
+    const row = this.ctx.db.prepare("SELECT rollback_update_id, note FROM campaign_devices WHERE campaign_id = ? AND device_id = ?").get(campaignId, deviceId) as { rollback_update_id: string | null; note: string | null };
+    return row.rollback_update_id !== null || (!retryImpossible && (row.note ?? "").startsWith("rollback impossible"));
   }
 
   private finish(c: CampaignRow, cfg: CampaignConfig): void {

@@ -15,6 +15,7 @@ import type { CampaignEngine } from "./engine";
 import { configOf, countStates, fleetView, getCampaign, logCampaignEvent, resolveTargets, type CampaignRow } from "./model";
 import { strategyFor, validateCampaign } from "./strategies";
 import { failures } from "./thresholds";
+import { rollbackWarning } from "./triggers/rollback-check";
 
 export function createCampaign(ctx: Ctx, body: Record<string, unknown>, who: Principal): CampaignRow {
   const cfg = normalizeConfig(body);
@@ -38,6 +39,11 @@ export function createCampaign(ctx: Ctx, body: Record<string, unknown>, who: Pri
       )
       .run(id, cfg.name, cfg.description, cfg.firmware_id, cfg.deployment_strategy, cfg.priority, JSON.stringify(cfg), cfg.requires_approval ? 1 : 0, who.subject, now, now);
     logCampaignEvent(ctx.db, id, now, "created", { by: who.subject });
+    const warning = cfg.auto_rollback ? rollbackWarning(ctx.db, resolveTargets(ctx.db, cfg), getFirmware(ctx.db, cfg.firmware_id)!.version) : null;
+    if (warning) {
+      logCampaignEvent(ctx.db, id, now, "warning", { ...warning });
+      logEvent(ctx.log, "campaign_rollback_impossible", { campaign_id: id, versions: warning.missing_versions.join(","), devices: warning.devices.length }, "warn");
+    }
     logEvent(ctx.log, "campaign_created", { campaign_id: id, firmware_id: cfg.firmware_id, strategy: cfg.deployment_strategy });
     return getCampaign(ctx.db, id)!;
   })();

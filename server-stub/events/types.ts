@@ -1,10 +1,11 @@
 // The event vocabulary: every campaign, update and device state change becomes one of these.
 import { UPDATE_STATUSES } from "../../device/protocol";
 
-/** What campaign_events recorded before the unified event table, plus stage_completed; "campaign." + each. */
+/** What campaign_events recorded before the unified event table, plus stage_completed and the health triggers'
+ * findings (warning: e.g. a rollback that is impossible; health_failed; device_timed_out); "campaign." + each. */
 export const CAMPAIGN_EVENT_KINDS = [
   "created", "approved", "scheduled", "started", "paused", "resumed", "stage_started", "soak_started", "stage_completed",
-  "threshold_crossed", "rollback", "completed", "failed", "cancelled",
+  "threshold_crossed", "rollback", "completed", "failed", "cancelled", "warning", "health_failed", "device_timed_out",
 ] as const;
 export type CampaignEventKind = (typeof CAMPAIGN_EVENT_KINDS)[number];
 

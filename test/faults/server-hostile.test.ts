@@ -25,6 +25,7 @@ interface Route {
 
 const VALID_BODIES: Record<string, unknown> = {
   "POST /api/v1/updates/{update_id}/status": { status: "downloading", progress: 1 },
+  "POST /api/v1/devices/{device_id}/health": { version: "1.0.0", reset_reason: "power_on", uptime_s: 1, crash_reboots: 0 },
 };
 
 function routesOf(doc: any): Route[] {

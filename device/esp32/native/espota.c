@@ -14,6 +14,7 @@
 #include "esp_partition.h"
 #include "app_update/include/esp_ota_ops.h"	// the path Moddable's own ESP32 modules use
 #include "esp_system.h"
+#include "esp_timer.h"
 #include "sdkconfig.h"
 
 #define kFirstOtaSubtype 0x10
@@ -276,4 +277,39 @@ void xs_espota_rollback_possible(xsMachine *the)
 void xs_espota_restart(xsMachine *the)
 {
 	esp_restart();
+}
+
+// Health facts for the agent's health reports (device/esp32/health.ts).
+void xs_espota_reset_reason(xsMachine *the)
+{
+	const char *name;
+	switch (esp_reset_reason()) {
+		case ESP_RST_POWERON: name = "power_on"; break;
+		case ESP_RST_EXT: name = "external"; break;
+		case ESP_RST_SW: name = "software"; break;
+		case ESP_RST_PANIC: name = "panic"; break;
+		case ESP_RST_INT_WDT: name = "int_wdt"; break;
+		case ESP_RST_TASK_WDT: name = "task_wdt"; break;
+		case ESP_RST_WDT: name = "wdt"; break;
+		case ESP_RST_DEEPSLEEP: name = "deep_sleep"; break;
+		case ESP_RST_BROWNOUT: name = "brownout"; break;
+		case ESP_RST_SDIO: name = "sdio"; break;
+		default: name = "unknown"; break;
+	}
+	xsmcSetString(xsResult, (char *)name);
+}
+
+void xs_espota_uptime_ms(xsMachine *the)
+{
+	xsmcSetNumber(xsResult, (double)(esp_timer_get_time() / 1000));
+}
+
+void xs_espota_free_heap(xsMachine *the)
+{
+	xsmcSetNumber(xsResult, (double)esp_get_free_heap_size());
+}
+
+void xs_espota_min_free_heap(xsMachine *the)
+{
+	xsmcSetNumber(xsResult, (double)esp_get_minimum_free_heap_size());
 }

@@ -46,4 +46,12 @@ export default class EspOta {
   static rollbackPossible(): boolean;
   /** esp_restart */
   static restart(): never;
+  /** esp_reset_reason(), named as device/protocol/health.ts RESET_REASONS. */
+  static resetReason(): string;
+  /** esp_timer_get_time() / 1000: milliseconds since boot. */
+  static uptimeMs(): number;
+  /** esp_get_free_heap_size(): the ESP-IDF heap (XS's own heap is inside it). */
+  static freeHeap(): number;
+  /** esp_get_minimum_free_heap_size(): the low-water mark since boot. */
+  static minFreeHeap(): number;
 }

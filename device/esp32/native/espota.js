@@ -23,4 +23,8 @@ export default class EspOta {
 	static markInvalidAndReboot() @ "xs_espota_mark_invalid_and_reboot";
 	static rollbackPossible() @ "xs_espota_rollback_possible";
 	static restart() @ "xs_espota_restart";
+	static resetReason() @ "xs_espota_reset_reason";
+	static uptimeMs() @ "xs_espota_uptime_ms";
+	static freeHeap() @ "xs_espota_free_heap";
+	static minFreeHeap() @ "xs_espota_min_free_heap";
 }
