@@ -84,7 +84,7 @@ export function syncCampaignDevice(ctx: Ctx, u: UpdateRow): void {
     }
     return;
   }
-  const state = ({ scheduled: "in_progress", downloading: "in_progress", installing: "in_progress", completed: "completed", failed: "failed", rolled_back: "failed", cancelled: "cancelled" } satisfies Record<UpdateStatus, string>)[u.status];
+  const state = ({ scheduled: "in_progress", deferred: "in_progress", downloading: "in_progress", installing: "in_progress", completed: "completed", failed: "failed", rolled_back: "failed", cancelled: "cancelled" } satisfies Record<UpdateStatus, string>)[u.status];
   ctx.db
     .prepare("UPDATE campaign_devices SET state = ?, finished_at = ? WHERE campaign_id = ? AND update_id = ? AND state NOT IN ('rolled_back')")
     .run(state, isTerminalStatus(u.status) ? now : null, u.campaign_id, u.update_id);
