@@ -13,6 +13,13 @@ export type SelfTestCheck = () => Promise<boolean | void> | boolean | void;
 /** A named pre/post-update command (e.g. "backup_config", "verify_config"). Throw to fail the update. */
 export type CommandHook = (context: { updateId: string; version: string }) => Promise<void> | void;
 
+/** The application's say on when an offered update may start: busy until `until` (device clock, ms) and why, or null. */
+export type DeferHook = (offer: { updateId: string; version: string; mandatory: boolean }) => Deferral | null | Promise<Deferral | null>;
+export interface Deferral {
+  until: number;
+  reason: string;
+}
+
 export interface AgentConfig {
   deviceId: string;
   deviceModel: string;
@@ -48,6 +55,10 @@ export interface AgentConfig {
   selfTests?: Record<string, SelfTestCheck>;
   /** Named pre/post-update commands a manifest may ask for. */
   commands?: Record<string, CommandHook>;
+  /** Asked before each offered update starts; a deferral is reported as "deferred", not a failure. Default: never busy. */
+  deferUpdate?: DeferHook;
+  /** How long one update may be deferred, from its first deferral; after that it starts anyway. Default 24 h. */
+  maxDeferralMs?: number;
 }
 
 export type ResolvedConfig = Required<Omit<AgentConfig, "clockTrusted">> & { clockTrusted: () => boolean };
@@ -74,5 +85,7 @@ export function resolveConfig(c: AgentConfig): ResolvedConfig {
     clockTrusted: c.clockTrusted ?? (() => true),
     selfTests: c.selfTests ?? {},
     commands: c.commands ?? {},
+    deferUpdate: c.deferUpdate ?? (() => null),
+    maxDeferralMs: c.maxDeferralMs ?? 86_400_000,
   };
 }
