@@ -11,6 +11,7 @@ import { installAuth } from "./auth/hook";
 import { loadJwtSecret, TokenService } from "./auth/tokens";
 import { CampaignEngine } from "./campaigns/engine";
 import { ManualClock, systemClock, type Clock } from "./clock";
+import type { PromotionGate } from "./campaigns/gates";
 import type { CdnConfig, Ctx } from "./context";
 import { openDb, type Db } from "./db";
 import { getUpdate } from "./model/updates";
@@ -42,6 +43,8 @@ export interface ServerOptions {
   maxUploadBytes?: number;
   defaultTimeoutMinutes?: number;
   cdn?: CdnConfig | null;
+  /** Rules asked before a campaign promotes a stage (campaigns/gates.ts); none = every stage passes. */
+  promotionGates?: PromotionGate[];
 }
 
 export interface OtaServer {
@@ -123,7 +126,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       }),
     kick: () => engine?.tick(),
   };
-  engine = new CampaignEngine(ctx);
+  engine = new CampaignEngine(ctx, opts.promotionGates ?? []);
 
   if (opts.mqttUrl) bus = await connectExternalBroker(ctx, opts.mqttUrl);
   else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host);

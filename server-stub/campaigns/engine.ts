@@ -3,7 +3,7 @@
 // restarted server simply continues. Time comes from ctx.clock only.
 import type { Ctx } from "../context";
 import { logEvent } from "../log";
-import { ensureDevice } from "../model/devices";
+import { ensureDevice, getDevice } from "../model/devices";
 import { getFirmware } from "../model/firmware";
 import { activeUpdateFor, getUpdate } from "../model/updates";
 import { checkCompatibility } from "../services/compatibility";
@@ -11,14 +11,18 @@ import { expireSilentUpdates, runAutoRetries } from "../services/retries";
 import { rollbackCampaignDevice } from "../services/rollbacks";
 import { assignUpdate } from "../services/updates";
 import { DEFAULTS, type CampaignConfig } from "./config";
-import { configOf, countStates, getCampaign, logCampaignEvent, stagesOf, type CampaignRow, type StageRow } from "./model";
+import { promotionVerdict, type PromotionGate } from "./gates";
+import { configOf, countStates, getCampaign, logCampaignEvent, sampleSeed, stagesOf, type CampaignRow, type StageRow } from "./model";
+import { admittedToRollout, filterMatches } from "./targeting";
+import { updatesAllowed } from "./windows";
 import { campaignThresholdCrossed, failureRate, failures, finished, rolledBack, shouldAutoRollback, stageGatePasses } from "./thresholds";
 
 export class CampaignEngine {
   private ticking = false;
   private again = false;
 
-  constructor(private ctx: Ctx) {}
+  /** `gates`: rules asked before each promotion to the next stage (gates.ts); none = every stage passes. */
+  constructor(private ctx: Ctx, private readonly gates: readonly PromotionGate[] = []) {}
 
   /** Runs one evaluation of everything time- or event-driven. Re-entrant calls are coalesced. */
   tick(): void {
@@ -61,6 +65,7 @@ export class CampaignEngine {
       logEvent(this.ctx.log, "campaign_started", { campaign_id: id });
     }
     if (getCampaign(db, id)!.status !== "in_progress") return;
+    if (cfg.target_filter) this.joinLateDevices(c, cfg, now);
 
     const total = (db.prepare("SELECT COUNT(*) AS n FROM campaign_devices WHERE campaign_id = ?").get(id) as { n: number }).n;
     const counts = countStates(db, id);
@@ -83,7 +88,7 @@ export class CampaignEngine {
       const stage = stages[c.current_stage]!;
       if (c.stage_ready_at !== null) {
         if (now < c.stage_ready_at) return; // soaking
-        this.nextStage(c, now);
+        if (!this.promote(c, cfg, stage, now)) return;
         continue;
       }
       if (stage.started_at === null) {
@@ -107,7 +112,38 @@ export class CampaignEngine {
         logCampaignEvent(db, id, now, "soak_started", { stage: stage.stage_index, minutes: stage.soak_minutes });
         return;
       }
-      this.nextStage(c, now);
+      if (isLast) this.nextStage(c, now);
+      else if (!this.promote(c, cfg, stage, now)) return;
+    }
+  }
+
+  /** Asks the promotion gates; moves to the next stage when all pass. False when held or stopped. */
+  private promote(c: CampaignRow, cfg: CampaignConfig, stage: StageRow, now: number): boolean {
+    const v = promotionVerdict(this.gates, this.ctx, c, cfg, stage, now);
+    if (v.verdict === "fail") {
+      this.thresholdCrossed(c, cfg, "gate", `stage ${stage.name}: ${v.gate}: ${v.reason}`);
+      return false;
+    }
+    if (v.verdict === "wait") return false;
+    this.nextStage(c, now);
+    return true;
+  }
+
+  /** Devices that match target_filter and are not in the campaign yet join its last stage (a live target list). */
+  private joinLateDevices(c: CampaignRow, cfg: CampaignConfig, now: number): void {
+    const { db } = this.ctx;
+    const last = (db.prepare("SELECT MAX(stage_index) AS i, (SELECT MAX(position) FROM campaign_devices WHERE campaign_id = ?) AS p FROM campaign_stages WHERE campaign_id = ?")
+      .get(c.campaign_id, c.campaign_id) as { i: number | null; p: number | null });
+    if (last.i === null || c.current_stage > last.i) return;
+    const version = getFirmware(db, c.firmware_id)?.version;
+    const seed = sampleSeed(cfg, c.campaign_id);
+    let position = (last.p ?? -1) + 1;
+    for (const id of filterMatches(db, cfg.target_filter!, c.campaign_id)) {
+      // Already on the release (nothing to do), or outside the rollout_percentage draw: not a member.
+      if (getDevice(db, id)?.current_version === version || !admittedToRollout(seed, id, cfg.rollout_percentage)) continue;
+      db.prepare("INSERT INTO campaign_devices(campaign_id, device_id, stage_index, position, state) VALUES (?, ?, ?, ?, 'pending')").run(c.campaign_id, id, last.i, position++);
+      logCampaignEvent(db, c.campaign_id, now, "device_joined", { device_id: id, stage: last.i });
+      logEvent(this.ctx.log, "campaign_device_joined", { campaign_id: c.campaign_id, device_id: id, stage: last.i });
     }
   }
 
@@ -119,6 +155,7 @@ export class CampaignEngine {
   private dispatch(c: CampaignRow, cfg: CampaignConfig, stage: StageRow): void {
     const { db, clock } = this.ctx;
     const now = clock.now();
+    if (!updatesAllowed(cfg.maintenance_windows, now)) return; // outside every maintenance window: hold
     let room = cfg.max_concurrent_updates ? cfg.max_concurrent_updates - countStates(db, c.campaign_id).in_progress : Infinity;
     if (room <= 0) return;
     const fw = getFirmware(db, c.firmware_id);
