@@ -5,11 +5,11 @@ import type { Ctx } from "../context";
 import { logEvent } from "../log";
 import { ensureDevice, getDevice } from "../model/devices";
 import { getFirmware } from "../model/firmware";
-import { activeUpdateFor, getUpdate } from "../model/updates";
+import { activeUpdateFor, getUpdate, type UpdateRow } from "../model/updates";
 import { checkCompatibility } from "../services/compatibility";
 import { expireSilentUpdates, runAutoRetries } from "../services/retries";
 import { rollbackCampaignDevice } from "../services/rollbacks";
-import { assignUpdate } from "../services/updates";
+import { assignUpdate, cancelUpdateRow } from "../services/updates";
 import { DEFAULTS, type CampaignConfig } from "./config";
 import { promotionVerdict, type PromotionGate } from "./gates";
 import { configOf, countStates, getCampaign, logCampaignEvent, sampleSeed, stagesOf, type CampaignRow, type StageRow } from "./model";
@@ -66,6 +66,7 @@ export class CampaignEngine {
     }
     if (getCampaign(db, id)!.status !== "in_progress") return;
     if (cfg.target_filter) this.joinLateDevices(c, cfg, now);
+    if (!updatesAllowed(cfg.maintenance_windows, now)) this.withdrawUnstarted(c, now);
 
     const total = (db.prepare("SELECT COUNT(*) AS n FROM campaign_devices WHERE campaign_id = ?").get(id) as { n: number }).n;
     const counts = countStates(db, id);
@@ -127,6 +128,17 @@ export class CampaignEngine {
     if (v.verdict === "wait") return false;
     this.nextStage(c, now);
     return true;
+  }
+
+  /** A window closed on updates the devices have not begun: they go back to pending (and cannot time out) until the next one. */
+  private withdrawUnstarted(c: CampaignRow, now: number): void {
+    const { db } = this.ctx;
+    const rows = db.prepare("SELECT u.* FROM campaign_devices cd JOIN updates u ON u.update_id = cd.update_id WHERE cd.campaign_id = ? AND cd.state = 'in_progress' AND u.status IN ('scheduled','deferred')").all(c.campaign_id) as UpdateRow[];
+    for (const u of rows) {
+      cancelUpdateRow(this.ctx, u, "maintenance window closed before the update began");
+      db.prepare("UPDATE campaign_devices SET state = 'pending', update_id = NULL, finished_at = NULL WHERE campaign_id = ? AND device_id = ?").run(c.campaign_id, u.device_id);
+    }
+    if (rows.length) logCampaignEvent(db, c.campaign_id, now, "window_closed", { withdrawn: rows.length });
   }
 
   /** Devices that match target_filter and are not in the campaign yet join its last stage (a live target list). */
