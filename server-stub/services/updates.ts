@@ -7,8 +7,6 @@ import { logEvent } from "../log";
 import { ensureDevice, getDevice, recordContact, type DeviceReport } from "../model/devices";
 import { getFirmware, type FirmwareRow } from "../model/firmware";
 import { activeUpdateFor, getUpdate, type UpdateRow } from "../model/updates";
-import { configOf, getCampaign } from "../campaigns/model";
-import { updatesAllowed } from "../campaigns/windows";
 import { checkCompatibility } from "./compatibility";
 import { signedManifest } from "./manifest";
 import { syncCampaignDevice } from "./status-reports";
@@ -108,17 +106,10 @@ export function availableUpdates(ctx: Ctx, deviceId: string, report: DeviceRepor
     }
     return active;
   })();
-  if (!u || !offeredNow(ctx, u)) return { update_available: false };
+  if (!u) return { update_available: false };
   const fw = getFirmware(ctx.db, u.firmware_id);
   if (!fw) throw new ApiError(500, "INTERNAL", `firmware ${u.firmware_id} of update ${u.update_id} is missing`);
   return signedManifest(ctx, u, fw);
-}
-
-/** A campaign update not yet begun waits for one of the campaign's maintenance windows (one under way goes on). */
-function offeredNow(ctx: Ctx, u: UpdateRow): boolean {
-  if (!u.campaign_id || (u.status !== "scheduled" && u.status !== "deferred")) return true;
-  const c = getCampaign(ctx.db, u.campaign_id);
-  return !c || updatesAllowed(configOf(c).maintenance_windows, ctx.clock.now());
 }
 
 export function cancelUpdateRow(ctx: Ctx, u: UpdateRow, reason: string | null): UpdateRow {
