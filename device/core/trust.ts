@@ -116,7 +116,7 @@ export function checkManifestShape(m: Record<string, unknown>): asserts m is Rec
   if (m.chip_id !== null) int("chip_id", 0, CHIP_ID_MAX);
   int("secure_version", 0, SECURE_VERSION_MAX);
   for (const k of ["download_url", "fallback_url"]) {
-    if (k === "fallback_url" && m[k] === null) continue;
+    if (k === "fallback_url" && (m[k] === null || m[k] === undefined)) continue; // optional: a server without a CDN may leave it out
     str(k, DOWNLOAD_URL_MAX);
     if (!/^https?:\/\/[^\s]+$/.test(m[k] as string)) throw new UpdateError("MANIFEST_INVALID", `manifest.${k} must be an http(s) URL`);
   }
