@@ -106,10 +106,16 @@ export function targetSet(db: Db, cfg: CampaignConfig): string[] {
 
 export const sampleSeed = (cfg: CampaignConfig, campaignId: string) => cfg.sample_seed ?? campaignId;
 
-/** The targets in the order stages take them: a seeded spread sample, or the list order when asked for. */
+/**
+ * The targets in the order stages take them: a seeded spread sample, or the list order when asked for. Registered
+ * devices come before waiting records (never seen yet), which could only stall a canary or an early batch.
+ */
 export function resolveTargets(db: Db, cfg: CampaignConfig, campaignId: string): string[] {
   const targets = targetSet(db, cfg);
-  return cfg.selection === "list_order" ? targets : spreadOrder(targets, sampleSeed(cfg, campaignId), (id) => stratumOf(db, id));
+  if (cfg.selection === "list_order") return targets;
+  const spread = (ids: string[]) => spreadOrder(ids, sampleSeed(cfg, campaignId), (id) => stratumOf(db, id));
+  const registered = (id: string) => getDevice(db, id)?.registered === 1;
+  return [...spread(targets.filter(registered)), ...spread(targets.filter((id) => !registered(id)))];
 }
 
 /** What the campaign's start would snapshot: its targets cut into stages by its strategy. */

@@ -79,6 +79,16 @@ describe("campaign targeting", () => {
     expect((await inFlight(h, id)).sort()).toEqual([...canary].sort());
   });
 
+  it("registered devices come before waiting records (never seen), which could only stall a canary", async () => {
+    const fw = await uploadFirmware(h, { version: "1.2.0" }, randomBytes(3000, 12));
+    const registered = ["r1", "r2", "r3", "r4"];
+    for (const id of registered) await registerDevice(h, id);
+    const waiting = ["w1", "w2", "w3", "w4", "w5", "w6"];
+    const id = await create(h, { firmware_id: fw.firmware_id, deployment_strategy: "canary", canary_percentage: 40, target_devices: [...waiting, ...registered], create_missing: true });
+    const preview = (await api(h, "POST", `/api/v1/campaigns/${id}/preview`, asAdmin(h))).body;
+    expect(preview.devices.filter((d: any) => d.stage === 0).map((d: any) => d.device_id).sort()).toEqual(registered);
+  });
+
   it("target_filter is evaluated live: a matching device registered after the start joins and completes; others do not", async () => {
     const fwNew = await uploadFirmware(h, { version: "1.2.0" }, randomBytes(3000, 12));
     const keys = new Map<string, string>();
