@@ -167,7 +167,9 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
     );
     note(`POST /api/v1/firmware → ${fw12.firmware_id}`);
     const c2 = await op.createCampaign({
-      name: "v1.2.0 rollout", firmware_id: fw12.firmware_id, deployment_strategy: "staged", target_devices: ids,
+      // list_order: the mix seed above was chosen for the boards of the first half, so batch 1 must be exactly them
+      // (the v1.1.0 canary above is a seeded spread sample).
+      name: "v1.2.0 rollout", firmware_id: fw12.firmware_id, deployment_strategy: "staged", target_devices: ids, selection: "list_order",
       batch_size: stage1.length, failure_threshold_percent: 20, auto_rollback: true, rollback_triggers: ["failure_rate", "health_check"], timeout_minutes: 30,
     });
     await op.start(c2.campaign_id);
