@@ -3,17 +3,17 @@
 // restarted server simply continues. Time comes from ctx.clock only.
 import type { Ctx } from "../context";
 import { logEvent } from "../log";
-import { ensureDevice, getDevice } from "../model/devices";
+import { ensureDevice } from "../model/devices";
 import { getFirmware } from "../model/firmware";
-import { activeUpdateFor, getUpdate, type UpdateRow } from "../model/updates";
+import { activeUpdateFor, getUpdate } from "../model/updates";
 import { checkCompatibility } from "../services/compatibility";
 import { expireSilentUpdates, runAutoRetries } from "../services/retries";
 import { rollbackCampaignDevice } from "../services/rollbacks";
-import { assignUpdate, cancelUpdateRow } from "../services/updates";
+import { assignUpdate } from "../services/updates";
 import { DEFAULTS, type CampaignConfig } from "./config";
 import { promotionVerdict, type PromotionGate } from "./gates";
-import { configOf, countStates, getCampaign, logCampaignEvent, sampleSeed, stagesOf, type CampaignRow, type StageRow } from "./model";
-import { admittedToRollout, filterMatches } from "./targeting";
+import { configOf, countStates, getCampaign, logCampaignEvent, stagesOf, type CampaignRow, type StageRow } from "./model";
+import { joinLateDevices, withdrawUnstarted } from "./live";
 import { updatesAllowed } from "./windows";
 import { campaignThresholdCrossed, failureRate, failures, finished, rolledBack, shouldAutoRollback, stageGatePasses } from "./thresholds";
 
@@ -65,8 +65,8 @@ export class CampaignEngine {
       logEvent(this.ctx.log, "campaign_started", { campaign_id: id });
     }
     if (getCampaign(db, id)!.status !== "in_progress") return;
-    if (cfg.target_filter) this.joinLateDevices(c, cfg, now);
-    if (!updatesAllowed(cfg.maintenance_windows, now)) this.withdrawUnstarted(c, now);
+    if (cfg.target_filter) joinLateDevices(this.ctx, c, cfg, now);
+    if (!updatesAllowed(cfg.maintenance_windows, now)) withdrawUnstarted(this.ctx, c, now);
 
     const total = (db.prepare("SELECT COUNT(*) AS n FROM campaign_devices WHERE campaign_id = ?").get(id) as { n: number }).n;
     const counts = countStates(db, id);
@@ -128,35 +128,6 @@ export class CampaignEngine {
     if (v.verdict === "wait") return false;
     this.nextStage(c, now);
     return true;
-  }
-
-  /** A window closed on updates the devices have not begun: they go back to pending (and cannot time out) until the next one. */
-  private withdrawUnstarted(c: CampaignRow, now: number): void {
-    const { db } = this.ctx;
-    const rows = db.prepare("SELECT u.* FROM campaign_devices cd JOIN updates u ON u.update_id = cd.update_id WHERE cd.campaign_id = ? AND cd.state = 'in_progress' AND u.status IN ('scheduled','deferred')").all(c.campaign_id) as UpdateRow[];
-    for (const u of rows) {
-      cancelUpdateRow(this.ctx, u, "maintenance window closed before the update began");
-      db.prepare("UPDATE campaign_devices SET state = 'pending', update_id = NULL, finished_at = NULL WHERE campaign_id = ? AND device_id = ?").run(c.campaign_id, u.device_id);
-    }
-    if (rows.length) logCampaignEvent(db, c.campaign_id, now, "window_closed", { withdrawn: rows.length });
-  }
-
-  /** Devices that match target_filter and are not in the campaign yet join its last stage (a live target list). */
-  private joinLateDevices(c: CampaignRow, cfg: CampaignConfig, now: number): void {
-    const { db } = this.ctx;
-    const last = (db.prepare("SELECT MAX(stage_index) AS i, (SELECT MAX(position) FROM campaign_devices WHERE campaign_id = ?) AS p FROM campaign_stages WHERE campaign_id = ?")
-      .get(c.campaign_id, c.campaign_id) as { i: number | null; p: number | null });
-    if (last.i === null || c.current_stage > last.i) return;
-    const version = getFirmware(db, c.firmware_id)?.version;
-    const seed = sampleSeed(cfg, c.campaign_id);
-    let position = (last.p ?? -1) + 1;
-    for (const id of filterMatches(db, cfg.target_filter!, c.campaign_id)) {
-      // Already on the release (nothing to do), or outside the rollout_percentage draw: not a member.
-      if (getDevice(db, id)?.current_version === version || !admittedToRollout(seed, id, cfg.rollout_percentage)) continue;
-      db.prepare("INSERT INTO campaign_devices(campaign_id, device_id, stage_index, position, state) VALUES (?, ?, ?, ?, 'pending')").run(c.campaign_id, id, last.i, position++);
-      logCampaignEvent(db, c.campaign_id, now, "device_joined", { device_id: id, stage: last.i });
-      logEvent(this.ctx.log, "campaign_device_joined", { campaign_id: c.campaign_id, device_id: id, stage: last.i });
-    }
   }
 
   private nextStage(c: CampaignRow, now: number): void {
