@@ -169,7 +169,9 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
     );
     note(`POST /api/v1/firmware → ${fw12.firmware_id}`);
     const c2 = await op.createCampaign({
-      name: "v1.2.0 rollout", firmware_id: fw12.firmware_id, deployment_strategy: "staged", target_devices: ids,
+      // list_order: the mix seed above was chosen for the boards of the first half, so batch 1 must be exactly them
+      // (the v1.1.0 canary above is a seeded spread sample).
+      name: "v1.2.0 rollout", firmware_id: fw12.firmware_id, deployment_strategy: "staged", target_devices: ids, selection: "list_order",
       batch_size: stage1.length, failure_threshold_percent: 20, auto_rollback: true, rollback_triggers: ["failure_rate", "health_check", "metric_threshold"], timeout_minutes: 30,
       // Health is judged for 3 s after each device completes (the next batch waits for it); any crash reboot is out of range.
       health_check_config: { soak_minutes: 0.05, max_crash_reboots: 0, metric_rules: [{ metric: "crash_reboots", max: 0, min_sample: 2 }] },

@@ -20,8 +20,14 @@ export async function runServer(values: CliValues): Promise<void> {
     throw new CliError(`a server already runs on ${dataDir} (pid ${other})`, null, 1, `stop it with \`ota-server stop --data-dir ${dataDir}\`, or pick another --data-dir`);
   }
   const maxUploadBytes = int(values["max-upload-mb"], "max-upload-mb", 32) * 1024 * 1024;
-  const problem = serverOptionsProblem({ publicUrl: values["public-url"], maxUploadBytes });
-  if (problem) throw new CliError(problem.replace(/^public URL/, "--public-url").replace(/^max upload size/, "--max-upload-mb"));
+  if (!values["cdn-url"] && (values["cdn-fallback-url"] || values["cdn-cache-control"])) throw new CliError("--cdn-fallback-url and --cdn-cache-control need --cdn-url");
+  const cdn = values["cdn-url"]
+    ? { enabled: true, base_url: values["cdn-url"], fallback_url: values["cdn-fallback-url"] ?? null, cache_control: values["cdn-cache-control"] ?? null }
+    : null;
+  const problem = serverOptionsProblem({ publicUrl: values["public-url"], maxUploadBytes, cdn });
+  if (problem) {
+    throw new CliError(problem.replace(/^public URL/, "--public-url").replace(/^max upload size/, "--max-upload-mb").replace(/^CDN base URL/, "--cdn-url").replace(/^CDN fallback URL/, "--cdn-fallback-url"));
+  }
   const retentionDays = int(values["event-retention-days"], "event-retention-days", 30);
   if (retentionDays < 1) throw new CliError("--event-retention-days must be at least 1");
   const env = process.env;
@@ -56,6 +62,7 @@ export async function runServer(values: CliValues): Promise<void> {
       defaultTimeoutMinutes: int(values["default-timeout-minutes"], "default-timeout-minutes", 0),
       eventRetentionDays: retentionDays,
       allowHttpWebhooks: values["allow-http-webhooks"] ?? false,
+      cdn,
     });
   } catch (e) {
     file.close();

@@ -9,11 +9,14 @@ const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--pub
              [--log-dir logs] [--log-file PATH] [--log-format text|json] [--log-level info]
              [--log-max-mb 10] [--quiet]
              [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
+             [--cdn-url URL [--cdn-fallback-url URL] [--cdn-cache-control VALUE]]
              [--event-retention-days 30] [--allow-http-webhooks]
     Runs the server until SIGINT/SIGTERM (or \`ota-server stop\`). Logs go to the terminal and to
     <log-dir>/ota_service.log (rotated at --log-max-mb, 3 old files kept); --quiet: file only.
     --dev-tokens: POST /api/v1/auth/dev-token for callers on this machine only (operator tokens unless a
-    role is asked for), also on --auth-port, which listens on 127.0.0.1. Off by default: use API keys.`;
+    role is asked for), also on --auth-port, which listens on 127.0.0.1. Off by default: use API keys.
+    --cdn-url: manifests send devices to this mirror of the server's download paths, with
+    --cdn-fallback-url (default: this server) for a device to switch to after a failure.`;
 const WAIT = `  ota-server wait [--port 8221 | --url URL] [--timeout 30]
     Returns once GET /health answers (exit 1 after the timeout): start a server with \`&\`, then wait.`;
 const STOP = `  ota-server stop [--data-dir DIR | --pid-file PATH] [--timeout 10]
@@ -57,6 +60,7 @@ const OPTIONS = {
   "log-max-mb": { type: "string" }, quiet: { type: "boolean" }, "pid-file": { type: "string" },
   "max-upload-mb": { type: "string" }, "manifest-ttl": { type: "string" }, "default-timeout-minutes": { type: "string" },
   "event-retention-days": { type: "string" }, "allow-http-webhooks": { type: "boolean" },
+  "cdn-url": { type: "string" }, "cdn-fallback-url": { type: "string" }, "cdn-cache-control": { type: "string" },
   url: { type: "string" }, timeout: { type: "string" },
   role: { type: "string" }, name: { type: "string" }, help: { type: "boolean", short: "h" },
 } as const;

@@ -7,6 +7,15 @@ import type { Db } from "./db";
 import type { KeyStore } from "./signing/keystore";
 import type { BlobStore } from "./storage/blobs";
 
+/** The seed's cdn_config: manifests point at base_url (which mirrors the server's download paths) and carry
+ * fallback_url (or, without one, the server's own URL) for the device to switch to after a failure. */
+export interface CdnConfig {
+  enabled: boolean;
+  base_url: string;
+  cache_control: string | null;
+  fallback_url: string | null;
+}
+
 export interface ServiceConfig {
   publicUrl: string;
   manifestTtlSeconds: number;
@@ -23,6 +32,7 @@ export interface ServiceConfig {
   deviceAllowList: boolean;
   /** A campaign's approver must be someone other than its creator. */
   distinctApprover: boolean;
+  cdn: CdnConfig | null;
 }
 
 /** Everything the services need; built once by server.ts and passed explicitly. */

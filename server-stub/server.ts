@@ -13,7 +13,8 @@ import { installAuth } from "./auth/hook";
 import { loadJwtSecret, TokenService } from "./auth/tokens";
 import { CampaignEngine } from "./campaigns/engine";
 import { ManualClock, systemClock, type Clock } from "./clock";
-import type { Ctx } from "./context";
+import type { PromotionGate } from "./campaigns/gates";
+import type { CdnConfig, Ctx } from "./context";
 import { openDb, type Db } from "./db";
 import { DISPATCH_DEFAULTS, WebhookDispatcher, type DispatchOptions } from "./events/dispatcher";
 import { EventHub } from "./events/hub";
@@ -63,6 +64,9 @@ export interface ServerOptions {
   webhooks?: Partial<DispatchOptions>;
   /** SSE keep-alive comment period (default 15 s). */
   sseKeepAliveMs?: number;
+  cdn?: CdnConfig | null;
+  /** Rules asked before a campaign promotes a stage (campaigns/gates.ts); none = every stage passes. */
+  promotionGates?: PromotionGate[];
 }
 
 export interface OtaServer {
@@ -83,7 +87,11 @@ export interface OtaServer {
 const PUBLIC_URL_RE = /^https?:\/\/[!#-[\]-~]+$/;
 
 /** What is wrong with options a device could not live with, or null. */
-export function serverOptionsProblem(opts: Pick<ServerOptions, "publicUrl" | "maxUploadBytes">): string | null {
+export function serverOptionsProblem(opts: Pick<ServerOptions, "publicUrl" | "maxUploadBytes" | "cdn">): string | null {
+  for (const [name, url] of [["CDN base URL", opts.cdn?.base_url], ["CDN fallback URL", opts.cdn?.fallback_url]] as const) {
+    // Same rule as the public URL: each starts a manifest URL the device bounds.
+    if (url != null && (!PUBLIC_URL_RE.test(url) || url.length > PUBLIC_URL_MAX)) return `${name} must be an http(s) URL of at most ${PUBLIC_URL_MAX} characters without spaces, quotes or backslashes`;
+  }
   if (opts.publicUrl !== undefined && (!PUBLIC_URL_RE.test(opts.publicUrl) || opts.publicUrl.length > PUBLIC_URL_MAX)) {
     return `public URL must be an http(s) URL of at most ${PUBLIC_URL_MAX} characters without spaces, quotes or backslashes`;
   }
@@ -126,6 +134,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
     config: {
       publicUrl: opts.publicUrl ?? "",
       manifestTtlSeconds: opts.manifestTtlSeconds ?? 24 * 3600,
+      cdn: opts.cdn?.enabled ? { ...opts.cdn, base_url: opts.cdn.base_url.replace(/\/$/, ""), fallback_url: opts.cdn.fallback_url?.replace(/\/$/, "") ?? null } : null,
       maxUploadBytes: opts.maxUploadBytes ?? 32 * 1024 * 1024,
       defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 0,
       devTokenEnabled: opts.devToken ?? false,
@@ -146,7 +155,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
     credentialsChanged: () => bus?.recheckCredentials(),
   };
   const rateLimits = opts.rateLimits === false ? null : { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
-  engine = new CampaignEngine(ctx);
+  engine = new CampaignEngine(ctx, opts.promotionGates ?? []);
 
   if (opts.mqttUrl) bus = await connectExternalBroker(ctx, opts.mqttUrl);
   else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host, limits);

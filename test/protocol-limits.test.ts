@@ -13,6 +13,9 @@ import { buildAppImage } from "../esp-image/app-image";
 import { api, asAdmin, firmwareForm, registerDevice, startHarness, type Harness } from "./server/harness";
 
 const PUBLIC_URL = "http://127.0.0.1:9/" + "p".repeat(PUBLIC_URL_MAX - "http://127.0.0.1:9/".length);
+// A CDN in front (cdn_config): download_url starts with its base URL, fallback_url with its fallback, both at the limit.
+const CDN_URL = "https://cdn.example/" + "c".repeat(PUBLIC_URL_MAX - "https://cdn.example/".length);
+const CDN_FALLBACK = "https://backup.example/" + "b".repeat(PUBLIC_URL_MAX - "https://backup.example/".length);
 const VERSION = "2.0.0-rc+" + "b".repeat(VERSION_MAX - "2.0.0-rc+".length); // the '+' is %-encoded in download_url
 const MODEL = "Model-" + "x".repeat(DEVICE_MODEL_MAX - "Model-".length);
 const MIN_HW = "1." + "0".repeat(HARDWARE_VERSION_MAX - 2);
@@ -44,7 +47,7 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
   let firmwareId: string;
 
   beforeAll(async () => {
-    h = await startHarness({ publicUrl: PUBLIC_URL });
+    h = await startHarness({ publicUrl: PUBLIC_URL, cdn: { enabled: true, base_url: CDN_URL, fallback_url: CDN_FALLBACK, cache_control: null } });
     const upload = async (model: string, image: Uint8Array) => {
       const r = await api(h, "POST", ROUTES.firmwareList, { ...asAdmin(h), body: firmwareForm({ version: VERSION, device_model: model, min_hardware_version: MIN_HW, max_hardware_version: MAX_HW }, image) });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
@@ -72,8 +75,9 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
     expect([m.min_hardware_version!.length, m.max_hardware_version!.length]).toEqual([HARDWARE_VERSION_MAX, HARDWARE_VERSION_MAX]);
     expect([m.chip_id, m.secure_version]).toEqual([CHIP_ID_MAX, SECURE_VERSION_MAX]);
     expect([m.pre_update_commands, m.post_update_commands]).toEqual([PRE, POST]);
-    expect(m.download_url.startsWith(PUBLIC_URL)).toBe(true);
-    expect(m.download_url.length).toBeLessThanOrEqual(DOWNLOAD_URL_MAX);
+    expect(m.download_url.startsWith(CDN_URL)).toBe(true);
+    expect(m.fallback_url!.startsWith(CDN_FALLBACK)).toBe(true);
+    expect(Math.max(m.download_url.length, m.fallback_url!.length)).toBeLessThanOrEqual(DOWNLOAD_URL_MAX);
   });
 
   it("and the device parses, verifies and accepts it", () => {
@@ -98,7 +102,7 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
       manifest: {
         ...env.manifest,
         update_id: "u".repeat(UPDATE_ID_MAX), size: IMAGE_SIZE_MAX, device_model: "\u0001".repeat(DEVICE_MODEL_MAX),
-        download_url: env.manifest.download_url.padEnd(DOWNLOAD_URL_MAX, "d"),
+        download_url: env.manifest.download_url.padEnd(DOWNLOAD_URL_MAX, "d"), fallback_url: env.manifest.fallback_url!.padEnd(DOWNLOAD_URL_MAX, "d"),
         issued_at: env.manifest.issued_at.padEnd(TIMESTAMP_MAX, "Z"), expires_at: env.manifest.expires_at.padEnd(TIMESTAMP_MAX, "Z"),
       },
     };
@@ -113,7 +117,7 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
     const past: Array<[string, unknown]> = [
       ["update_id", "u".repeat(UPDATE_ID_MAX + 1)], ["device_id", DEVICE_ID + "x"], ["firmware_id", "f".repeat(FIRMWARE_ID_MAX + 1)],
       ["version", VERSION + "b"], ["device_model", MODEL + "x"], ["min_hardware_version", MIN_HW + "0"], ["max_hardware_version", MAX_HW + "z"],
-      ["download_url", "http://h/".padEnd(DOWNLOAD_URL_MAX + 1, "d")], ["chip_id", CHIP_ID_MAX + 1], ["secure_version", SECURE_VERSION_MAX + 1],
+      ["download_url", "http://h/".padEnd(DOWNLOAD_URL_MAX + 1, "d")], ["fallback_url", "http://h/".padEnd(DOWNLOAD_URL_MAX + 1, "d")], ["chip_id", CHIP_ID_MAX + 1], ["secure_version", SECURE_VERSION_MAX + 1],
       ["size", IMAGE_SIZE_MAX + 1], ["issued_at", String(m.issued_at).padEnd(TIMESTAMP_MAX + 1, "Z")],
       ["pre_update_commands", [...PRE, "one_more"]], ["post_update_commands", [POST[0] + "c"]],
     ];
@@ -156,6 +160,8 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
       { status: "downloading", error_code: "E".repeat(ERROR_CODE_MAX + 1) },
       { status: "completed", to_version: VERSION + "b" },
       { status: "downloading", timestamp: "t".repeat(TIMESTAMP_MAX + 1) },
+      { status: "deferred", reason: "r".repeat(ERROR_MESSAGE_MAX + 1) },
+      { status: "deferred", deferred_until: "t".repeat(TIMESTAMP_MAX + 1) },
     ]) expect([report, await asDevice(updateStatusPath(updateId), report)]).toEqual([report, 400]);
   });
 
@@ -204,5 +210,8 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
   it("refuses to start with a public URL that would make download_url too long for devices", async () => {
     await expect(startHarness({ publicUrl: PUBLIC_URL + "p" })).rejects.toThrow(/public URL/);
     await expect(startHarness({ publicUrl: "http://host/a b" })).rejects.toThrow(/public URL/);
+    const cdn = (base_url: string, fallback_url: string | null) => ({ cdn: { enabled: true, base_url, fallback_url, cache_control: null } });
+    await expect(startHarness(cdn(CDN_URL + "c", null))).rejects.toThrow(/CDN base URL/);
+    await expect(startHarness(cdn(CDN_URL, CDN_FALLBACK + "b"))).rejects.toThrow(/CDN fallback URL/);
   });
 });

@@ -104,7 +104,7 @@ describe("canonical form", () => {
     const manifest: UpdateManifest = {
       manifest_version: 1, update_id: "upd_1", device_id: "d1", firmware_id: "fw_v1.2.0", version: "1.2.0",
       size: 10, sha256: "0".repeat(64), device_model: "M", min_hardware_version: null, max_hardware_version: null,
-      chip_id: 0, secure_version: 0, download_url: "http://x/y", issued_at: "2025-01-01T00:00:00.000Z",
+      chip_id: 0, secure_version: 0, download_url: "http://x/y", fallback_url: null, issued_at: "2025-01-01T00:00:00.000Z",
       expires_at: "2025-01-02T00:00:00.000Z", rollback: false, mandatory: false, priority: "normal",
       pre_update_commands: ["backup_config"], post_update_commands: [],
     };

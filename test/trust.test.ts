@@ -31,6 +31,7 @@ function manifest(over: Partial<UpdateManifest> = {}): UpdateManifest {
     chip_id: 0,
     secure_version: 1,
     download_url: "http://127.0.0.1:8221/api/v1/firmware/fw_1/download",
+    fallback_url: null,
     issued_at: "2026-11-22T11:00:00.000Z",
     expires_at: "2026-11-23T11:00:00.000Z",
     rollback: false,
@@ -111,6 +112,7 @@ describe("manifest trust decisions", () => {
     ["a fractional size", () => JSON.stringify({ ...JSON.parse(envelope(manifest())), manifest: { ...manifest(), size: 1.5 } }), "SIGNATURE_INVALID"],
     ["an uppercase sha256", () => envelope(manifest({ sha256: "A".repeat(64) })), "MANIFEST_INVALID"],
     ["a non-http URL", () => envelope(manifest({ download_url: "file:///etc/passwd" })), "MANIFEST_INVALID"],
+    ["a non-http fallback URL", () => envelope(manifest({ fallback_url: "ftp://cdn/x" })), "MANIFEST_INVALID"],
     ["a version too long for esp_app_desc_t", () => envelope(manifest({ version: "1." + "1".repeat(31) })), "MANIFEST_INVALID"],
     ["too many commands", () => envelope(manifest({ post_update_commands: Array(17).fill("verify_config") })), "MANIFEST_INVALID"],
   ])("rejects %s", (_, body, code) => {

@@ -13,6 +13,13 @@ export type SelfTestCheck = () => Promise<boolean | void> | boolean | void;
 /** A named pre/post-update command (e.g. "backup_config", "verify_config"). Throw to fail the update. */
 export type CommandHook = (context: { updateId: string; version: string }) => Promise<void> | void;
 
+/** The application's say on when an offered update may start: busy until `until` (device clock, ms) and why, or null. */
+export type DeferHook = (offer: { updateId: string; version: string; mandatory: boolean }) => Deferral | null | Promise<Deferral | null>;
+export interface Deferral {
+  until: number;
+  reason: string;
+}
+
 export interface AgentConfig {
   deviceId: string;
   deviceModel: string;
@@ -56,6 +63,10 @@ export interface AgentConfig {
   healthIntervalMs?: number;
   /** One health report at each start, for the server's baseline. Default true. */
   healthReportAtStart?: boolean;
+  /** Asked before each offered update starts; a deferral is reported as "deferred", not a failure. Default: never busy. */
+  deferUpdate?: DeferHook;
+  /** How long one update may be deferred, from its first deferral; after that it starts anyway. Default 24 h. */
+  maxDeferralMs?: number;
 }
 
 export type ResolvedConfig = Required<Omit<AgentConfig, "clockTrusted">> & { clockTrusted: () => boolean };
@@ -86,5 +97,7 @@ export function resolveConfig(c: AgentConfig): ResolvedConfig {
     healthSoakMs: c.healthSoakMs ?? 3_600_000,
     healthIntervalMs: Math.max(1000, c.healthIntervalMs ?? 600_000),
     healthReportAtStart: c.healthReportAtStart ?? true,
+    deferUpdate: c.deferUpdate ?? (() => null),
+    maxDeferralMs: c.maxDeferralMs ?? 86_400_000,
   };
 }

@@ -25,6 +25,7 @@ export class Downloader {
   /** The open slot and the hash of what went into it. */
   private current: { writer: OtaWriter; sha: Sha256 } | null = null;
   private persisted = 0;
+  private url: string;
 
   constructor(
     private readonly ctx: AgentContext,
@@ -35,6 +36,7 @@ export class Downloader {
     private readonly hooks: DownloadHooks,
   ) {
     this.buffer = new Uint8Array(ctx.config.chunkSize);
+    this.url = manifest.download_url;
   }
 
   /** Downloads from `offset` (0, or where a previous boot left off) to the end, then verifies. */
@@ -50,7 +52,11 @@ export class Downloader {
           await this.fetchRest(current);
           break;
         } catch (e) {
-          if (!(e instanceof TransientError)) throw e;
+          const fellBack = this.fallBack(e);
+          if (!(e instanceof TransientError)) {
+            if (fellBack) continue; // the CDN refused: the fallback at once, from where the slot is
+            throw e;
+          }
           const written = current.writer.written;
           // Attempts count failures in a row: a connection that got further than ever starts the count again.
           attempts = written > highWater ? 1 : attempts + 1;
@@ -73,6 +79,15 @@ export class Downloader {
     } catch (e) {
       throw this.abort(e);
     }
+  }
+
+  /** After a failure on download_url, the manifest's fallback_url serves the rest (same signed sha256, so the same bytes). */
+  private fallBack(e: unknown): boolean {
+    const fallback = this.manifest.fallback_url;
+    if (!fallback || this.url === fallback || !(e instanceof TransientError || (e instanceof UpdateError && e.code === "DOWNLOAD_FAILED"))) return false;
+    this.ctx.ports.log.log("warn", "download failed; switching to the fallback URL", { update_id: this.manifest.update_id, error: e.message });
+    this.url = fallback;
+    return true;
   }
 
   /** Begins the slot, or resumes it at a sector-aligned offset after re-hashing what flash already holds. */
@@ -161,7 +176,7 @@ export class Downloader {
         late = true;
         reject(new TransientError(new TimeoutError("download connect", stallMs).message));
       }, stallMs);
-      this.ctx.client.download(this.manifest.download_url, start, stallMs).then(
+      this.ctx.client.download(this.url, start, stallMs).then(
         (s) => (late ? s.close() : (clock.clearTimeout(timer), resolve(s))),
         (e) => (clock.clearTimeout(timer), reject(e)),
       );

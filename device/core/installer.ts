@@ -28,6 +28,8 @@ export class Installer {
   private cancelling: { updateId: string; controller: Controller } | null = null;
   private lastProgress = -1;
   private progressInFlight: Promise<unknown> | null = null;
+  /** When the application first deferred the update it defers (in memory: a reboot starts the bound again). */
+  private deferredSince: { updateId: string; at: number } | null = null;
 
   constructor(private readonly ctx: AgentContext) {}
 
@@ -50,6 +52,7 @@ export class Installer {
     if (accepted.kind === "refused") return this.fail(accepted.updateId, accepted.error);
     const { ref, source } = accepted;
     const { manifest } = ref;
+    if (await this.defer(manifest)) return { result: "busy" };
     // Consumed from here on, before any side effect: a power cut now leaves a clean refusal, never a second apply.
     ctx.state.recordApplied(manifest);
     try {
@@ -65,6 +68,20 @@ export class Installer {
       return this.fail(manifest.update_id, e);
     }
     return this.download({ phase: "downloading", ...ref, offset: 0, downloadAttempts: 0 });
+  }
+
+  /** The application's "busy until…": reported as deferred (not a failure) until maxDeferralMs after the first one. */
+  private async defer(m: UpdateManifest): Promise<boolean> {
+    const { ctx } = this;
+    const now = ctx.ports.clock.now();
+    const busy = await ctx.config.deferUpdate({ updateId: m.update_id, version: m.version, mandatory: m.mandatory });
+    const since = this.deferredSince?.updateId === m.update_id ? this.deferredSince.at : now;
+    if (!busy || busy.until <= now || now - since >= ctx.config.maxDeferralMs) return false;
+    this.deferredSince = { updateId: m.update_id, at: since };
+    ctx.ports.log.log("info", "update deferred by the application", { update_id: m.update_id, reason: busy.reason });
+    ctx.outbox.add(m.update_id, { status: "deferred", reason: busy.reason.slice(0, 300), deferred_until: new Date(busy.until).toISOString(), timestamp: ctx.timestamp() });
+    await ctx.outbox.flush();
+    return true;
   }
 
   /** The trust checks (trust.ts), in the order that gives the most useful code; nothing touches flash yet. */

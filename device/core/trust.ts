@@ -118,8 +118,11 @@ export function checkManifestShape(m: Record<string, unknown>): asserts m is Rec
   str("max_hardware_version", HARDWARE_VERSION_MAX, true);
   if (m.chip_id !== null) int("chip_id", 0, CHIP_ID_MAX);
   int("secure_version", 0, SECURE_VERSION_MAX);
-  str("download_url", DOWNLOAD_URL_MAX);
-  if (!/^https?:\/\/[^\s]+$/.test(m.download_url as string)) throw new UpdateError("MANIFEST_INVALID", "manifest.download_url must be an http(s) URL");
+  for (const k of ["download_url", "fallback_url"]) {
+    if (k === "fallback_url" && (m[k] === null || m[k] === undefined)) continue; // optional: a server without a CDN may leave it out
+    str(k, DOWNLOAD_URL_MAX);
+    if (!/^https?:\/\/[^\s]+$/.test(m[k] as string)) throw new UpdateError("MANIFEST_INVALID", `manifest.${k} must be an http(s) URL`);
+  }
   str("issued_at", TIMESTAMP_MAX);
   str("expires_at", TIMESTAMP_MAX);
   if (Number.isNaN(Date.parse(m.issued_at as string)) || Number.isNaN(Date.parse(m.expires_at as string))) {

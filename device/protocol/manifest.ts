@@ -24,7 +24,11 @@ export interface UpdateManifest {
   chip_id: number | null;
   /** esp_app_desc_t.secure_version (0 for non-ESP images). */
   secure_version: number;
+  /** Where to fetch the image: a CDN when the server has one. */
   download_url: string;
+  /** Where to fetch it when download_url fails (the origin server, or the CDN's fallback); null without a CDN. Both are
+   * covered by the signature, and the bytes by sha256, so neither URL can change what is installed. */
+  fallback_url: string | null;
   /** ISO 8601 UTC, e.g. "2025-09-26T10:00:00.000Z". */
   issued_at: string;
   expires_at: string;

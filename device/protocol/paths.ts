@@ -37,6 +37,7 @@ export const ROUTES = {
   campaignPause: "/api/v1/campaigns/:campaign_id/pause",
   campaignCancel: "/api/v1/campaigns/:campaign_id/cancel",
   campaignRollback: "/api/v1/campaigns/:campaign_id/rollback",
+  campaignPreview: "/api/v1/campaigns/:campaign_id/preview",
   groups: "/api/v1/groups",
   group: "/api/v1/groups/:name",
   groupDevices: "/api/v1/groups/:name/devices",
@@ -112,10 +113,10 @@ export const campaignPath = (campaignId: string) => routePath("campaign", { camp
 export const campaignDevicesPath = (campaignId: string) => routePath("campaignDevices", { campaign_id: campaignId });
 
 /** The operator actions on a campaign: POST /api/v1/campaigns/{id}/{action}. */
-export const CAMPAIGN_ACTIONS = ["approve", "start", "pause", "cancel", "rollback"] as const;
+export const CAMPAIGN_ACTIONS = ["approve", "start", "pause", "cancel", "rollback", "preview"] as const;
 export type CampaignAction = (typeof CAMPAIGN_ACTIONS)[number];
 const CAMPAIGN_ACTION_ROUTES: Record<CampaignAction, RouteName> = {
-  approve: "campaignApprove", start: "campaignStart", pause: "campaignPause", cancel: "campaignCancel", rollback: "campaignRollback",
+  approve: "campaignApprove", start: "campaignStart", pause: "campaignPause", cancel: "campaignCancel", rollback: "campaignRollback", preview: "campaignPreview",
 };
 export const campaignActionPath = (campaignId: string, action: CampaignAction) =>
   routePath(CAMPAIGN_ACTION_ROUTES[action], { campaign_id: campaignId });

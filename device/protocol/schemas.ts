@@ -43,6 +43,8 @@ export const statusReportSchema = {
     // The versions the device ran before and after, as it knows them (completed / rolled_back reports).
     from_version: nullableString(VERSION_MAX),
     to_version: nullableString(VERSION_MAX),
+    reason: nullableString(ERROR_MESSAGE_MAX),
+    deferred_until: nullableString(TIMESTAMP_MAX),
   },
 };
 
@@ -58,7 +60,7 @@ export const manifestSchema = {
   required: [
     "manifest_version", "update_id", "device_id", "firmware_id", "version", "size", "sha256", "device_model",
     "min_hardware_version", "max_hardware_version", "chip_id", "secure_version", "download_url", "issued_at",
-    "expires_at", "rollback", "mandatory", "priority", "pre_update_commands", "post_update_commands",
+    "fallback_url", "expires_at", "rollback", "mandatory", "priority", "pre_update_commands", "post_update_commands",
   ],
   properties: {
     manifest_version: { type: "integer", const: 1 },
@@ -74,6 +76,7 @@ export const manifestSchema = {
     chip_id: { type: ["integer", "null"], minimum: 0, maximum: CHIP_ID_MAX },
     secure_version: { type: "integer", minimum: 0, maximum: SECURE_VERSION_MAX },
     download_url: { type: "string", minLength: 1, maxLength: DOWNLOAD_URL_MAX, pattern: "^https?://[^\\s]+$" },
+    fallback_url: { type: ["string", "null"], minLength: 1, maxLength: DOWNLOAD_URL_MAX, pattern: "^https?://[^\\s]+$" },
     issued_at: isoTime,
     expires_at: isoTime,
     rollback: { type: "boolean" },

@@ -3,6 +3,7 @@
 /** Every status a DeviceUpdate can have (HOWTO DeviceUpdate model plus rolled_back/cancelled). */
 export const UPDATE_STATUSES = [
   "scheduled",
+  "deferred",
   "downloading",
   "installing",
   "completed",
@@ -13,7 +14,7 @@ export const UPDATE_STATUSES = [
 export type UpdateStatus = (typeof UPDATE_STATUSES)[number];
 
 /** Statuses a device may report; scheduled and cancelled are set by the server only. */
-export const REPORTABLE_STATUSES = ["downloading", "installing", "completed", "failed", "rolled_back"] as const;
+export const REPORTABLE_STATUSES = ["deferred", "downloading", "installing", "completed", "failed", "rolled_back"] as const;
 export type ReportableStatus = (typeof REPORTABLE_STATUSES)[number];
 
 export const TERMINAL_STATUSES: readonly UpdateStatus[] = ["completed", "failed", "rolled_back", "cancelled"];
@@ -23,7 +24,7 @@ export function isTerminalStatus(s: UpdateStatus): boolean {
 }
 
 /** Updates still in flight: offered to the device, whose firmware it may download. */
-export const ACTIVE_STATUSES = ["scheduled", "downloading", "installing"] as const satisfies readonly UpdateStatus[];
+export const ACTIVE_STATUSES = ["scheduled", "deferred", "downloading", "installing"] as const satisfies readonly UpdateStatus[];
 
 /** Finished without success: an operator may retry these. */
 export const RETRYABLE_STATUSES = ["failed", "rolled_back", "cancelled"] as const satisfies readonly UpdateStatus[];
@@ -32,10 +33,12 @@ export const RETRYABLE_STATUSES = ["failed", "rolled_back", "cancelled"] as cons
  * Device-reported transitions the server accepts. Reports may skip steps (a lost
  * "downloading" must not block "completed"), but never go backwards. rolled_back means
  * the device booted the new image and went back to the old one (e.g. self-test failed),
- * so it is only possible once installing started.
+ * so it is only possible once installing started. deferred means the application asked to wait ("busy
+ * until…"): the update stays offered and is not a failure; it is only possible before the download starts.
  */
 export const ALLOWED_TRANSITIONS: Readonly<Record<UpdateStatus, readonly ReportableStatus[]>> = {
-  scheduled: ["downloading", "installing", "completed", "failed"],
+  scheduled: ["deferred", "downloading", "installing", "completed", "failed"],
+  deferred: ["deferred", "downloading", "installing", "completed", "failed"],
   downloading: ["downloading", "installing", "completed", "failed"],
   installing: ["installing", "completed", "failed", "rolled_back"],
   completed: [],
@@ -61,6 +64,9 @@ export interface StatusReport {
   sequence?: number | null;
   from_version?: string | null;
   to_version?: string | null;
+  /** deferred only: why the application asked to wait, and until when (device clock, ISO 8601). */
+  reason?: string | null;
+  deferred_until?: string | null;
 }
 
 export interface MqttStatusReport extends StatusReport {

@@ -1,5 +1,7 @@
 // Campaign configuration: every field of the HOWTO's campaign example and strategy sections.
 import { healthCheckConfigSchema } from "./triggers/health-config";
+import { maintenanceWindowsSchema, type MaintenanceWindow } from "./windows";
+import { targetFilterSchema, type TargetFilter } from "./targeting";
 import { commandListSchema, DEVICE_ID_MAX, FIRMWARE_ID_MAX, TIMESTAMP_MAX, UPDATE_PRIORITIES, type UpdatePriority } from "../../device/protocol";
 
 export const STRATEGY_NAMES = ["immediate", "scheduled", "staged", "canary", "blue_green"] as const;
@@ -7,6 +9,10 @@ export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 export const CAMPAIGN_STATUSES = ["created", "scheduled", "in_progress", "paused", "completed", "failed", "cancelled"] as const;
 export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
+
+/** spread: a seeded sample spread over groups and hardware versions; list_order: the targets as listed. */
+export const SELECTIONS = ["spread", "list_order"] as const;
+export type Selection = (typeof SELECTIONS)[number];
 
 export const ROLLBACK_TRIGGERS = ["failure_rate", "health_check", "timeout", "metric_threshold"] as const;
 
@@ -18,6 +24,13 @@ export interface CampaignConfig {
   priority: UpdatePriority;
   target_devices: string[];
   target_groups: string[];
+  /** Devices matching it are targets too, evaluated live: a device registered after the start joins. */
+  target_filter: TargetFilter | null;
+  selection: Selection;
+  /** Seed of the spread sample; the campaign id when null (so the preview and the start agree). */
+  sample_seed: string | null;
+  /** Updates are offered only inside these (none = any time). */
+  maintenance_windows: MaintenanceWindow[];
   rollout_percentage: number;
   max_concurrent_updates: number | null;
   batch_size: number | null;
@@ -63,6 +76,10 @@ export const campaignBodySchema = {
     priority: { type: "string", enum: [...UPDATE_PRIORITIES], default: "normal" },
     target_devices: { ...idList, default: [] },
     target_groups: { ...idList, default: [] },
+    target_filter: targetFilterSchema,
+    selection: { type: "string", enum: [...SELECTIONS], default: "spread" },
+    sample_seed: { type: ["string", "null"], minLength: 1, maxLength: 128 },
+    maintenance_windows: maintenanceWindowsSchema,
     // Not stored: whether unknown target devices and groups get waiting records instead of a 404.
     create_missing: { type: "boolean", default: false },
     rollout_percentage: { type: "number", exclusiveMinimum: 0, maximum: 100, default: DEFAULTS.rollout_percentage },
@@ -95,6 +112,10 @@ export function normalizeConfig(body: Record<string, unknown>): CampaignConfig {
     priority: b.priority ?? "normal",
     target_devices: b.target_devices ?? [],
     target_groups: b.target_groups ?? [],
+    target_filter: b.target_filter ?? null,
+    selection: b.selection ?? "spread",
+    sample_seed: b.sample_seed ?? null,
+    maintenance_windows: b.maintenance_windows ?? [],
     rollout_percentage: b.rollout_percentage ?? DEFAULTS.rollout_percentage,
     max_concurrent_updates: b.max_concurrent_updates ?? null,
     batch_size: b.batch_size ?? null,

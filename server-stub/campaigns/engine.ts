@@ -11,7 +11,10 @@ import { expireSilentUpdates, runAutoRetries } from "../services/retries";
 import { rollbackCampaignDevice } from "../services/rollbacks";
 import { assignUpdate } from "../services/updates";
 import { DEFAULTS, type CampaignConfig } from "./config";
+import { promotionVerdict, type PromotionGate } from "./gates";
 import { configOf, countStates, countsToApi, getCampaign, logCampaignEvent, stagesOf, type CampaignRow, type StageRow } from "./model";
+import { joinLateDevices, withdrawUnstarted } from "./live";
+import { updatesAllowed } from "./windows";
 import { campaignThresholdCrossed, failureRate, failures, finished, rolledBack, shouldAutoRollback, stageGatePasses } from "./thresholds";
 import { evaluateTriggers, healthWindowOpen, type TriggerFiring } from "./triggers";
 import { releaseDevices } from "./triggers/release-devices";
@@ -20,7 +23,8 @@ export class CampaignEngine {
   private ticking = false;
   private again = false;
 
-  constructor(private ctx: Ctx) {}
+  /** `gates`: rules asked before each promotion to the next stage (gates.ts); none = every stage passes. */
+  constructor(private ctx: Ctx, private readonly gates: readonly PromotionGate[] = []) {}
 
   /** Runs one evaluation of everything time- or event-driven. Re-entrant calls are coalesced. */
   tick(): void {
@@ -63,6 +67,8 @@ export class CampaignEngine {
       logEvent(this.ctx.log, "campaign_started", { campaign_id: id });
     }
     if (getCampaign(db, id)!.status !== "in_progress") return;
+    if (cfg.target_filter) joinLateDevices(this.ctx, c, cfg, now);
+    if (!updatesAllowed(cfg.maintenance_windows, now)) withdrawUnstarted(this.ctx, c, now);
 
     const total = (db.prepare("SELECT COUNT(*) AS n FROM campaign_devices WHERE campaign_id = ?").get(id) as { n: number }).n;
     const firing = evaluateTriggers({ ctx: this.ctx, campaign: getCampaign(db, id)!, cfg, now, totalDevices: total });
@@ -79,7 +85,7 @@ export class CampaignEngine {
       const stage = stages[c.current_stage]!;
       if (c.stage_ready_at !== null) {
         if (now < c.stage_ready_at) return; // soaking
-        this.nextStage(c, now);
+        if (!this.promote(c, cfg, stage, now)) return;
         continue;
       }
       if (stage.started_at === null) {
@@ -107,8 +113,21 @@ export class CampaignEngine {
         logCampaignEvent(db, id, now, "soak_started", { stage: stage.stage_index, minutes: stage.soak_minutes });
         return;
       }
-      this.nextStage(c, now);
+      if (isLast) this.nextStage(c, now);
+      else if (!this.promote(c, cfg, stage, now)) return;
     }
+  }
+
+  /** Asks the promotion gates; moves to the next stage when all pass. False when held or stopped. */
+  private promote(c: CampaignRow, cfg: CampaignConfig, stage: StageRow, now: number): boolean {
+    const v = promotionVerdict(this.gates, this.ctx, c, cfg, stage, now);
+    if (v.verdict === "fail") {
+      this.thresholdCrossed(c, cfg, "gate", `stage ${stage.name}: ${v.gate}: ${v.reason}`);
+      return false;
+    }
+    if (v.verdict === "wait") return false;
+    this.nextStage(c, now);
+    return true;
   }
 
   private nextStage(c: CampaignRow, now: number): void {
@@ -119,6 +138,7 @@ export class CampaignEngine {
   private dispatch(c: CampaignRow, cfg: CampaignConfig, stage: StageRow): void {
     const { db, clock } = this.ctx;
     const now = clock.now();
+    if (!updatesAllowed(cfg.maintenance_windows, now)) return; // outside every maintenance window: hold
     let room = cfg.max_concurrent_updates ? cfg.max_concurrent_updates - countStates(db, c.campaign_id).in_progress : Infinity;
     if (room <= 0) return;
     const fw = getFirmware(db, c.firmware_id);

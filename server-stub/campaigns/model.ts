@@ -6,8 +6,11 @@ import type { CampaignEventKind } from "../events/types";
 import { getDevice } from "../model/devices";
 import { groupExists, groupMembers } from "../model/groups";
 import type { CampaignConfig, CampaignStatus } from "./config";
+import { normalizeConfig } from "./config";
 import { strategyFor } from "./strategies";
-import type { FleetView } from "./strategies/strategy";
+import type { FleetView, StagePlan } from "./strategies/strategy";
+import { filterMatches, spreadOrder, stratumOf } from "./targeting";
+import { updatesAllowed } from "./windows";
 import { emptyCounts, failureRate, rolledBack, type StateCounts } from "./thresholds";
 
 export interface CampaignRow {
@@ -50,8 +53,9 @@ export function getCampaign(db: Db, id: string): CampaignRow | undefined {
   return db.prepare("SELECT * FROM campaigns WHERE campaign_id = ?").get(id) as CampaignRow | undefined;
 }
 
+/** The stored config, with the defaults of fields added since it was stored. */
 export function configOf(c: CampaignRow): CampaignConfig {
-  return json.parse<CampaignConfig>(c.config, {} as CampaignConfig);
+  return normalizeConfig(json.parse<Record<string, unknown>>(c.config, {}));
 }
 
 export function stagesOf(db: Db, id: string): StageRow[] {
@@ -97,17 +101,37 @@ export function fleetView(db: Db): FleetView {
   };
 }
 
-/** target_devices, then members of target_groups, then the strategy's own targets, de-duplicated in order. */
-export function resolveTargets(db: Db, cfg: CampaignConfig): string[] {
+/** target_devices, members of target_groups, the strategy's own targets, then the filter's matches, de-duplicated in that order. */
+export function targetSet(db: Db, cfg: CampaignConfig): string[] {
   const own = strategyFor(cfg.deployment_strategy).extraTargets?.(cfg, fleetView(db)) ?? [];
-  return [...new Set([...cfg.target_devices, ...cfg.target_groups.flatMap((g) => groupMembers(db, g)), ...own])];
+  const matched = cfg.target_filter ? filterMatches(db, cfg.target_filter) : [];
+  return [...new Set([...cfg.target_devices, ...cfg.target_groups.flatMap((g) => groupMembers(db, g)), ...own, ...matched])];
+}
+
+export const sampleSeed = (cfg: CampaignConfig, campaignId: string) => cfg.sample_seed ?? campaignId;
+
+/**
+ * The targets in the order stages take them: a seeded spread sample, or the list order when asked for. Registered
+ * devices come before waiting records (never seen yet), which could only stall a canary or an early batch.
+ */
+export function resolveTargets(db: Db, cfg: CampaignConfig, campaignId: string): string[] {
+  const targets = targetSet(db, cfg);
+  if (cfg.selection === "list_order") return targets;
+  const spread = (ids: string[]) => spreadOrder(ids, sampleSeed(cfg, campaignId), (id) => stratumOf(db, id));
+  const registered = (id: string) => getDevice(db, id)?.registered === 1;
+  return [...spread(targets.filter(registered)), ...spread(targets.filter((id) => !registered(id)))];
+}
+
+/** What the campaign's start would snapshot: its targets cut into stages by its strategy. */
+export function planCampaign(db: Db, c: CampaignRow, cfg: CampaignConfig): StagePlan[] {
+  return strategyFor(cfg.deployment_strategy).plan(cfg, resolveTargets(db, cfg, c.campaign_id), fleetView(db));
 }
 
 export function campaignToApi(db: Db, c: CampaignRow, now: number) {
   const cfg = configOf(c);
   const started = c.status !== "created";
   const counts = countStates(db, c.campaign_id);
-  const total = started ? Object.values(counts).reduce((a, b) => a + b, 0) : resolveTargets(db, cfg).length;
+  const total = started ? Object.values(counts).reduce((a, b) => a + b, 0) : targetSet(db, cfg).length;
   const stages = stagesOf(db, c.campaign_id).map((s) => {
     const sc = countStates(db, c.campaign_id, s.stage_index);
     const size = Object.values(sc).reduce((a, b) => a + b, 0);
@@ -136,6 +160,7 @@ export function campaignToApi(db: Db, c: CampaignRow, now: number) {
     rolled_back_devices: rolledBack(counts),
     rolled_back_by_device: counts.rolled_back_by_device,
     rolled_back_by_server: counts.rolled_back_by_server,
+    in_maintenance_window: updatesAllowed(cfg.maintenance_windows, now),
     failure_rate_percent: Math.round(failureRate(counts) * 100) / 100,
     current_stage: c.current_stage,
     stages,

@@ -4,7 +4,7 @@ import type { Principal } from "../auth/principal";
 import type { Ctx } from "../context";
 import { newId } from "../ids";
 import { logEvent } from "../log";
-import { assertDeviceId, ensureDevice, getDevice } from "../model/devices";
+import { assertDeviceId, deviceGroups, ensureDevice, getDevice } from "../model/devices";
 import { getFirmware } from "../model/firmware";
 import { ensureGroup, groupExists } from "../model/groups";
 import { getUpdate } from "../model/updates";
@@ -12,8 +12,9 @@ import { cancelUpdateRow } from "../services/updates";
 import type { CampaignConfig } from "./config";
 import { normalizeConfig } from "./config";
 import type { CampaignEngine } from "./engine";
-import { configOf, countStates, fleetView, getCampaign, logCampaignEvent, resolveTargets, type CampaignRow } from "./model";
-import { strategyFor, validateCampaign } from "./strategies";
+import { configOf, countStates, fleetView, getCampaign, logCampaignEvent, planCampaign, sampleSeed, targetSet, type CampaignRow } from "./model";
+import { validateCampaign } from "./strategies";
+import { validateWindows } from "./windows";
 import { failures } from "./thresholds";
 import { rollbackWarning } from "./triggers/rollback-check";
 
@@ -22,6 +23,7 @@ export function createCampaign(ctx: Ctx, body: Record<string, unknown>, who: Pri
   if (cfg.scheduled_start !== null && Number.isNaN(Date.parse(cfg.scheduled_start))) throw badRequest("scheduled_start must be an ISO 8601 time", "INVALID_CAMPAIGN");
   if (cfg.scheduled_start) cfg.scheduled_start = new Date(Date.parse(cfg.scheduled_start)).toISOString();
   return ctx.db.transaction(() => {
+    validateWindows(cfg.maintenance_windows);
     const problem = validateCampaign(cfg, fleetView(ctx.db));
     if (problem) throw badRequest(problem.message, problem.code, problem.details);
     if (!getFirmware(ctx.db, cfg.firmware_id)) throw notFound("firmware", cfg.firmware_id);
@@ -39,7 +41,7 @@ export function createCampaign(ctx: Ctx, body: Record<string, unknown>, who: Pri
       )
       .run(id, cfg.name, cfg.description, cfg.firmware_id, cfg.deployment_strategy, cfg.priority, JSON.stringify(cfg), cfg.requires_approval ? 1 : 0, who.subject, now, now);
     logCampaignEvent(ctx.db, id, now, "created", { by: who.subject });
-    const warning = cfg.auto_rollback ? rollbackWarning(ctx.db, resolveTargets(ctx.db, cfg), getFirmware(ctx.db, cfg.firmware_id)!.version) : null;
+    const warning = cfg.auto_rollback ? rollbackWarning(ctx.db, targetSet(ctx.db, cfg), getFirmware(ctx.db, cfg.firmware_id)!.version) : null;
     if (warning) {
       logCampaignEvent(ctx.db, id, now, "warning", { ...warning });
       logEvent(ctx.log, "campaign_rollback_impossible", { campaign_id: id, versions: warning.missing_versions.join(","), devices: warning.devices.length }, "warn");
@@ -83,7 +85,7 @@ export function approveCampaign(ctx: Ctx, id: string, comment: string | null, wh
 export function startCampaign(ctx: Ctx, engine: CampaignEngine, id: string): CampaignRow {
   ctx.db.transaction(() => {
     const c = load(ctx, id);
-    const cfg = JSON.parse(c.config) as CampaignConfig;
+    const cfg = configOf(c);
     const now = ctx.clock.now();
     const future = cfg.scheduled_start !== null && Date.parse(cfg.scheduled_start) > now;
     if (c.status === "paused") {
@@ -112,12 +114,12 @@ export function startCampaign(ctx: Ctx, engine: CampaignEngine, id: string): Cam
 }
 
 function snapshotPlan(ctx: Ctx, c: CampaignRow, cfg: CampaignConfig): void {
-  const targets = resolveTargets(ctx.db, cfg);
-  if (targets.length === 0) throw conflict("NO_TARGET_DEVICES", `campaign ${c.campaign_id} resolves to no devices (target_devices, target_groups, blue/green groups are empty)`);
+  const targets = targetSet(ctx.db, cfg);
+  if (targets.length === 0) throw conflict("NO_TARGET_DEVICES", `campaign ${c.campaign_id} resolves to no devices (target_devices, target_groups, blue/green groups are empty and target_filter matches none)`);
   const now = ctx.clock.now();
   for (const id of targets) assertDeviceId(id);
   for (const id of targets) ensureDevice(ctx.db, id, now);
-  const plan = strategyFor(cfg.deployment_strategy).plan(cfg, targets, fleetView(ctx.db));
+  const plan = planCampaign(ctx.db, c, cfg);
   const insStage = ctx.db.prepare("INSERT INTO campaign_stages(campaign_id, stage_index, name, soak_minutes) VALUES (?, ?, ?, ?)");
   const insDevice = ctx.db.prepare("INSERT INTO campaign_devices(campaign_id, device_id, stage_index, position, state) VALUES (?, ?, ?, ?, 'pending')");
   let position = 0;
@@ -161,7 +163,7 @@ export function rollbackCampaign(ctx: Ctx, engine: CampaignEngine, id: string, r
     if (c.status === "created") throw conflict("INVALID_STATE", `campaign ${id} has not started`);
     const members = new Set((ctx.db.prepare("SELECT device_id FROM campaign_devices WHERE campaign_id = ?").all(id) as { device_id: string }[]).map((r) => r.device_id));
     // A target that rollout_percentage left out was never updated: say so instead of refusing.
-    const targeted = new Set(resolveTargets(ctx.db, configOf(c)));
+    const targeted = new Set(targetSet(ctx.db, configOf(c)));
     const neverUpdated = targetDevices.filter((d) => !members.has(d) && targeted.has(d));
     const unknown = targetDevices.filter((d) => !members.has(d) && !targeted.has(d));
     if (unknown.length) throw badRequest(`not in campaign ${id}: ${unknown.join(", ")}`, "DEVICE_NOT_IN_CAMPAIGN", { devices: unknown });
@@ -188,3 +190,18 @@ export function assertCampaignExists(ctx: Ctx, id: string): CampaignRow {
   return load(ctx, id);
 }
 
+
+/** Who the campaign targets and how its stages would cut them, as its start would (and, once running, who matches now). */
+export function previewCampaign(ctx: Ctx, id: string) {
+  const c = load(ctx, id);
+  const cfg = configOf(c);
+  const stages = planCampaign(ctx.db, c, cfg);
+  const devices = stages.flatMap((s, stage) => s.deviceIds.map((device_id) => {
+    const d = getDevice(ctx.db, device_id);
+    return { device_id, stage, device_model: d?.device_model ?? null, hardware_version: d?.hardware_version ?? null, current_version: d?.current_version ?? null, groups: deviceGroups(ctx.db, device_id) };
+  }));
+  return {
+    campaign_id: id, status: c.status, selection: cfg.selection, sample_seed: sampleSeed(cfg, id), total_devices: devices.length,
+    stages: stages.map((s, index) => ({ index, name: s.name, total_devices: s.deviceIds.length, soak_minutes: s.soakMinutes })), devices,
+  };
+}

@@ -6,6 +6,7 @@ import { UPDATE_STATUSES } from "../../device/protocol";
 export const CAMPAIGN_EVENT_KINDS = [
   "created", "approved", "scheduled", "started", "paused", "resumed", "stage_started", "soak_started", "stage_completed",
   "threshold_crossed", "rollback", "completed", "failed", "cancelled", "warning", "health_failed", "device_timed_out",
+  "window_closed", "device_joined",
 ] as const;
 export type CampaignEventKind = (typeof CAMPAIGN_EVENT_KINDS)[number];
 

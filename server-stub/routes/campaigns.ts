@@ -6,7 +6,7 @@ import { principalOf } from "../auth/hook";
 import { READERS, WRITERS } from "../auth/principal";
 import { CAMPAIGN_STATUSES, campaignBodySchema } from "../campaigns/config";
 import { campaignToApi, getCampaign, type CampaignRow } from "../campaigns/model";
-import { approveCampaign, cancelCampaign, createCampaign, pauseCampaign, rollbackCampaign, startCampaign } from "../campaigns/service";
+import { approveCampaign, cancelCampaign, createCampaign, pauseCampaign, previewCampaign, rollbackCampaign, startCampaign } from "../campaigns/service";
 import { anyObject, authErrors, idParam, paging, reasonBody, type AppDeps } from "./common";
 
 const campParam = idParam("campaign_id");
@@ -66,6 +66,15 @@ export async function campaignRoutes(app: FastifyInstance, { ctx, engine }: AppD
       .all(idOf(req));
     return { campaign_id: idOf(req), devices };
   });
+
+  app.post(ROUTES.campaignPreview, {
+    config: { roles: READERS },
+    schema: {
+      tags: ["campaigns"], params: campParam,
+      description: "Who the campaign targets (target_filter evaluated now) and the stages its start would cut them into, with the same seeded sample.",
+      response: { 200: anyObject, ...authErrors },
+    },
+  }, async (req) => previewCampaign(ctx, idOf(req)));
 
   app.post(ROUTES.campaignApprove, {
     config: { roles: WRITERS },

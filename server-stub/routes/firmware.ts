@@ -13,6 +13,8 @@ import { readUploadParts, registerFirmware } from "../services/firmware-ingest";
 import { authErrors, idParam, paging, type AppDeps } from "./common";
 import { parseRange } from "./range";
 
+export const DOWNLOAD_CACHE_CONTROL = "private, max-age=86400";
+
 const fwParam = idParam("firmware_id");
 
 export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
@@ -77,6 +79,9 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     }
     const size = fw.file_size;
     const etag = `"${fw.checksum_sha256}"`;
+    // An image never changes under its firmware id (the ETag is its SHA-256): caches may keep it. Private by default,
+    // since the answer depends on the device's credential; a CDN in front says what it may do (cdn_config).
+    reply.header("Cache-Control", ctx.config.cdn?.cache_control ?? DOWNLOAD_CACHE_CONTROL);
     reply.header("Accept-Ranges", "bytes").header("ETag", etag).header("X-Checksum-SHA256", fw.checksum_sha256)
       .header("Repr-Digest", `sha-256=:${base64Encode(Buffer.from(fw.checksum_sha256, "hex"))}:`);
     if (req.headers["if-none-match"] === etag) return reply.status(304).send();

@@ -4,6 +4,14 @@ import { json } from "../db";
 import { downloadUrl, type FirmwareRow } from "../model/firmware";
 import type { UpdateRow } from "../model/updates";
 
+/** The CDN's URL first and a fallback (the CDN's own, or this server) when a CDN is on; this server alone otherwise. */
+function downloadUrls(ctx: Ctx, firmwareId: string): Pick<UpdateManifest, "download_url" | "fallback_url"> {
+  const origin = downloadUrl(ctx.config.publicUrl, firmwareId);
+  const cdn = ctx.config.cdn;
+  if (!cdn) return { download_url: origin, fallback_url: null };
+  return { download_url: downloadUrl(cdn.base_url, firmwareId), fallback_url: cdn.fallback_url ? downloadUrl(cdn.fallback_url, firmwareId) : origin };
+}
+
 /** Builds and signs a fresh manifest for an assigned update (re-issued on every poll). */
 export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow): SignedUpdateEnvelope {
   const now = ctx.clock.now();
@@ -20,7 +28,7 @@ export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow): SignedU
     max_hardware_version: fw.max_hardware_version,
     chip_id: fw.chip_id,
     secure_version: fw.secure_version,
-    download_url: downloadUrl(ctx.config.publicUrl, fw.firmware_id),
+    ...downloadUrls(ctx, fw.firmware_id),
     issued_at: new Date(now).toISOString(),
     expires_at: new Date(now + ctx.config.manifestTtlSeconds * 1000).toISOString(),
     rollback: u.rollback === 1,

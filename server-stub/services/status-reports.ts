@@ -28,7 +28,7 @@ export function reportStatus(ctx: Ctx, updateId: string, r: StatusReport, via: "
     const now = ctx.clock.now();
     ctx.db
       .prepare("INSERT INTO status_reports(update_id, sequence, status, progress, error_code, error_message, device_timestamp, received_at, via) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(updateId, seq, r.status, r.progress ?? null, r.error_code ?? null, r.error_message ?? null, r.timestamp ?? null, now, via);
+      .run(updateId, seq, r.status, r.progress ?? null, r.error_code ?? null, r.error_message ?? r.reason ?? null, r.timestamp ?? null, now, via);
     const terminal = isTerminalStatus(r.status);
     const progress = r.status === "completed" ? 100 : (r.progress ?? u.progress);
     const failing = r.status === "failed" || r.status === "rolled_back";
@@ -38,7 +38,8 @@ export function reportStatus(ctx: Ctx, updateId: string, r: StatusReport, via: "
            completed_at = ?, error_code = ?, error_message = ? WHERE update_id = ?`,
       )
       .run(
-        r.status, progress, now, terminal && u.started_at === null ? u.created_at : now, terminal ? now : null,
+        // A deferral is not a start: the application has not let the update begin.
+        r.status, progress, now, r.status === "deferred" ? null : terminal && u.started_at === null ? u.created_at : now, terminal ? now : null,
         failing ? (r.error_code ?? u.error_code) : u.error_code, failing ? (r.error_message ?? u.error_message) : u.error_message, updateId,
       );
     flagConflict(ctx, u, r);
@@ -50,6 +51,7 @@ export function reportStatus(ctx: Ctx, updateId: string, r: StatusReport, via: "
     syncCampaignDevice(ctx, updated);
     const fields = { campaign_id: u.campaign_id ?? undefined, device_id: u.device_id, update_id: updateId, status: r.status, progress: progress, via };
     if (failing) logEvent(ctx.log, "update_failed", { ...fields, error_code: r.error_code ?? "UNKNOWN" }, "warn");
+    else if (r.status === "deferred") logEvent(ctx.log, "update_deferred", { ...fields, reason: r.reason ?? undefined, until: r.deferred_until ?? undefined });
     else logEvent(ctx.log, r.status === "completed" ? "update_completed" : "update_status", fields);
     return { update: updated, duplicate: false };
   })();
@@ -111,7 +113,7 @@ export function syncCampaignDevice(ctx: Ctx, u: UpdateRow): void {
     }
     return;
   }
-  const state = ({ scheduled: "in_progress", downloading: "in_progress", installing: "in_progress", completed: "completed", failed: "failed", rolled_back: "failed", cancelled: "cancelled" } satisfies Record<UpdateStatus, string>)[u.status];
+  const state = ({ scheduled: "in_progress", deferred: "in_progress", downloading: "in_progress", installing: "in_progress", completed: "completed", failed: "failed", rolled_back: "failed", cancelled: "cancelled" } satisfies Record<UpdateStatus, string>)[u.status];
   ctx.db
     .prepare("UPDATE campaign_devices SET state = ?, finished_at = ? WHERE campaign_id = ? AND update_id = ? AND state NOT IN ('rolled_back')")
     .run(state, isTerminalStatus(u.status) ? now : null, u.campaign_id, u.update_id);

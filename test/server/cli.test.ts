@@ -78,4 +78,11 @@ describe("ota-server CLI", () => {
     const r = run("--public-url", "http://host:8221/a b", "--port", "0", "--no-mqtt", "--no-dev-token");
     expect([r.status, r.stderr]).toEqual([2, expect.stringMatching(/--public-url must be an http\(s\) URL of at most 806/)]);
   });
+
+  it("refuses CDN options devices could not take, or a fallback without a CDN", () => {
+    const r = run("--cdn-url", "ftp://cdn", "--port", "0", "--no-mqtt", "--no-dev-token");
+    expect([r.status, r.stderr]).toEqual([2, expect.stringMatching(/--cdn-url must be an http\(s\) URL/)]);
+    const alone = run("--cdn-fallback-url", "http://backup", "--port", "0", "--no-mqtt", "--no-dev-token");
+    expect([alone.status, alone.stderr]).toEqual([2, expect.stringMatching(/--cdn-fallback-url and --cdn-cache-control need --cdn-url/)]);
+  });
 });

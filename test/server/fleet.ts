@@ -24,7 +24,8 @@ export async function setupFleet(h: Harness, n: number, prefix = "d"): Promise<F
 }
 
 export async function createCampaign(h: Harness, body: Record<string, unknown>): Promise<string> {
-  const r = await api(h, "POST", "/api/v1/campaigns", { ...asAdmin(h), body: { name: "test", ...body } });
+  // list_order: these tests follow stage mechanics device by device; test/server/targeting.test.ts covers the spread sample.
+  const r = await api(h, "POST", "/api/v1/campaigns", { ...asAdmin(h), body: { name: "test", selection: "list_order", ...body } });
   if (r.status !== 201) throw new Error(`create campaign: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.campaign_id;
 }

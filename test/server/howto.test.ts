@@ -96,7 +96,15 @@ describe.skipIf(!hasCurl)("HOWTO curl flow against ota-server", () => {
         for (const d of ["device1", "device2", "device3"]) keys[d] = (await call("POST", "/api/v1/devices", { device_id: d, device_model: "IOT-2024", hardware_version: "1.0", current_version: "1.0.0" })).api_key;
         await call("POST", "/api/v1/groups", { name: "production_fleet", device_ids: ["fleet-1", "fleet-2", "fleet-3", "fleet-4", "fleet-5"] });
       }
-      if (label === "POST /api/v1/campaigns/{campaign_id}/pause") await deviceInstalls(keys.device1!, "device1");
+      // The first 25 % is a seeded sample of the registered devices: two of device1..3, so device1 or device2 (which the
+      // HOWTO's rollback names) is always among them. One installs, as the device agent would.
+      if (label === "POST /api/v1/campaigns/{campaign_id}/pause") {
+        const members = (await call("GET", `/api/v1/campaigns/${vars.campaign_id}/devices`)).devices as Array<{ device_id: string; state: string }>;
+        const inFlight = members.filter((d) => d.state === "in_progress").map((d) => d.device_id).sort();
+        expect(inFlight.join(",")).toMatch(/^device[123],device[123]$/);
+        vars.installed = inFlight[0]!; // device1 or device2; the other one stays in flight, so the campaign can pause
+        await deviceInstalls(keys[vars.installed]!, vars.installed);
+      }
 
       const [status, body] = run(block);
       expect(status, `${label}: ${JSON.stringify(body)}`).toBeGreaterThanOrEqual(200);
@@ -129,7 +137,7 @@ describe.skipIf(!hasCurl)("HOWTO curl flow against ota-server", () => {
           expect(body).toMatchObject({ status: "in_progress", total_devices: 2, in_progress_devices: 2 }); // 25 % of 8
           break;
         case "POST /api/v1/campaigns/{campaign_id}/rollback":
-          expect(body.rollback_updates.map((r: any) => r.device_id)).toEqual(["device1"]);
+          expect(body.rollback_updates.map((r: any) => r.device_id)).toEqual([vars.installed]);
           break;
         case "POST /api/v1/devices/{device_id}/rollback":
           expect(body).toMatchObject({ rollback: true, to_version: "1.1.0" });
