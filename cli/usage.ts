@@ -4,12 +4,13 @@
 export const EXIT = { ok: 0, error: 1, usage: 2, paused: 3, failed: 4 } as const;
 
 export const USAGE = `usage:
-  ota login --server URL (--api-key KEY | --token JWT)
+  ota login --server URL (--api-key KEY | --token JWT) [--model MODEL]
     Checks the credential (GET /api/v1/auth/whoami) and stores {server, credential} in $OTA_CONFIG or
     ~/.config/ota/config.json (mode 0600). $OTA_SERVER, $OTA_API_KEY and $OTA_TOKEN override it.
+    --model is the default device model of firmware uploads.
   ota firmware upload FILE [--model MODEL] [--name NAME] [--version V] [--description TEXT]
     Uploads an ESP32 app image; version and name come from its app descriptor (esp_app_desc_t),
-    the model from --model or "model" in the config file.
+    the model from --model or the one \`ota login --model\` stored.
   ota firmware list [--model MODEL]
   ota campaign create --name NAME --firmware FIRMWARE_ID [--devices ID,…] [--groups NAME,…]
                       [--strategy immediate|staged|canary|blue_green] [--batch-size N] [--max-concurrent N]

@@ -37,7 +37,7 @@ async function upload(cmd: Command): Promise<number> {
   const desc = bytes[0] === ESP_IMAGE_MAGIC ? readAppDesc(bytes) : null;
   if (!desc) throw new CliFailure(`${file} is not an ESP32 app image (no esp_app_desc_t at offset 0x20)`);
   const model = str(cmd.values, "model") ?? readConfig(configPath(cmd.io.env)).model;
-  if (!model) throw new UsageError("firmware upload needs --model MODEL (or \"model\" in the config file)", ["firmware", "upload"]);
+  if (!model) throw new UsageError("firmware upload needs --model MODEL (or a default from `ota login --model`)", ["firmware", "upload"]);
   const version = str(cmd.values, "version") ?? desc.version;
   const meta = { name: str(cmd.values, "name") ?? desc.projectName, version, device_model: model, description: str(cmd.values, "description") };
   const form = new FormData();

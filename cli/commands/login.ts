@@ -9,7 +9,7 @@ import { ROUTES } from "../../device/protocol/paths";
 const TOPIC = ["login"];
 
 export async function login(args: string[], io: Io): Promise<number> {
-  const { values } = parseCommand(args, TOPIC, {});
+  const { values } = parseCommand(args, TOPIC, { model: { type: "string" } });
   const server = str(values, "server");
   const apiKey = str(values, "api-key");
   const token = str(values, "token");
@@ -20,7 +20,8 @@ export async function login(args: string[], io: Io): Promise<number> {
   // A credential the server refuses is not stored: the ApiError (401 UNAUTHORIZED) goes to the user.
   const who = await new ApiClient(conn).get(ROUTES.whoami);
   const path = configPath(io.env);
-  writeConfig(path, { ...readConfig(path), ...conn });
+  const model = str(values, "model");
+  writeConfig(path, { ...readConfig(path), ...conn, ...(model ? { model } : {}) });
   if (values.json) io.out(JSON.stringify({ server: conn.server, config: path, whoami: who }, null, 2));
   else io.out(`logged in to ${conn.server} as ${who?.subject ?? "?"} (${who?.role ?? "?"}); saved in ${path}`);
   return 0;
