@@ -8,21 +8,36 @@ import { ApiError } from "./api-error";
 import { installAuth } from "./auth/hook";
 import type { CampaignEngine } from "./campaigns/engine";
 import type { Ctx } from "./context";
+import type { EventHub } from "./events/hub";
+import type { WebhookDispatcher } from "./events/dispatcher";
 import { authRoutes } from "./routes/auth";
 import { campaignRoutes } from "./routes/campaigns";
 import { deviceRoutes } from "./routes/devices";
 import { docsRoutes } from "./routes/docs";
+import { eventRoutes } from "./routes/events";
 import { firmwareRoutes } from "./routes/firmware";
 import { groupRoutes } from "./routes/groups";
 import { healthRoutes } from "./routes/health";
 import { keyRoutes } from "./routes/keys";
 import { statsRoutes } from "./routes/stats";
 import { updateRoutes } from "./routes/updates";
+import { webhookRoutes } from "./routes/webhooks";
 
 export interface AppDeps {
   ctx: Ctx;
   engine: CampaignEngine;
   mqttInfo: () => { url: string | null };
+  events: EventsRuntime;
+}
+
+/** The event stream's moving parts, built by server.ts. */
+export interface EventsRuntime {
+  hub: EventHub;
+  webhooks: WebhookDispatcher;
+  /** Period of the SSE `: keep-alive` comment. */
+  keepAliveMs: number;
+  /** Accept plain-http webhook URLs to hosts other than loopback (they would carry fleet data unencrypted). */
+  allowHttpWebhooks: boolean;
 }
 
 export const SERVICE_VERSION = "0.1.0";
@@ -68,6 +83,8 @@ export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyIn
   await app.register(updateRoutes, deps);
   await app.register(campaignRoutes, deps);
   await app.register(statsRoutes, deps);
+  await app.register(eventRoutes, deps);
+  await app.register(webhookRoutes, deps);
   await app.register(docsRoutes, deps);
   return app;
 }

@@ -22,6 +22,8 @@ export async function runServer(values: CliValues): Promise<void> {
   const maxUploadBytes = int(values["max-upload-mb"], "max-upload-mb", 32) * 1024 * 1024;
   const problem = serverOptionsProblem({ publicUrl: values["public-url"], maxUploadBytes });
   if (problem) throw new CliError(problem.replace(/^public URL/, "--public-url").replace(/^max upload size/, "--max-upload-mb"));
+  const retentionDays = int(values["event-retention-days"], "event-retention-days", 30);
+  if (retentionDays < 1) throw new CliError("--event-retention-days must be at least 1");
   const env = process.env;
   const port = portArg(values.port ?? env.OTA_PORT, "port", 8221);
   const mqttPort = values["no-mqtt"] ? null : portArg(values["mqtt-port"] ?? env.OTA_MQTT_PORT, "mqtt-port", 1883);
@@ -48,6 +50,8 @@ export async function runServer(values: CliValues): Promise<void> {
       maxUploadBytes,
       manifestTtlSeconds: int(values["manifest-ttl"], "manifest-ttl", 86400),
       defaultTimeoutMinutes: int(values["default-timeout-minutes"], "default-timeout-minutes", 0),
+      eventRetentionDays: retentionDays,
+      allowHttpWebhooks: values["allow-http-webhooks"] ?? false,
     });
   } catch (e) {
     file.close();

@@ -8,6 +8,7 @@ const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--pub
              [--log-dir logs] [--log-file PATH] [--log-format text|json] [--log-level info]
              [--log-max-mb 10] [--quiet]
              [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
+             [--event-retention-days 30] [--allow-http-webhooks]
     Runs the server until SIGINT/SIGTERM (or \`ota-server stop\`). Logs go to the terminal and to
     <log-dir>/ota_service.log (rotated at --log-max-mb, 3 old files kept); --quiet: file only.`;
 const WAIT = `  ota-server wait [--port 8221 | --url URL] [--timeout 30]
@@ -48,6 +49,7 @@ const OPTIONS = {
   "log-level": { type: "string" }, "log-format": { type: "string" }, "log-file": { type: "string" }, "log-dir": { type: "string" },
   "log-max-mb": { type: "string" }, quiet: { type: "boolean" }, "pid-file": { type: "string" },
   "max-upload-mb": { type: "string" }, "manifest-ttl": { type: "string" }, "default-timeout-minutes": { type: "string" },
+  "event-retention-days": { type: "string" }, "allow-http-webhooks": { type: "boolean" },
   url: { type: "string" }, timeout: { type: "string" },
   role: { type: "string" }, name: { type: "string" }, help: { type: "boolean", short: "h" },
 } as const;

@@ -1,6 +1,7 @@
 // SQLite state (better-sqlite3: synchronous, so a status report and the campaign
 // bookkeeping it triggers happen in one transaction). Times are epoch milliseconds.
 import Database from "better-sqlite3";
+import { migrateEvents } from "./events/schema";
 
 export type Db = Database.Database;
 
@@ -77,9 +78,6 @@ CREATE TABLE IF NOT EXISTS campaign_devices (
   state TEXT NOT NULL, update_id TEXT, rollback_update_id TEXT, note TEXT, finished_at INTEGER,
   PRIMARY KEY (campaign_id, device_id)
 );
-CREATE TABLE IF NOT EXISTS campaign_events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, campaign_id TEXT NOT NULL, at INTEGER NOT NULL, type TEXT NOT NULL, detail TEXT
-);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
 
@@ -89,6 +87,7 @@ export function openDb(path: string): Db {
   db.pragma("busy_timeout = 5000");
   db.pragma("foreign_keys = ON");
   db.exec(SCHEMA);
+  migrateEvents(db); // events, webhooks; campaign_events becomes a view over events
   cacheStatements(db);
   return db;
 }

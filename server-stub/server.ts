@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import type { AddressInfo } from "node:net";
 import { IMAGE_SIZE_MAX, PUBLIC_URL_MAX } from "../device/protocol";
-import { buildApp, installErrorHandling } from "./app";
+import { buildApp, installErrorHandling, type EventsRuntime } from "./app";
 import { ApiKeyStore } from "./auth/api-keys";
 import { installAuth } from "./auth/hook";
 import { loadJwtSecret, TokenService } from "./auth/tokens";
@@ -13,6 +13,9 @@ import { CampaignEngine } from "./campaigns/engine";
 import { ManualClock, systemClock, type Clock } from "./clock";
 import type { Ctx } from "./context";
 import { openDb, type Db } from "./db";
+import { DISPATCH_DEFAULTS, WebhookDispatcher, type DispatchOptions } from "./events/dispatcher";
+import { EventHub } from "./events/hub";
+import { RetentionPruner } from "./events/retention";
 import { getUpdate } from "./model/updates";
 import { logEvent } from "./log";
 import type { OtaBus } from "./mqtt/bus";
@@ -41,6 +44,14 @@ export interface ServerOptions {
   manifestTtlSeconds?: number;
   maxUploadBytes?: number;
   defaultTimeoutMinutes?: number;
+  /** Events and webhook delivery logs older than this are pruned (default 30). */
+  eventRetentionDays?: number;
+  /** Webhooks may use plain http to hosts other than loopback (default false: fleet data would travel unencrypted). */
+  allowHttpWebhooks?: boolean;
+  /** Webhook retry timing and limits (tests shorten them). */
+  webhooks?: Partial<DispatchOptions>;
+  /** SSE keep-alive comment period (default 15 s). */
+  sseKeepAliveMs?: number;
 }
 
 export interface OtaServer {
@@ -52,6 +63,7 @@ export interface OtaServer {
   ctx: Ctx;
   engine: CampaignEngine;
   app: FastifyInstance;
+  events: EventsRuntime;
   close(): Promise<void>;
 }
 
@@ -123,7 +135,16 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host);
   if (bus) opened.push(() => bus!.close());
 
-  const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }) }, log);
+  const manual = clock instanceof ManualClock;
+  const hub = new EventHub(db);
+  const webhooks = new WebhookDispatcher(db, clock, log, { ...DISPATCH_DEFAULTS, useTimers: !manual, ...opts.webhooks });
+  const events: EventsRuntime = { hub, webhooks, keepAliveMs: opts.sseKeepAliveMs ?? 15_000, allowHttpWebhooks: opts.allowHttpWebhooks ?? false };
+  const pruner = new RetentionPruner(db, clock, log, opts.eventRetentionDays ?? 30);
+  pruner.run();
+  const stopDispatch = webhooks.start(hub);
+  opened.push(() => (stopDispatch(), webhooks.close()));
+
+  const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }), events }, log);
   opened.push(() => app.close());
   await app.listen({ port: opts.port ?? 8221, host });
   const port = (app.server.address() as AddressInfo).port;
@@ -142,16 +163,20 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
     authUrl = `http://localhost:${(authApp.server.address() as AddressInfo).port}`;
   }
 
-  const timer = clock instanceof ManualClock || opts.tickIntervalMs === 0 ? null : setInterval(() => engine!.tick(), opts.tickIntervalMs ?? 1000);
-  const unsubscribe = clock instanceof ManualClock ? clock.onChange(() => engine!.tick()) : null;
+  const timer = manual || opts.tickIntervalMs === 0 ? null : setInterval(() => engine!.tick(), opts.tickIntervalMs ?? 1000);
+  const pruneTimer = manual ? null : setInterval(() => pruner.run(), 3600_000).unref();
+  const unsubscribe = manual ? clock.onChange(() => (engine!.tick(), pruner.maybeRun(), webhooks.wake())) : null;
   engine.tick(); // campaigns that were running before a restart continue at once
 
   logEvent(log, "ota_server_started", { url: ctx.config.publicUrl, mqtt_url: bus?.url ?? null, auth_url: authUrl ?? undefined, key_id: signingKey.key_id, data_dir: opts.dataDir });
   return {
-    url: `http://localhost:${port}`, port, authUrl, mqttUrl: bus?.url ?? null, mqttPort: bus?.port ?? null, ctx, engine, app,
+    url: `http://localhost:${port}`, port, authUrl, mqttUrl: bus?.url ?? null, mqttPort: bus?.port ?? null, ctx, engine, app, events,
     async close() {
       if (timer) clearInterval(timer);
+      if (pruneTimer) clearInterval(pruneTimer);
       unsubscribe?.();
+      stopDispatch();
+      webhooks.close();
       await app.close();
       await authApp?.close();
       await bus?.close();

@@ -43,6 +43,10 @@ export const ROUTES = {
   keyRetire: "/api/v1/keys/:key_id/retire",
   stats: "/api/v1/stats",
   campaignStats: "/api/v1/stats/campaigns/:campaign_id",
+  events: "/api/v1/events",
+  webhooks: "/api/v1/webhooks",
+  webhook: "/api/v1/webhooks/:webhook_id",
+  webhookDeliveries: "/api/v1/webhooks/:webhook_id/deliveries",
 } as const;
 
 export type RouteName = keyof typeof ROUTES;
@@ -115,4 +119,10 @@ export const campaignStatsPath = (campaignId: string) => routePath("campaignStat
 export const groupPath = (name: string) => routePath("group", { name });
 export const groupDevicesPath = (name: string) => routePath("groupDevices", { name });
 export const groupDevicePath = (name: string, deviceId: string) => routePath("groupDevice", { name, device_id: deviceId });
+export const webhookPath = (webhookId: string) => routePath("webhook", { webhook_id: webhookId });
+export const webhookDeliveriesPath = (webhookId: string, query?: { limit?: number; offset?: number }) =>
+  routePath("webhookDeliveries", { webhook_id: webhookId }, query);
+/** GET /api/v1/events; `type` is one prefix or several, comma-separated. */
+export const eventsPath = (query?: { after?: number; limit?: number; campaign_id?: string; device_id?: string; type?: string }) =>
+  routePath("events", {}, query);
 export const keyRetirePath = (keyId: string) => routePath("keyRetire", { key_id: keyId });

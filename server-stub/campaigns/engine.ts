@@ -11,7 +11,7 @@ import { expireSilentUpdates, runAutoRetries } from "../services/retries";
 import { rollbackCampaignDevice } from "../services/rollbacks";
 import { assignUpdate } from "../services/updates";
 import { DEFAULTS, type CampaignConfig } from "./config";
-import { configOf, countStates, getCampaign, logCampaignEvent, stagesOf, type CampaignRow, type StageRow } from "./model";
+import { configOf, countStates, countsToApi, getCampaign, logCampaignEvent, stagesOf, type CampaignRow, type StageRow } from "./model";
 import { campaignThresholdCrossed, failureRate, failures, finished, rolledBack, shouldAutoRollback, stageGatePasses } from "./thresholds";
 
 export class CampaignEngine {
@@ -96,7 +96,11 @@ export class CampaignEngine {
       const sc = countStates(db, id, stage.stage_index);
       if (sc.pending > 0 || sc.in_progress > 0) return;
 
-      db.prepare("UPDATE campaign_stages SET finished_at = COALESCE(finished_at, ?) WHERE campaign_id = ? AND stage_index = ?").run(now, id, stage.stage_index);
+      if (stage.finished_at === null) {
+        db.prepare("UPDATE campaign_stages SET finished_at = ? WHERE campaign_id = ? AND stage_index = ?").run(now, id, stage.stage_index);
+        stage.finished_at = now;
+        logCampaignEvent(db, id, now, "stage_completed", { stage: stage.stage_index, name: stage.name, ...countsToApi(sc) });
+      }
       if (!stageGatePasses(cfg, sc)) {
         const rate = failureRate(sc).toFixed(1);
         return this.thresholdCrossed(c, cfg, "gate", `stage ${stage.name} failure rate ${rate}% > ${cfg.failure_threshold_percent}%`);
@@ -207,7 +211,7 @@ export class CampaignEngine {
     const counts = countStates(db, c.campaign_id);
     const status = failureRate(counts) > cfg.failure_threshold_percent ? "failed" : "completed";
     db.prepare("UPDATE campaigns SET status = ?, completed_at = ?, updated_at = ? WHERE campaign_id = ?").run(status, now, now, c.campaign_id);
-    logCampaignEvent(db, c.campaign_id, now, status, { ...counts });
+    logCampaignEvent(db, c.campaign_id, now, status, countsToApi(counts));
     logEvent(this.ctx.log, `campaign_${status}`, { campaign_id: c.campaign_id, completed: counts.completed, failed: counts.failed, rolled_back: rolledBack(counts), skipped: counts.skipped });
   }
 }

@@ -1,6 +1,8 @@
 import { iso } from "../clock";
 import type { Db } from "../db";
 import { json } from "../db";
+import { campaignEvent } from "../events/emit";
+import type { CampaignEventKind } from "../events/types";
 import { getDevice } from "../model/devices";
 import { groupExists, groupMembers } from "../model/groups";
 import type { CampaignConfig, CampaignStatus } from "./config";
@@ -81,8 +83,10 @@ export function countsToApi(c: StateCounts) {
   return { ...rest, rolled_back: rolledBack(c), rolled_back_by_device, rolled_back_by_server };
 }
 
-export function logCampaignEvent(db: Db, id: string, at: number, type: string, detail: Record<string, unknown> = {}): void {
-  db.prepare("INSERT INTO campaign_events(campaign_id, at, type, detail) VALUES (?, ?, ?, ?)").run(id, at, type, JSON.stringify(detail));
+/** A campaign event (`campaign.<kind>` in the event stream); data carries the campaign's status after it. */
+export function logCampaignEvent(db: Db, id: string, at: number, kind: CampaignEventKind, detail: Record<string, unknown> = {}): void {
+  const status = (db.prepare("SELECT status FROM campaigns WHERE campaign_id = ?").get(id) as { status: string } | undefined)?.status ?? null;
+  campaignEvent(db, id, at, kind, { ...detail, status });
 }
 
 /** Devices and groups as strategies see them. */

@@ -4,6 +4,7 @@ import { isValidDeviceId } from "../../device/protocol";
 import { badRequest } from "../api-error";
 import { iso } from "../clock";
 import type { Db } from "../db";
+import { deviceEvent } from "../events/emit";
 import { ACTIVE_IN } from "./updates";
 
 export interface DeviceRow {
@@ -47,7 +48,10 @@ export interface DeviceReport {
 
 /** Records what a device says about itself on contact. */
 export function recordContact(db: Db, id: string, r: DeviceReport, now: number): void {
-  ensureDevice(db, id, now);
+  const before = ensureDevice(db, id, now);
+  if (r.current_version && r.current_version !== before.current_version) {
+    deviceEvent(db, id, now, "version_changed", { from_version: before.current_version, to_version: r.current_version, reported: true });
+  }
   db.prepare(
     `UPDATE devices SET last_contact_at = @now, updated_at = @now,
        current_firmware_id = CASE WHEN @v IS NOT NULL AND @v IS NOT current_version THEN NULL ELSE current_firmware_id END,

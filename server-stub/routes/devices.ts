@@ -7,6 +7,7 @@ import {
 import { ApiError, notFound } from "../api-error";
 import { principalOf } from "../auth/hook";
 import { assertDeviceScope, DEVICE_FACING, READERS, WRITERS } from "../auth/principal";
+import { deviceEvent } from "../events/emit";
 import { logEvent } from "../log";
 import { assertDeviceId, deviceSchema, deviceToApi, ensureDevice, getDevice, type DeviceRow } from "../model/devices";
 import { addMembers } from "../model/groups";
@@ -42,7 +43,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     assertDeviceId(b.device_id);
     const { api_key } = ctx.db.transaction(() => {
       const now = ctx.clock.now();
-      ensureDevice(ctx.db, b.device_id, now);
+      const before = ensureDevice(ctx.db, b.device_id, now);
       ctx.db
         .prepare(
           `UPDATE devices SET registered = 1, device_model = COALESCE(?, device_model), hardware_version = COALESCE(?, hardware_version),
@@ -50,6 +51,10 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
         )
         .run(b.device_model ?? null, b.hardware_version ?? null, b.chip_id ?? null, b.current_version ?? null, now, b.device_id);
       for (const g of b.groups) addMembers(ctx.db, g, [b.device_id], now);
+      const d = getDevice(ctx.db, b.device_id)!;
+      deviceEvent(ctx.db, b.device_id, now, before.registered ? "updated" : "registered", {
+        device_model: d.device_model, hardware_version: d.hardware_version, current_version: d.current_version, groups: b.groups, rekeyed: true,
+      });
       return ctx.apiKeys.create("device", { device_id: b.device_id }); // re-keying revokes the old key
     })();
     logEvent(ctx.log, "device_registered", { device_id: b.device_id, by: principalOf(req).subject });

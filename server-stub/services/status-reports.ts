@@ -3,7 +3,9 @@
 import { isAllowedTransition, isTerminalStatus, type StatusReport, type UpdateStatus } from "../../device/protocol";
 import { conflict, notFound } from "../api-error";
 import type { Ctx } from "../context";
+import { deviceEvent, progressWorthAnEvent, updateEvent } from "../events/emit";
 import { logEvent } from "../log";
+import { getDevice } from "../model/devices";
 import { getUpdate, type UpdateRow } from "../model/updates";
 
 export interface ReportResult {
@@ -42,6 +44,7 @@ export function reportStatus(ctx: Ctx, updateId: string, r: StatusReport, via: "
     // The device knows what it ran before better than a waiting record does.
     if (r.from_version && u.from_version === null) ctx.db.prepare("UPDATE updates SET from_version = ? WHERE update_id = ?").run(r.from_version, updateId);
     const updated = getUpdate(ctx.db, updateId)!;
+    if (progressWorthAnEvent(u, updated)) updateEvent(ctx.db, updated, now, { via });
     if (r.status === "completed") onCompleted(ctx, updated, r.to_version ?? null);
     syncCampaignDevice(ctx, updated);
     const fields = { campaign_id: u.campaign_id ?? undefined, device_id: u.device_id, update_id: updateId, status: r.status, progress: progress, via };
@@ -60,15 +63,23 @@ function onCompleted(ctx: Ctx, u: UpdateRow, reportedVersion: string | null): vo
   }
   // previous_* come from the update, not the device row: the device may already have
   // polled with its new version before it reported completion.
+  const now = ctx.clock.now();
+  const before = getDevice(ctx.db, u.device_id);
+  const version = reportedVersion ?? u.to_version;
   ctx.db
     .prepare(
       `UPDATE devices SET previous_version = ?, previous_firmware_id = ?, current_version = ?, current_firmware_id = ?, updated_at = ?
        WHERE device_id = ?`,
     )
-    .run(u.from_version, u.from_firmware_id, reportedVersion ?? u.to_version, u.firmware_id, ctx.clock.now(), u.device_id);
+    .run(u.from_version, u.from_firmware_id, version, u.firmware_id, now, u.device_id);
+  if (before && before.current_version !== version) {
+    deviceEvent(ctx.db, u.device_id, now, "version_changed", { from_version: before.current_version, to_version: version }, u);
+  }
   if (u.rollback === 1 && u.reverts_update_id) {
     // The firmware this rollback undid: its update is now rolled_back.
-    ctx.db.prepare("UPDATE updates SET status = 'rolled_back' WHERE update_id = ? AND status = 'completed'").run(u.reverts_update_id);
+    if (ctx.db.prepare("UPDATE updates SET status = 'rolled_back' WHERE update_id = ? AND status = 'completed'").run(u.reverts_update_id).changes > 0) {
+      updateEvent(ctx.db, getUpdate(ctx.db, u.reverts_update_id)!, now, { rolled_back_by: u.update_id });
+    }
   }
 }
 
@@ -96,6 +107,8 @@ export function failUpdate(ctx: Ctx, u: UpdateRow, code: string, message: string
   ctx.db
     .prepare("UPDATE updates SET status = 'failed', error_code = ?, error_message = ?, completed_at = ?, started_at = COALESCE(started_at, created_at) WHERE update_id = ?")
     .run(code, message, now, u.update_id);
-  syncCampaignDevice(ctx, getUpdate(ctx.db, u.update_id)!);
+  const failed = getUpdate(ctx.db, u.update_id)!;
+  updateEvent(ctx.db, failed, now, { via: "server" });
+  syncCampaignDevice(ctx, failed);
   logEvent(ctx.log, "update_failed", { campaign_id: u.campaign_id ?? undefined, device_id: u.device_id, update_id: u.update_id, error_code: code }, "warn");
 }

@@ -3,6 +3,7 @@ import { compareVersions, isTerminalStatus, type AvailableUpdatesResponse, type 
 import { ApiError, conflict, notFound } from "../api-error";
 import type { Ctx } from "../context";
 import { newId } from "../ids";
+import { updateEvent } from "../events/emit";
 import { logEvent } from "../log";
 import { ensureDevice, getDevice, recordContact, type DeviceReport } from "../model/devices";
 import { getFirmware, type FirmwareRow } from "../model/firmware";
@@ -50,6 +51,7 @@ export function assignUpdate(ctx: Ctx, o: AssignOptions): UpdateRow {
       o.retryOf ?? null, o.timeoutMinutes ?? null, now, now, o.reason ?? null,
     );
   const u = getUpdate(ctx.db, id)!;
+  updateEvent(ctx.db, u, now, { reason: o.reason ?? null, retry_of: o.retryOf ?? null });
   logEvent(ctx.log, o.rollback ? "rollback_assigned" : "update_assigned", {
     campaign_id: o.campaignId ?? undefined, device_id: o.deviceId, update_id: id, firmware_id: o.firmware.firmware_id, version: o.firmware.version,
   });
@@ -116,6 +118,7 @@ export function cancelUpdateRow(ctx: Ctx, u: UpdateRow, reason: string | null): 
   const now = ctx.clock.now();
   ctx.db.prepare("UPDATE updates SET status = 'cancelled', cancel_reason = ?, completed_at = ? WHERE update_id = ?").run(reason, now, u.update_id);
   const updated = getUpdate(ctx.db, u.update_id)!;
+  updateEvent(ctx.db, updated, now, { reason });
   syncCampaignDevice(ctx, updated);
   logEvent(ctx.log, "update_cancelled", { campaign_id: u.campaign_id ?? undefined, device_id: u.device_id, update_id: u.update_id, reason: reason ?? undefined });
   ctx.notify(u.device_id, { action: "cancel", update_id: u.update_id, version: u.to_version, mandatory: u.mandatory === 1 });

@@ -41,7 +41,7 @@ describe("ota-server CLI", () => {
     const bad = run("api-key", "create", "--role", "device");
     expect(bad.status).toBe(2);
     expect(bad.stderr).toBe("ota-server: --role must be admin, operator or viewer\n  (see `ota-server api-key --help`)\n");
-    for (const args of [["frobnicate"], ["--bogus"], ["--port", "70000"], ["keys", "twist"]]) {
+    for (const args of [["frobnicate"], ["--bogus"], ["--port", "70000"], ["keys", "twist"], ["--event-retention-days", "0"], ["--event-retention-days", "x"]]) {
       const r = run(...args);
       expect(r.status, args.join(" ")).toBe(2);
       expect(r.stderr.trimEnd().split("\n"), r.stderr).toHaveLength(2);
