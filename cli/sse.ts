@@ -73,6 +73,8 @@ export interface EventFilter {
   campaign_id?: string;
   device_id?: string;
   type?: string;
+  /** Replay from after this id (0: everything retained); default: only events from now on. */
+  after?: number;
 }
 
 /** Events in batches (all that one network chunk brought), until the signal aborts. */

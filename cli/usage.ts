@@ -33,9 +33,10 @@ export const USAGE = `usage:
   ota device show ID
   ota device update ID --firmware FIRMWARE_ID [--force] [--priority low|normal|high|critical]
   ota device rollback ID [--version V] [--reason TEXT]
-  ota events [--follow] [--campaign ID] [--device ID] [--type PREFIX]
-    The server's event stream: one line per event; --follow keeps reading (and reconnects from the last
-    event id after a drop) until Ctrl-C.
+  ota events [--follow] [--campaign ID] [--device ID] [--type PREFIX] [--after EVENT_ID] [--limit N]
+    The server's events, one line each, oldest first: a page of --limit (default 100) after --after
+    (default 0); with --follow the new ones as they happen (from --after when given) until Ctrl-C,
+    reconnecting after a drop from the last event seen. --type is a prefix: campaign., update.failed, …
 
 Every command takes --json (the server's JSON, one document or one line per event, for scripts),
 --server URL, --api-key KEY, --token JWT and --help. Exit codes: 0 done, 1 the server refused (its

@@ -17,8 +17,6 @@ export function exitCodeOf(status: string): number | null {
 export interface WatchOptions {
   intervalMs: number;
   plain: boolean;
-  /** Refresh this often while streaming too, whatever the events: a safety net, not the pace. */
-  heartbeatMs?: number;
 }
 
 export async function watchCampaign(cmd: Command, id: string, opts: WatchOptions): Promise<number> {
@@ -44,9 +42,10 @@ export async function watchCampaign(cmd: Command, id: string, opts: WatchOptions
   let code = await refresh();
   if (code !== null) return end(code);
   try {
-    code = await streamed(cmd, id, refresh, opts.heartbeatMs ?? 5000);
+    code = await streamed(cmd, id, refresh);
   } catch (e) {
     if (!(e instanceof NoEventStream)) throw e;
+    if (!cmd.json) io.out(`(no event stream on this server: polling every ${opts.intervalMs / 1000} s)`);
     code = await polled(cmd, refresh, opts.intervalMs);
   }
   return code === null ? 130 : end(code); // null: interrupted (Ctrl-C)
@@ -70,34 +69,25 @@ async function polled(cmd: Command, refresh: () => Promise<number | null>, inter
   return null;
 }
 
-const TICK = Symbol("tick");
-
-async function streamed(cmd: Command, id: string, refresh: () => Promise<number | null>, heartbeatMs: number): Promise<number | null> {
+async function streamed(cmd: Command, id: string, refresh: () => Promise<number | null>): Promise<number | null> {
   let code: number | null = null;
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   cmd.io.signal.addEventListener("abort", onAbort);
-  // After each (re)connect: whatever happened before the stream opened is in this read.
-  const events = followEvents(cmd.client(), { campaign_id: id }, { signal: stop.signal, onOpen: async () => {
+  // On each (re)connect the stats are read again: whatever happened before the stream opened is in that read,
+  // and the stream (resumed with Last-Event-ID) brings everything after it.
+  const onOpen = async () => {
     code = await refresh();
     if (code !== null) stop.abort();
-  } });
+  };
   try {
-    let next = events.next();
-    while (code === null && !stop.signal.aborted) {
-      let timer: NodeJS.Timeout | undefined;
-      const got = await Promise.race([next, new Promise<typeof TICK>((r) => (timer = setTimeout(() => r(TICK), heartbeatMs)))]);
-      clearTimeout(timer);
-      if (got !== TICK) {
-        if (got.done) break;
-        next = events.next();
-      }
-      if (code === null) code = await refresh();
+    for await (const _batch of followEvents(cmd.client(), { campaign_id: id }, { signal: stop.signal, onOpen })) {
+      code = await refresh();
+      if (code !== null) break;
     }
     return code;
   } finally {
     cmd.io.signal.removeEventListener("abort", onAbort);
     stop.abort();
-    await events.return(undefined).catch(() => undefined);
   }
 }

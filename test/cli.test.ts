@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAppImage } from "../esp-image/app-image";
-import { api, asAdmin, startHarness, type Harness } from "./server/harness";
+import { api, asAdmin, registerDevice, startHarness, type Harness } from "./server/harness";
 import { campaign, settle, setupFleet, type Fleet, type Outcome } from "./server/fleet";
 
 const bin = new URL("../bin/ota.js", import.meta.url).pathname;
@@ -46,9 +46,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs `ota campaign watch` while the fleet reports `outcome` for every device the campaign dispatches. */
+/**
+ * Runs `ota campaign watch` while the fleet reports `outcome` for every device the campaign dispatches. Polling is
+ * set to once an hour: the watch can only see the campaign move through the event stream.
+ */
 async function watchWhileFleetReports(id: string, outcome: (deviceId: string) => Outcome, extra: string[] = []): Promise<Run> {
-  const watch = start(["campaign", "watch", id, "--interval", "0.1", ...extra]);
+  const watch = start(["campaign", "watch", id, "--interval", "3600", ...extra]);
   let exited = false;
   void watch.result.then(() => (exited = true));
   // The watch draws the campaign once before any device reports: it really follows it, not a finished one.
@@ -121,6 +124,7 @@ describe("ota campaign watch", () => {
     expect(watch.stdout).toMatch(/stage 2 batch 2 +\[#{24}\] +3\/3 done\n/);
     expect(watch.stdout).toMatch(/stage 2 batch 2 +\[\.{24}\] +0\/3 pending\n/); // drawn before it ran
     expect(watch.stdout).toMatch(new RegExp(`campaign ${id} completed \\(exit 0\\)\\n$`));
+    expect(watch.stdout).not.toMatch(/polling/);
     expect((await campaign(h, id)).status).toBe("completed");
   }, 60_000);
 
@@ -147,13 +151,19 @@ describe("ota campaign watch", () => {
     expect(again.code).toBe(3);
     expect(again.stdout).toMatch(/stage 1 batch 1 +\[#{8}x{16}\] +3\/3 active {2}2 rolled back\n/);
     expect(again.stdout).toMatch(new RegExp(`campaign ${id} paused: failure rate 66\\.7% > 20% over 3 finished devices \\(exit 3\\)\\n$`));
+
+    // The campaign's story as the event list tells it.
+    const story = await ota("events", "--campaign", id, "--type", "campaign.");
+    expect(story.code).toBe(0);
+    expect(story.stdout).toMatch(new RegExp(`campaign\\.started campaign=${id}`));
+    expect(story.stdout).toMatch(new RegExp(`campaign\\.threshold_crossed campaign=${id} .*"status":"paused"`));
   }, 60_000);
 
   it("exits 4 when the campaign is cancelled while watched", async () => {
     const created = await ota("campaign", "create", "--name", "cancel-me", "--firmware", "fw_v1.4.0", "--devices", "d01", "--json");
     const id = JSON.parse(created.stdout).campaign_id as string;
     expect((await ota("campaign", "start", id)).code).toBe(0);
-    const watch = start(["campaign", "watch", id, "--interval", "0.1"]);
+    const watch = start(["campaign", "watch", id, "--interval", "3600"]);
     for (let i = 0; i < 200 && !/stage 1/.test(watch.output()); i++) await sleep(50);
     expect((await api(h, "POST", `/api/v1/campaigns/${id}/cancel`, { ...asAdmin(h), body: { reason: "wrong build" } })).status).toBe(200);
     const r = await watch.result;
@@ -182,6 +192,30 @@ describe("ota device", () => {
     expect(rb.code).toBe(1); // d13 never installed anything newer
     expect(rb.stderr).toMatch(/^ota: [A-Z_]+: .+ \(HTTP 4\d\d\)\n$/);
   }, 30_000);
+});
+
+describe("ota events --follow", () => {
+  it("prints each new event as a JSON line, and after the server restarts resumes from the last one it saw", async () => {
+    const follow = start(["events", "--follow", "--type", "device.", "--json"]);
+    const lines = () => follow.output().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    // The stream starts with the next event: re-register until the follower has seen one (it is connected).
+    for (let i = 0; i < 100 && lines().length === 0; i++) {
+      await registerDevice(h, "ev-1");
+      await sleep(200);
+    }
+    expect(lines()[0]).toMatchObject({ type: expect.stringMatching(/^device\.(registered|updated)$/), device_id: "ev-1" });
+    await h.restart({ port: Number(new URL(h.server.url).port) }); // the stream drops
+    await registerDevice(h, "ev-2"); // most likely before the follower reconnects: only Last-Event-ID brings it
+    for (let i = 0; i < 100 && !lines().some((e) => e.device_id === "ev-2"); i++) await sleep(100);
+    follow.child.kill("SIGINT");
+    const r = await follow.result;
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(lines().filter((e) => e.device_id === "ev-2")).toEqual([expect.objectContaining({ type: "device.registered", device_id: "ev-2" })]);
+    const ids = lines().map((e) => e.id as number);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b)); // in order, none twice
+    expect(new Set(ids).size).toBe(ids.length);
+  }, 60_000);
 });
 
 describe("bad usage: one line naming the problem and where to read more, exit 2", () => {
