@@ -28,10 +28,16 @@ export function campaignLines(c: any): string[] {
     `  ${countsLine(c)}; failure rate ${c.failure_rate_percent}% (threshold ${c.failure_threshold_percent}%)`,
   ];
   if (c.requires_approval && !c.approved) lines.push("  waiting for approval (`ota campaign approve`)");
-  if (c.pause_reason) lines.push(`  paused: ${c.pause_reason}`);
-  if (c.cancel_reason) lines.push(`  cancelled: ${c.cancel_reason}`);
+  const why = endReason(c);
+  if (why) lines.push(`  ${c.status}: ${why}`);
   if (c.rollback_reason) lines.push(`  rollback: ${c.rollback_reason}`);
   return lines;
+}
+
+/** Why a campaign stopped: the cancel reason, else the pause reason (a threshold that failed it sets that too). */
+export function endReason(c: any): string | null {
+  if (c.status === "cancelled") return c.cancel_reason ?? null;
+  return c.status === "paused" || c.status === "failed" ? c.pause_reason ?? null : null;
 }
 
 export function campaignRow(c: any): string {

@@ -1,5 +1,6 @@
 // ota campaign watch: redraws the campaign's stages from its stats on each of its events, until it ends or
 // pauses; the exit code says how it ended. A server without the event stream is polled instead.
+import { endReason } from "./format";
 import type { Command } from "./io";
 import { ProgressView, snapshotOf } from "./progress";
 import { followEvents, NoEventStream, pause } from "./sse";
@@ -53,7 +54,7 @@ export async function watchCampaign(cmd: Command, id: string, opts: WatchOptions
   async function end(code: number): Promise<number> {
     if (cmd.json) return code;
     const c = await client.get(campaignPath(id)).catch(() => null);
-    const why = c?.pause_reason ?? c?.cancel_reason ?? c?.rollback_reason;
+    const why = c ? endReason(c) : null;
     io.out(`campaign ${id} ${c?.status ?? "ended"}${why ? `: ${why}` : ""} (exit ${code})`);
     return code;
   }

@@ -163,6 +163,14 @@ describe("ota campaign watch", () => {
     expect(story.code).toBe(0);
     expect(story.stdout).toMatch(new RegExp(`campaign\\.started campaign=${id}`));
     expect(story.stdout).toMatch(new RegExp(`campaign\\.threshold_crossed campaign=${id} .*"status":"paused"`));
+
+    // Cancelled after the pause: the cancel reason is the one shown, and watching it now exits 4.
+    const cancelled = await ota("campaign", "cancel", id, "--reason", "bad build");
+    expect(cancelled.stdout).toMatch(/\n {2}cancelled: bad build\n/);
+    expect(cancelled.stdout).not.toMatch(/paused:/);
+    const after = await ota("campaign", "watch", id);
+    expect(after.code).toBe(4);
+    expect(after.stdout).toMatch(new RegExp(`campaign ${id} cancelled: bad build \\(exit 4\\)\\n$`));
   }, 60_000);
 
   it("exits 4 when the campaign is cancelled while watched", async () => {
