@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openDb } from "../../server-stub/db";
+import { recordEvent } from "../../server-stub/events/store";
 import { eventsPath } from "../../device/protocol";
 import { api, asAdmin, devToken, report, startHarness, type Harness } from "./harness";
 import { campaign, createCampaign, settle, setupFleet, start, type Fleet } from "./fleet";
@@ -79,6 +80,12 @@ describe("GET /api/v1/events over SSE", () => {
     await byDevice.until(hasType("device.version_changed"));
     expect(byDevice.frames.map((x) => x.event)).toEqual(["update.scheduled", "update.downloading", "update.installing", "update.completed", "device.version_changed"]);
     expect(byDevice.frames.every((x) => x.data.device_id === "d03" && x.data.campaign_id === id)).toBe(true);
+    // The same filters on a replay from the database (JSON, and SSE from after=0).
+    const stored = await allEvents({ device_id: "d03" });
+    expect(stored.map((e) => e.type)).toEqual(["device.registered", ...byDevice.frames.map((x) => x.event)]);
+    const replay = await sse(eventsPath({ device_id: "d03", type: "update.,device.version", after: 0 }));
+    await replay.until((fr) => fr.length >= 5);
+    expect(replay.frames.map((x) => x.data)).toEqual(stored.slice(1));
     // The stream of the other campaign had only its creation before we connected: nothing since.
     await new Promise((r) => setTimeout(r, 150));
     expect(byCampaign.frames).toEqual([]);
@@ -113,6 +120,25 @@ describe("GET /api/v1/events over SSE", () => {
     expect([badHeader.status, badHeader.body.error.code]).toEqual([400, "INVALID_LAST_EVENT_ID"]);
   });
 
+  it("a slow reader catching up on a long backlog while new events arrive gets each event once, in order", async () => {
+    const db = h.server.ctx.db;
+    const filler = (n: number, from: number) => db.transaction(() => {
+      for (let i = 0; i < n; i++) recordEvent(db, { type: "device.updated", at: h.clock.now(), device_id: `bulk-${from + i}`, data: { pad: "x".repeat(300) } });
+    })();
+    filler(20_000, 0);
+    const total = (await api(h, "GET", eventsPath({ limit: 1 }), asAdmin(h))).body.events[0].id - 1 + 20_000 + 4 + 2_000;
+    const s = await sse(eventsPath({ after: 0 }));
+    s.pause();
+    filler(1_000, 20_000); // live while the reader is stuck in its backlog
+    await new Promise((r) => setTimeout(r, 300));
+    filler(1_000, 21_000);
+    s.resume();
+    const frames = await s.until((fr) => fr.length >= total, 20_000);
+    expect(frames.length).toBe(total);
+    expect(frames.map((x) => x.id)).toEqual(Array.from({ length: total }, (_, i) => frames[0]!.id + i));
+    expect(frames.at(-1)!.data.device_id).toBe("bulk-21999");
+  });
+
   it("a viewer may read, a device key may not; keep-alive comments flow", async () => {
     const viewer = (await devToken(h, { user_id: "v", role: "viewer" })).access_token;
     const s = await sse(eventsPath(), { token: viewer });
@@ -123,6 +149,11 @@ describe("GET /api/v1/events over SSE", () => {
     expect(device.status).toBe(403);
     expect((await api(h, "GET", eventsPath(), { apiKey: f.keys.get("d01") })).status).toBe(403);
     expect((await api(h, "GET", eventsPath())).status).toBe(401);
+    // Shutting down ends open streams instead of waiting for them.
+    const t0 = Date.now();
+    await h.restart();
+    await s.ended;
+    expect(Date.now() - t0).toBeLessThan(3000);
   });
 });
 

@@ -14,6 +14,11 @@ export interface SseStream {
   comments: string[];
   /** Resolves once `pred` holds for the frames received so far (or rejects after ms). */
   until(pred: (frames: SseFrame[]) => boolean, ms?: number): Promise<SseFrame[]>;
+  /** Resolves when the server ends the stream. */
+  ended: Promise<void>;
+  /** Stops reading (the server's socket buffer fills up) until resume(). */
+  pause(): void;
+  resume(): void;
   close(): void;
 }
 
@@ -61,6 +66,9 @@ export function openSse(h: Harness, path: string, opts: { token?: string; apiKey
             check();
           });
         },
+        ended: new Promise<void>((r) => res.on("end", () => r()).on("close", () => r())),
+        pause: () => res.pause(),
+        resume: () => res.resume(),
         close: () => req.destroy(),
       };
       resolve(stream);

@@ -113,6 +113,24 @@ describe("webhook deliveries", () => {
     expect(log.pending_deliveries).toBe(0);
   });
 
+  it("a queued delivery survives a restart of the server", async () => {
+    let up = false;
+    const rx = await receiver(() => (up ? 200 : 503));
+    closers.push(rx.close);
+    const w = await hook({ url: rx.url, types: ["device."] });
+    await registerDevice(h, "dev-c");
+    await eventually(() => rx.got.length === 1);
+    await h.server.events.webhooks.settled();
+    await h.restart();
+    up = true;
+    h.clock.advance(1000);
+    await eventually(() => rx.got.length === 2);
+    await drain();
+    expect(rx.got.map((g) => [g.body.type, g.body.device_id, g.answered])).toEqual([["device.registered", "dev-c", 503], ["device.registered", "dev-c", 200]]);
+    const log = (await api(h, "GET", webhookDeliveriesPath(w.webhook_id), asAdmin(h))).body;
+    expect(log.deliveries.map((d: any) => [d.attempt, d.ok])).toEqual([[1, false], [2, true]]);
+  });
+
   it("keeps each campaign's events in order under retries, while another campaign's lane goes on", async () => {
     const f = await setupFleet(h, 6);
     // Every event of campaign A fails twice before it is taken; campaign B's are taken at once.
