@@ -1,4 +1,4 @@
-// Pieces of the release CLI that need no server: the terminal redraw of \`ota campaign watch\` and the SSE parser.
+// Pieces of the release CLI that need no server: the terminal redraw of `ota campaign watch` and the SSE parser.
 import { describe, expect, it } from "vitest";
 import { ProgressView, type CampaignSnapshot } from "../cli/progress";
 import { SseParser } from "../cli/sse";
