@@ -1,6 +1,7 @@
 // The top-level folders form a layered graph: device/ needs nothing of ours outside itself; esp-image/ is the
 // one module both the simulator and the server read app images with; host-sim/ and server-stub/ never import
-// each other. demo/, bench/ and test/ sit on top and may use them all.
+// each other; cli/ is a REST client that reads the protocol and app images only. demo/, bench/ and test/ sit on
+// top and may use them all.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -13,6 +14,7 @@ const ALLOWED: Record<string, string[]> = {
   "esp-image": [],
   "host-sim": ["device", "esp-image"],
   "server-stub": ["device", "esp-image"],
+  cli: ["device", "esp-image"],
 };
 
 function sources(dir: string): string[] {

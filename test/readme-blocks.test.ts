@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 const root = new URL("../", import.meta.url).pathname;
-const BINS = ["ota-server", "ota-sim", "ota-flash", "ota-demo"];
+const BINS = ["ota-server", "ota-sim", "ota-flash", "ota-demo", "ota"];
 const SKIP = /<!--\s*readme-test:\s*skip\b([^>]*)-->\s*$/;
 
 interface Block {
