@@ -15,6 +15,7 @@ import { docsRoutes } from "./routes/docs";
 import { firmwareRoutes } from "./routes/firmware";
 import { groupRoutes } from "./routes/groups";
 import { healthRoutes } from "./routes/health";
+import { keyListRoutes } from "./routes/key-list";
 import { keyRoutes } from "./routes/keys";
 import { statsRoutes } from "./routes/stats";
 import { updateRoutes } from "./routes/updates";
@@ -62,6 +63,7 @@ export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyIn
   await app.register(healthRoutes, deps);
   await app.register(authRoutes, deps);
   await app.register(keyRoutes, deps);
+  await app.register(keyListRoutes, deps);
   await app.register(deviceRoutes, deps);
   await app.register(groupRoutes, deps);
   await app.register(firmwareRoutes, deps);

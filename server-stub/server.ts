@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import type { AddressInfo } from "node:net";
-import { IMAGE_SIZE_MAX, PUBLIC_URL_MAX } from "../device/protocol";
+import { IMAGE_SIZE_MAX, PUBLIC_URL_MAX, type PublicKeyEntry } from "../device/protocol";
 import { buildApp, installErrorHandling } from "./app";
 import { ApiKeyStore } from "./auth/api-keys";
 import { installAuth } from "./auth/hook";
@@ -41,6 +41,9 @@ export interface ServerOptions {
   manifestTtlSeconds?: number;
   maxUploadBytes?: number;
   defaultTimeoutMinutes?: number;
+  /** Release public keys uploads are checked against (--release-key). */
+  releaseKeys?: PublicKeyEntry[];
+  requireReleaseSignature?: boolean;
 }
 
 export interface OtaServer {
@@ -105,6 +108,8 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       maxUploadBytes: opts.maxUploadBytes ?? 32 * 1024 * 1024,
       defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 0,
       devTokenEnabled: opts.devToken ?? true,
+      releaseKeys: opts.releaseKeys ?? [],
+      requireReleaseSignature: opts.requireReleaseSignature ?? false,
     },
     // Published after the surrounding transaction, and only if it committed: a notification
     // must never announce an update that was rolled back.

@@ -28,8 +28,8 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     },
   }, async (req, reply) => {
     if (!req.isMultipart()) throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "use multipart/form-data with parts metadata and file");
-    const { meta, upload, filename } = await readUploadParts(ctx, req.parts());
-    const fw = registerFirmware(ctx, meta, upload, filename);
+    const { meta, upload, filename, releaseSignature } = await readUploadParts(ctx, req.parts());
+    const fw = registerFirmware(ctx, meta, upload, filename, releaseSignature);
     return reply.status(201).send(firmwareToApi(fw, pub()));
   });
 
