@@ -13,6 +13,7 @@ const ALLOWED: Record<string, string[]> = {
   "esp-image": [],
   "host-sim": ["device", "esp-image"],
   "server-stub": ["device", "esp-image"],
+  release: ["device", "esp-image"],
 };
 
 function sources(dir: string): string[] {

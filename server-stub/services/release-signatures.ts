@@ -17,10 +17,10 @@ export interface StoredReleaseSignature {
 
 const NONE: StoredReleaseSignature = { release_signature: null, release_key_id: null };
 
-/** The configured release keys, and those of the newest key list (which a configured key chain vouched for). */
+/** The release keys of the newest key list (a chain of signatures from a configured key vouches for them), or the
+ * configured ones before the first list: a key a list retired is refused here as on the devices. */
 export function trustedReleaseKeys(ctx: Ctx): PublicKeyEntry[] {
-  const list = currentKeyList(ctx);
-  return [...ctx.config.releaseKeys, ...(list?.key_list.release_keys ?? [])];
+  return currentKeyList(ctx)?.key_list.release_keys ?? ctx.config.releaseKeys;
 }
 
 /** Parses the `release_signature` upload part (ota-sign's output) and checks it covers `statement`. */
@@ -58,9 +58,8 @@ export function storeKeyList(ctx: Ctx, doc: SignedKeyList): SignedKeyList {
   if (current && version <= current.key_list.key_list_version) {
     throw conflict("KEY_LIST_OUTDATED", `key list version ${version} is not newer than the current ${current.key_list.key_list_version}`);
   }
-  // The signer must be trusted now: the current list's release keys if there is one, else the configured ones.
-  const signers = current ? current.key_list.release_keys : ctx.config.releaseKeys;
-  const signer = signers.find((k) => k.key_id === doc.key_id);
+  // The signer must be trusted now, as devices check it.
+  const signer = trustedReleaseKeys(ctx).find((k) => k.key_id === doc.key_id);
   if (!signer) throw badRequest(`key list signed by ${doc.key_id}, which is not a current release key`, "KEY_LIST_SIGNATURE_INVALID");
   if (!verifies(keyListSigningBytes(doc.key_list), doc.signature, signer.public_key)) {
     throw badRequest(`key list signature by ${doc.key_id} does not verify`, "KEY_LIST_SIGNATURE_INVALID");

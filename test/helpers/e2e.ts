@@ -16,6 +16,7 @@ import type { Partition } from "../../host-sim/esp/partition-table";
 import { findByName, parsePartitionCsv } from "../../host-sim/esp/partition-table";
 import type { NorFlash } from "../../host-sim/flash/nor-flash";
 import { ManualClock } from "../../server-stub/clock";
+import type { ServerOptions } from "../../server-stub/server";
 import type { Harness } from "../server/harness";
 import { api, asAdmin, registerDevice, startHarness, uploadFirmware } from "../server/harness";
 import { deviceUpdatePath, ROUTES, updatePath } from "../../device/protocol/paths";
@@ -49,9 +50,9 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function startWorld(runtime: AgentRuntime): Promise<World> {
+export async function startWorld(runtime: AgentRuntime, server: Partial<ServerOptions> = {}): Promise<World> {
   const p = await proxy();
-  const h = await startHarness({ publicUrl: p.url }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) });
+  const h = await startHarness({ ...server, publicUrl: p.url }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) });
   p.target = h.server.url;
   const keys = (await api(h, "GET", ROUTES.keys, asAdmin(h))).body.keys.map((k: { key_id: string; public_key: string }) => ({ keyId: k.key_id, publicKey: k.public_key }));
   return { h, keys, runtime, proxy: p, close: async () => (await p.close(), await h.close()) };
