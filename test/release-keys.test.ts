@@ -152,11 +152,14 @@ describe.each(RUNTIMES)("release-key enforcement on %s", (runtime) => {
     await assign(w, dev.options.id, v130);
     expect(await dev.runCycle()).toMatchObject({ version: "1.3.0", lastBoot: "confirmed" });
     expect(dev.logs.some((l) => l.includes("key list installed"))).toBe(true);
-    // Power off and on: the rotated keys come from the journal, not the build. K1 signs 1.4.0 (a leaked old key).
+    // Power off and on, and the server no longer serves the list: the rotated keys come from the journal, not
+    // the build nor the server. A 1.4.0 signed with the retired K1 (a leaked old key) is refused.
     await dev.powerOff();
+    w.h.server.ctx.db.prepare("DELETE FROM key_list").run();
     const v140 = (await uploadSigned(w, "1.4.0", null)).body.firmware_id as string;
     forgeRelease(v140, JSON.parse(signatureFile(image("1.4.0"), K1)).signature, K1.key_id);
     await refused(dev, v140);
+    expect((await api(w.h, "PUT", ROUTES.keyList, { ...asAdmin(w.h), body: list })).status).toBe(200);
     const v150 = (await uploadSigned(w, "1.5.0", K2)).body.firmware_id as string;
     await assign(w, dev.options.id, v150);
     expect(await dev.runCycle()).toMatchObject({ version: "1.5.0", lastBoot: "confirmed" });
