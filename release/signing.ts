@@ -62,7 +62,9 @@ export function releaseStatement(bytes: Uint8Array, opts: { model: string | null
   let version = opts.version;
   let secureVersion = opts.secureVersion ?? 0;
   if (bytes[0] === ESP_IMAGE_MAGIC) {
-    const { info, error } = inspectImage(bytes);
+    // CI does not run on the target chip: check against the image's own chip id and revision, as the server does.
+    const chip = { expectedChipId: (bytes[12] ?? 0) | ((bytes[13] ?? 0) << 8), chipRevision: (bytes[15] ?? 0) | ((bytes[16] ?? 0) << 8) };
+    const { info, error } = inspectImage(bytes, chip);
     if (error || !info.appDesc) throw new SigningError(`not a valid ESP app image: ${error?.message ?? "no esp_app_desc_t"}`);
     if (version !== undefined && version !== info.appDesc.version) throw new SigningError(`--version ${version} contradicts the image's version ${info.appDesc.version}`);
     if (opts.secureVersion !== undefined && opts.secureVersion !== info.appDesc.secureVersion) throw new SigningError(`--secure-version contradicts the image's ${info.appDesc.secureVersion}`);
