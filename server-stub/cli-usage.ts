@@ -8,6 +8,7 @@ const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--pub
              [--log-dir logs] [--log-file PATH] [--log-format text|json] [--log-level info]
              [--log-max-mb 10] [--quiet]
              [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
+             [--release-key KEY_ID:BASE64 | --release-key FILE …] [--require-release-signature]
     Runs the server until SIGINT/SIGTERM (or \`ota-server stop\`). Logs go to the terminal and to
     <log-dir>/ota_service.log (rotated at --log-max-mb, 3 old files kept); --quiet: file only.`;
 const WAIT = `  ota-server wait [--port 8221 | --url URL] [--timeout 30]
@@ -49,6 +50,7 @@ const OPTIONS = {
   "log-max-mb": { type: "string" }, quiet: { type: "boolean" }, "pid-file": { type: "string" },
   "max-upload-mb": { type: "string" }, "manifest-ttl": { type: "string" }, "default-timeout-minutes": { type: "string" },
   url: { type: "string" }, timeout: { type: "string" },
+  "release-key": { type: "string", multiple: true }, "require-release-signature": { type: "boolean" },
   role: { type: "string" }, name: { type: "string" }, help: { type: "boolean", short: "h" },
 } as const;
 
