@@ -3,8 +3,14 @@
 // rotate over the air by a key list the current release key signs, persisted across reboots. On Node and XS.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TrustedKey } from "../device/core/config";
+import { resolveConfig } from "../device/core/config";
+import { JournalStore } from "../device/core/journal-store";
 import type { KeySet } from "../device/core/release-keys";
-import { KeyListRefused, verifyKeyList } from "../device/core/release-keys";
+import { currentKeySet, encodeKeySet, KeyListRefused, verifyKeyList } from "../device/core/release-keys";
+import { StateStore } from "../device/core/state";
+import { SimRawFlash } from "../host-sim/device/sim-raw-flash";
+import type { Partition } from "../host-sim/esp/partition-table";
+import { NorFlash, PowerCutError, SECTOR_SIZE } from "../host-sim/flash/nor-flash";
 import { ROUTES, type KeyList, type PublicKeyEntry } from "../device/protocol";
 import type { AgentRuntime } from "../host-sim/device/sim-device";
 import { generateReleaseKey, releaseStatement, signKeyList, signRelease, type ReleaseKeyFile } from "../release/signing";
@@ -59,6 +65,40 @@ describe("a key list, as the device checks it", () => {
     expect(() => verifyKeyList(JSON.stringify(tampered), current)).toThrow(KeyListRefused);
     const forged = { ...signKeyList(keyList(4, [ATTACKER], server), ATTACKER), key_id: K1.key_id };
     expect(() => verifyKeyList(JSON.stringify(forged), current)).toThrow(/does not verify/);
+  });
+});
+
+describe("the trusted key set in the journal", () => {
+  const part: Partition = { name: "agent", type: 1, subtype: 6, offset: 0, size: 4 * SECTOR_SIZE, encrypted: false, readonly: false };
+  const config = resolveConfig({ deviceId: "d", deviceModel: MODEL, hardwareVersion: "1", serverUrl: "http://x", apiKey: "k", trustedKeys: [{ keyId: "srv_1", publicKey: K1.public_key }], releaseKeys: [trusted(K1)] });
+  const store = (flash: NorFlash) => new StateStore(new JournalStore(new SimRawFlash(flash, part), 1));
+  const next: KeySet = { version: 7, releaseKeys: [trusted(K2)], serverKeys: [{ keyId: "srv_2", publicKey: K2.public_key }] };
+
+  it("a power cut while it is stored leaves the old set or the new one, never a mix; the new one survives reboots", () => {
+    const base = NorFlash.memory(4 * SECTOR_SIZE);
+    for (let i = 0; i < 5; i++) store(base).recordApplied({ update_id: `upd_${i}`, issued_at: "2026-11-30T10:00:00.000Z" } as never);
+    const old = currentKeySet(store(base), config);
+    expect(old.version).toBe(0);
+    const outcomes = new Set<number>();
+    for (let n = 1; n <= 12; n++) {
+      for (const fault of [{ cutAfter: n }, { tear: { op: n, fraction: 0.5 } }]) {
+        const flash = NorFlash.memoryCopy(base);
+        flash.armFaults(fault);
+        try {
+          store(flash).saveTrustedKeySet(encodeKeySet(next));
+        } catch (e) {
+          expect(e).toBeInstanceOf(PowerCutError);
+        }
+        flash.powerOn();
+        const after = currentKeySet(store(flash), config);
+        expect([old, next]).toContainEqual(after);
+        outcomes.add(after.version);
+      }
+    }
+    expect([...outcomes].sort()).toEqual([0, 7]);
+    const flash = NorFlash.memoryCopy(base);
+    store(flash).saveTrustedKeySet(encodeKeySet(next));
+    expect(currentKeySet(store(flash), config)).toEqual(next);
   });
 });
 
