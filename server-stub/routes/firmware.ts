@@ -22,7 +22,7 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     config: { roles: WRITERS },
     schema: {
       tags: ["firmware"],
-      description: "multipart/form-data: `metadata` (JSON text or file) and `file` (the image). ESP app images (first byte 0xE9) are verified.",
+      description: "multipart/form-data: `metadata` (JSON text or file), `file` (the image) and optionally `release_signature` (the file `ota-sign sign` writes). ESP app images (first byte 0xE9) are verified.",
       consumes: ["multipart/form-data"],
       response: { 201: firmwareSchema, ...authErrors, 413: authErrors[400] },
     },
