@@ -18,6 +18,7 @@ import type { World } from "../test/helpers/e2e";
 import { assign, BIG_SLOTS_CSV, device, startWorld, upload } from "../test/helpers/e2e";
 import { api } from "../test/server/harness";
 import { journalWearFigures } from "./journal-wear";
+import { releaseKeyFigures } from "./release-keys";
 import { availableUpdatesPath, deviceUpdatePath, firmwareDownloadPath, ROUTES } from "../device/protocol/paths";
 
 export interface Figure {
@@ -209,6 +210,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const only = process.argv[2];
   const figures: Figure[] = [];
   if (!only || only === "xs") await xsFigures(figures);
+  if (!only || only === "xs") await releaseKeyFigures(figures);
   if (!only || only === "node") await nodeVsCurl(figures);
   if (!only || only === "journal") await journalWearFigures(figures);
   printTable(figures);

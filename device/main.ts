@@ -46,6 +46,9 @@ export default function main(): void {
     serverUrl: text("serverUrl"),
     apiKey: text("apiKey"),
     trustedKeys: parseKeys(text("trustedKeys")),
+    // The firmware team's release keys (ota-sign keygen); with requireReleaseSignature="1" only released images install.
+    releaseKeys: parseKeys(text("releaseKeys")),
+    requireReleaseSignature: text("requireReleaseSignature") === "1",
     // SNTP ran before main; a clock still in 1970 must not judge manifest validity windows.
     clockTrusted: () => Date.now() > 1_700_000_000_000,
     selfTests,

@@ -23,6 +23,7 @@ import { eventRoutes } from "./routes/events";
 import { firmwareRoutes } from "./routes/firmware";
 import { groupRoutes } from "./routes/groups";
 import { healthRoutes } from "./routes/health";
+import { keyListRoutes } from "./routes/key-list";
 import { keyRoutes } from "./routes/keys";
 import { statsRoutes } from "./routes/stats";
 import { updateRoutes } from "./routes/updates";
@@ -94,6 +95,7 @@ export async function buildApp(deps: AppDeps, logger: Logger, opts: AppLimits = 
   await app.register(authRoutes, deps);
   await app.register(keyRoutes, deps);
   await app.register(credentialRoutes, deps);
+  await app.register(keyListRoutes, deps);
   await app.register(deviceRoutes, deps);
   await app.register(deviceHealthRoutes, deps);
   await app.register(groupRoutes, deps);

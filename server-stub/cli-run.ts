@@ -1,7 +1,8 @@
 // `ota-server` (no command): run the server with its log file, pid file and signal handling.
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import pino from "pino";
+import { base64Decode, KEY_ID_MAX, type PublicKeyEntry } from "../device/protocol";
 import { CliError, type CliValues, dataDirOf, int, pidFileOf } from "./cli-usage";
 import { isRunning, readPid } from "./pid-file";
 import { logDestination, RotatingFile, type Sink } from "./log";
@@ -30,6 +31,8 @@ export async function runServer(values: CliValues): Promise<void> {
   }
   const retentionDays = int(values["event-retention-days"], "event-retention-days", 30);
   if (retentionDays < 1) throw new CliError("--event-retention-days must be at least 1");
+  const releaseKeys = releaseKeysOf(values["release-key"] ?? []);
+  if (values["require-release-signature"] && releaseKeys.length === 0) throw new CliError("--require-release-signature needs at least one --release-key");
   const env = process.env;
   const port = portArg(values.port ?? env.OTA_PORT, "port", 8221);
   const mqttPort = values["no-mqtt"] ? null : portArg(values["mqtt-port"] ?? env.OTA_MQTT_PORT, "mqtt-port", 1883);
@@ -63,6 +66,8 @@ export async function runServer(values: CliValues): Promise<void> {
       eventRetentionDays: retentionDays,
       allowHttpWebhooks: values["allow-http-webhooks"] ?? false,
       cdn,
+      releaseKeys,
+      requireReleaseSignature: values["require-release-signature"] ?? false,
     });
   } catch (e) {
     file.close();
@@ -122,4 +127,22 @@ function portInUse(err: NodeJS.ErrnoException & { port?: number }, ports: { port
     1,
     `choose another with ${flag}, or stop the server that holds it (\`ota-server stop --data-dir ITS_DATA_DIR\`)`,
   );
+}
+
+/** --release-key: "keyId:base64", or a file with what `ota-sign keygen` / `ota-sign pubkey` print. */
+function releaseKeysOf(args: string[]): PublicKeyEntry[] {
+  return args.map((arg) => {
+    const text = existsSync(arg) ? readFileSync(arg, "utf8").trim() : arg;
+    let key: PublicKeyEntry | null = null;
+    try {
+      const o = (text.startsWith("{") ? JSON.parse(text) : null) as Partial<PublicKeyEntry> | null;
+      const at = text.lastIndexOf(":");
+      key = o ? { key_id: String(o.key_id), public_key: String(o.public_key) } : at > 0 ? { key_id: text.slice(0, at), public_key: text.slice(at + 1) } : null;
+      if (key && (key.key_id.length > KEY_ID_MAX || base64Decode(key.public_key).length !== 32)) key = null;
+    } catch {
+      key = null;
+    }
+    if (!key) throw new CliError(`--release-key ${arg.slice(0, 60)} is not KEY_ID:BASE64 (a 32-byte ed25519 key) nor a file with {"key_id","public_key"}`);
+    return key;
+  });
 }

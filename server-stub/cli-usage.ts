@@ -11,6 +11,7 @@ const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--pub
              [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
              [--cdn-url URL [--cdn-fallback-url URL] [--cdn-cache-control VALUE]]
              [--event-retention-days 30] [--allow-http-webhooks]
+             [--release-key KEY_ID:BASE64 | --release-key FILE …] [--require-release-signature]
     Runs the server until SIGINT/SIGTERM (or \`ota-server stop\`). Logs go to the terminal and to
     <log-dir>/ota_service.log (rotated at --log-max-mb, 3 old files kept); --quiet: file only.
     --dev-tokens: POST /api/v1/auth/dev-token for callers on this machine only (operator tokens unless a
@@ -62,6 +63,7 @@ const OPTIONS = {
   "event-retention-days": { type: "string" }, "allow-http-webhooks": { type: "boolean" },
   "cdn-url": { type: "string" }, "cdn-fallback-url": { type: "string" }, "cdn-cache-control": { type: "string" },
   url: { type: "string" }, timeout: { type: "string" },
+  "release-key": { type: "string", multiple: true }, "require-release-signature": { type: "boolean" },
   role: { type: "string" }, name: { type: "string" }, help: { type: "boolean", short: "h" },
 } as const;
 

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { OtaNotification } from "../device/protocol";
+import type { OtaNotification, PublicKeyEntry } from "../device/protocol";
 import type { ApiKeyStore } from "./auth/api-keys";
 import type { TokenService } from "./auth/tokens";
 import type { Clock } from "./clock";
@@ -33,6 +33,10 @@ export interface ServiceConfig {
   /** A campaign's approver must be someone other than its creator. */
   distinctApprover: boolean;
   cdn: CdnConfig | null;
+  /** Release public keys (the firmware team's; the server never holds their private halves). */
+  releaseKeys: PublicKeyEntry[];
+  /** Refuse uploads without a valid release signature. */
+  requireReleaseSignature: boolean;
 }
 
 /** Everything the services need; built once by server.ts and passed explicitly. */

@@ -34,9 +34,10 @@ CREATE TABLE IF NOT EXISTS firmware (
   file_size INTEGER NOT NULL, checksum_md5 TEXT NOT NULL, checksum_sha256 TEXT NOT NULL,
   tags TEXT NOT NULL, metadata TEXT NOT NULL, is_beta INTEGER NOT NULL, is_security_update INTEGER NOT NULL,
   changelog TEXT, image_format TEXT NOT NULL, chip_id INTEGER, secure_version INTEGER NOT NULL DEFAULT 0,
-  project_name TEXT, created_at INTEGER NOT NULL,
+  project_name TEXT, created_at INTEGER NOT NULL, release_signature TEXT, release_key_id TEXT,
   UNIQUE (device_model, version)
 );
+CREATE TABLE IF NOT EXISTS key_list (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, document TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS updates (
   update_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, campaign_id TEXT, firmware_id TEXT NOT NULL,
   status TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0,
@@ -98,6 +99,8 @@ export function openDb(path: string): Db {
   db.exec(SCHEMA);
   addColumnIfMissing(db, "updates", "report_conflict", "TEXT"); // data dirs from before the column
   migrateEvents(db); // events, webhooks; campaign_events becomes a view over events
+  addColumnIfMissing(db, "firmware", "release_signature", "TEXT");
+  addColumnIfMissing(db, "firmware", "release_key_id", "TEXT");
   cacheStatements(db);
   return db;
 }

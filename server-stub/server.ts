@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import type { AddressInfo } from "node:net";
-import { IMAGE_SIZE_MAX, PUBLIC_URL_MAX } from "../device/protocol";
+import { IMAGE_SIZE_MAX, PUBLIC_URL_MAX, type PublicKeyEntry } from "../device/protocol";
 import { buildApp, installErrorHandling, type EventsRuntime } from "./app";
 import { DEFAULT_RATE_LIMITS, installRateLimit, type RateLimits } from "./limits/rate-limit";
 import { DEFAULT_REQUEST_LIMITS, fastifyLimits, type RequestLimits } from "./limits/request-limits";
@@ -67,6 +67,9 @@ export interface ServerOptions {
   cdn?: CdnConfig | null;
   /** Rules asked before a campaign promotes a stage (campaigns/gates.ts); none = every stage passes. */
   promotionGates?: PromotionGate[];
+  /** Release public keys uploads are checked against (--release-key). */
+  releaseKeys?: PublicKeyEntry[];
+  requireReleaseSignature?: boolean;
 }
 
 export interface OtaServer {
@@ -141,6 +144,8 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       deviceAllowList: opts.deviceAllowList ?? false,
       metadataMaxBytes: limits.metadataMaxBytes,
       distinctApprover: opts.distinctApprover ?? false,
+      releaseKeys: opts.releaseKeys ?? [],
+      requireReleaseSignature: opts.requireReleaseSignature ?? false,
     },
     // Published after the surrounding transaction, and only if it committed: a notification
     // must never announce an update that was rolled back.

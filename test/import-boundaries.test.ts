@@ -15,6 +15,7 @@ const ALLOWED: Record<string, string[]> = {
   "host-sim": ["device", "esp-image"],
   "server-stub": ["device", "esp-image"],
   cli: ["device", "esp-image"],
+  release: ["device", "esp-image"],
 };
 
 function sources(dir: string): string[] {

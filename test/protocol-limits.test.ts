@@ -2,13 +2,16 @@
 // built and signed by the real server, pass the device's checks; one past each limit the server answers 400.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TrustedKey } from "../device/core/config";
-import { checkApplicable, checkManifestShape, MAX_ENVELOPE_BYTES, parseEnvelope, verifySignature, type DeviceFacts } from "../device/core/trust";
+import { verifyKeyList } from "../device/core/release-keys";
+import { checkApplicable, checkManifestShape, MAX_ENVELOPE_BYTES, parseEnvelope, verifyReleaseSignature, verifySignature, type DeviceFacts } from "../device/core/trust";
 import { UpdateError } from "../device/core/update-error";
 import {
   availableUpdatesPath, CHIP_ID_MAX, deviceHealthPath, HEALTH_ENTRIES_MAX, HEALTH_NAME_MAX, HEALTH_REPORT_MAX_BYTES, COMMAND_NAME_MAX, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, deviceRollbackPath, deviceUpdatePath,
   DOWNLOAD_URL_MAX, ENVELOPE_MAX_BYTES, ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, IMAGE_SIZE_MAX, KEY_ID_MAX,
-  PUBLIC_URL_MAX, ROUTES, SECURE_VERSION_MAX, TIMESTAMP_MAX, UPDATE_ID_MAX, updateStatusPath, VERSION_MAX, type SignedUpdateEnvelope,
+  KEY_LIST_KEYS_MAX, KEY_LIST_MAX_BYTES, KEY_LIST_VERSION_MAX, PUBLIC_URL_MAX, ROUTES, SECURE_VERSION_MAX, SIGNATURE_MAX, TIMESTAMP_MAX,
+  UPDATE_ID_MAX, updateStatusPath, VERSION_MAX, type SignedUpdateEnvelope,
 } from "../device/protocol";
+import { generateReleaseKey, releaseStatement, signKeyList, signRelease } from "../release/signing";
 import { buildAppImage } from "../esp-image/app-image";
 import { api, asAdmin, firmwareForm, registerDevice, startHarness, type Harness } from "./server/harness";
 
@@ -25,6 +28,9 @@ const commandNames = (count: number, length: number, tag: string) =>
   Array.from({ length: count }, (_, i) => `${tag}${i}_`.padEnd(length, "c"));
 const PRE = commandNames(COMMANDS_MAX_COUNT, COMMAND_NAME_MAX, "pre");
 const POST = commandNames(COMMANDS_MAX_COUNT, COMMAND_NAME_MAX, "post");
+
+/** A release key with an id at KEY_ID_MAX: every upload here carries its signature, so manifests carry both fields. */
+const RELEASE_KEY = { ...generateReleaseKey(new Uint8Array(32).fill(5)), key_id: "r".repeat(KEY_ID_MAX) };
 
 const espImage = (secureVersion: number, seed: number) =>
   buildAppImage({ version: VERSION, secureVersion, chipId: CHIP_ID_MAX, size: 8192, seed });
@@ -47,9 +53,11 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
   let firmwareId: string;
 
   beforeAll(async () => {
-    h = await startHarness({ publicUrl: PUBLIC_URL, cdn: { enabled: true, base_url: CDN_URL, fallback_url: CDN_FALLBACK, cache_control: null } });
+    h = await startHarness({ publicUrl: PUBLIC_URL, cdn: { enabled: true, base_url: CDN_URL, fallback_url: CDN_FALLBACK, cache_control: null }, releaseKeys: [{ key_id: RELEASE_KEY.key_id, public_key: RELEASE_KEY.public_key }] });
     const upload = async (model: string, image: Uint8Array) => {
-      const r = await api(h, "POST", ROUTES.firmwareList, { ...asAdmin(h), body: firmwareForm({ version: VERSION, device_model: model, min_hardware_version: MIN_HW, max_hardware_version: MAX_HW }, image) });
+      const form = firmwareForm({ version: VERSION, device_model: model, min_hardware_version: MIN_HW, max_hardware_version: MAX_HW }, image);
+      form.append("release_signature", JSON.stringify(signRelease(releaseStatement(image, { model }), RELEASE_KEY)));
+      const r = await api(h, "POST", ROUTES.firmwareList, { ...asAdmin(h), body: form });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       return r.body.firmware_id as string;
     };
@@ -85,6 +93,8 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
     expect(env).not.toBeNull();
     verifySignature(env, keys);
     checkManifestShape(env.manifest as unknown as Record<string, unknown>);
+    expect(env.manifest.release_key_id).toBe(RELEASE_KEY.key_id);
+    verifyReleaseSignature(env.manifest, [{ keyId: RELEASE_KEY.key_id, publicKey: RELEASE_KEY.public_key }]);
     const facts: DeviceFacts = {
       deviceId: DEVICE_ID, deviceModel: MODEL, hardwareVersion: "5.0", chipId: CHIP_ID_MAX, runningVersion: "1.0.0", secureFloor: 0,
       applied: { newestIssuedMs: 0, updateIds: [] },
@@ -99,8 +109,10 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
     const worst = {
       ...env,
       key_id: "k".repeat(KEY_ID_MAX),
+      key_list_version: KEY_LIST_VERSION_MAX,
       manifest: {
         ...env.manifest,
+        release_signature: "s".repeat(SIGNATURE_MAX), release_key_id: "r".repeat(KEY_ID_MAX),
         update_id: "u".repeat(UPDATE_ID_MAX), size: IMAGE_SIZE_MAX, device_model: "\u0001".repeat(DEVICE_MODEL_MAX),
         download_url: env.manifest.download_url.padEnd(DOWNLOAD_URL_MAX, "d"), fallback_url: env.manifest.fallback_url!.padEnd(DOWNLOAD_URL_MAX, "d"),
         issued_at: env.manifest.issued_at.padEnd(TIMESTAMP_MAX, "Z"), expires_at: env.manifest.expires_at.padEnd(TIMESTAMP_MAX, "Z"),
@@ -112,6 +124,19 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
     expect(worstBytes).toBeLessThanOrEqual(ENVELOPE_MAX_BYTES);
   });
 
+  it("the largest key list fits the device's key-list bound, and the device accepts it", () => {
+    const keys = Array.from({ length: KEY_LIST_KEYS_MAX }, (_, i) => ({ key_id: `${i}`.padEnd(KEY_ID_MAX, "k"), public_key: RELEASE_KEY.public_key }));
+    const list = { key_list_version: KEY_LIST_VERSION_MAX, issued_at: "2026-11-30T12:00:00.000Z".padEnd(TIMESTAMP_MAX, "Z"), release_keys: keys, server_keys: keys };
+    const worst = JSON.stringify(signKeyList(list, RELEASE_KEY));
+    console.log(`key list: worst case ${Buffer.byteLength(worst)} bytes, device bound ${KEY_LIST_MAX_BYTES}`);
+    expect(Buffer.byteLength(worst)).toBeLessThanOrEqual(KEY_LIST_MAX_BYTES);
+    const current = { version: 0, releaseKeys: [{ keyId: RELEASE_KEY.key_id, publicKey: RELEASE_KEY.public_key }], serverKeys: [] };
+    expect(verifyKeyList(worst, current).version).toBe(KEY_LIST_VERSION_MAX);
+    expect(() => verifyKeyList(worst.padEnd(KEY_LIST_MAX_BYTES + 1), current)).toThrow(/too large/);
+    const tooMany = { ...list, release_keys: [...keys, keys[0]!] };
+    expect(() => verifyKeyList(JSON.stringify(signKeyList(tooMany, RELEASE_KEY)), current)).toThrow(/more than/);
+  });
+
   it("the device refuses one past each limit", () => {
     const m = (JSON.parse(body) as SignedUpdateEnvelope).manifest as unknown as Record<string, unknown>;
     const past: Array<[string, unknown]> = [
@@ -120,6 +145,7 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
       ["download_url", "http://h/".padEnd(DOWNLOAD_URL_MAX + 1, "d")], ["fallback_url", "http://h/".padEnd(DOWNLOAD_URL_MAX + 1, "d")], ["chip_id", CHIP_ID_MAX + 1], ["secure_version", SECURE_VERSION_MAX + 1],
       ["size", IMAGE_SIZE_MAX + 1], ["issued_at", String(m.issued_at).padEnd(TIMESTAMP_MAX + 1, "Z")],
       ["pre_update_commands", [...PRE, "one_more"]], ["post_update_commands", [POST[0] + "c"]],
+      ["release_signature", "s".repeat(SIGNATURE_MAX + 1)], ["release_key_id", "r".repeat(KEY_ID_MAX + 1)],
     ];
     for (const [field, value] of past) {
       expect([field, deviceError(() => checkManifestShape({ ...m, [field]: value }))]).toEqual([field, "MANIFEST_INVALID"]);

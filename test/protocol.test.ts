@@ -106,7 +106,7 @@ describe("canonical form", () => {
       size: 10, sha256: "0".repeat(64), device_model: "M", min_hardware_version: null, max_hardware_version: null,
       chip_id: 0, secure_version: 0, download_url: "http://x/y", fallback_url: null, issued_at: "2025-01-01T00:00:00.000Z",
       expires_at: "2025-01-02T00:00:00.000Z", rollback: false, mandatory: false, priority: "normal",
-      pre_update_commands: ["backup_config"], post_update_commands: [],
+      pre_update_commands: ["backup_config"], post_update_commands: [], release_signature: null, release_key_id: null,
     };
     const sig = nacl.sign.detached(manifestSigningBytes(manifest), keys.secretKey);
     const reordered = JSON.parse(JSON.stringify(Object.fromEntries(Object.entries(manifest).reverse()))) as UpdateManifest;

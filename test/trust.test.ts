@@ -39,6 +39,8 @@ function manifest(over: Partial<UpdateManifest> = {}): UpdateManifest {
     priority: "normal",
     pre_update_commands: [],
     post_update_commands: [],
+    release_signature: null,
+    release_key_id: null,
     ...over,
   };
 }

@@ -29,6 +29,12 @@ export interface AgentConfig {
   /** The device credential the server issued (X-API-Key). */
   apiKey: string;
   trustedKeys: TrustedKey[];
+  /** The firmware team's release public keys, baked in; a signed key list (release-keys.ts) may replace them. */
+  releaseKeys?: TrustedKey[];
+  /** Accept an image only with a valid release signature too, not just the server's manifest signature. */
+  requireReleaseSignature?: boolean;
+  /** The key_list_version the baked-in keys correspond to: only a higher one replaces them. Default 0. */
+  keyListVersion?: number;
   /** Download buffer; the one fixed-size buffer the agent streams through. Default 4096. */
   chunkSize?: number;
   /** Persist the download offset at least every this many bytes (a multiple of 4096). Default 65536. */
@@ -77,6 +83,7 @@ export function resolveConfig(c: AgentConfig): ResolvedConfig {
   if (!Number.isInteger(chunkSize) || chunkSize < 256) throw new Error("chunkSize must be an integer >= 256");
   if (persistEvery % 4096 !== 0 || persistEvery <= 0) throw new Error("persistEvery must be a positive multiple of 4096");
   if (c.trustedKeys.length === 0) throw new Error("at least one trusted public key is required");
+  if (c.requireReleaseSignature && !c.releaseKeys?.length) throw new Error("requireReleaseSignature needs at least one release key");
   return {
     ...c,
     serverUrl: c.serverUrl.replace(/\/+$/, ""),
@@ -99,5 +106,8 @@ export function resolveConfig(c: AgentConfig): ResolvedConfig {
     healthReportAtStart: c.healthReportAtStart ?? true,
     deferUpdate: c.deferUpdate ?? (() => null),
     maxDeferralMs: c.maxDeferralMs ?? 86_400_000,
+    releaseKeys: c.releaseKeys ?? [],
+    requireReleaseSignature: c.requireReleaseSignature ?? false,
+    keyListVersion: c.keyListVersion ?? 0,
   };
 }

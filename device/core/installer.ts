@@ -15,7 +15,8 @@ import { Controller } from "./signal";
 import type { Downloading, Switching, UpdateRef } from "./state";
 import { IDLE } from "./state";
 import { withTimeout } from "./timing";
-import { checkApplicable, checkManifestShape, parseEnvelope, verifySignature } from "./trust";
+import { currentKeySet, syncKeyList } from "./release-keys";
+import { checkApplicable, checkManifestShape, parseEnvelope, verifyReleaseSignature, verifySignature } from "./trust";
 
 type Accepted =
   | { kind: "none" }
@@ -46,6 +47,7 @@ export class Installer {
     const runningVersion = ctx.runningVersion();
     const offer = await ctx.client.check({ currentVersion: runningVersion, deviceModel: ctx.config.deviceModel, hardwareVersion: ctx.config.hardwareVersion });
     if (offer.kind === "unreachable") return { result: "unreachable", message: offer.message };
+    await syncKeyList(ctx, offer.body); // a newer key list applies to this very offer
     // Only the accepted update outlives this line: the envelope and its checks are not kept during the download.
     const accepted = this.accept(offer.body, runningVersion);
     if (accepted.kind === "none") return { result: "none" };
@@ -95,10 +97,13 @@ export class Installer {
         if (typeof m.update_id === "string" && m.update_id.length <= 64) updateId = m.update_id;
       });
       if (!env) return { kind: "none" };
-      verifySignature(env, ctx.config.trustedKeys, ctx.ports.hash.verifyEd25519?.bind(ctx.ports.hash));
+      const keys = currentKeySet(ctx.state, ctx.config);
+      const verify = ctx.ports.hash.verifyEd25519?.bind(ctx.ports.hash);
+      verifySignature(env, keys.serverKeys, verify);
       const raw = env.manifest as unknown as Record<string, unknown>;
       checkManifestShape(raw);
       const manifest: UpdateManifest = raw;
+      if (ctx.config.requireReleaseSignature) verifyReleaseSignature(manifest, keys.releaseKeys, verify);
       const source = manifest.rollback ? this.rollbackSource(manifest) : null;
       const slot = source ?? ota.nextUpdate();
       checkApplicable(manifest, {

@@ -65,6 +65,7 @@ const STATE_KEY = "ota.state";
 const FLOOR_KEY = "ota.secure_floor";
 const BOOTS_KEY = "ota.boots";
 const APPLIED_KEY = "ota.applied";
+const TRUST_KEY = "ota.trust";
 /** Update ids remembered as applied. Older ones are still refused by the issued_at floor, so a few suffice;
  * at most 8 × 64 characters, as every journal commit rewrites the whole map. */
 export const APPLIED_IDS_MAX = 8;
@@ -118,6 +119,16 @@ export class StateStore {
     ids.push(m.update_id);
     const t = Math.max(a.newestIssuedMs, Date.parse(m.issued_at) || 0);
     this.storage.set(APPLIED_KEY, JSON.stringify({ t, ids: ids.slice(-APPLIED_IDS_MAX) }));
+  }
+
+  /** The trusted key set a signed key list installed (release-keys.ts encodes it); undefined = the baked-in keys.
+   * One journal commit: a power cut leaves the old set or the new one, never a mix. */
+  trustedKeySet(): string | undefined {
+    return this.storage.get(TRUST_KEY);
+  }
+
+  saveTrustedKeySet(encoded: string) {
+    this.storage.set(TRUST_KEY, encoded);
   }
 
   /** Counts agent starts (for the log: "this happened in boot n"). */

@@ -9,6 +9,7 @@ import {
 } from "../protocol/limits";
 import type { SignedUpdateEnvelope, UpdateManifest } from "../protocol/manifest";
 import { manifestSigningBytes, UPDATE_PRIORITIES } from "../protocol/manifest";
+import { releaseSigningBytes, releaseStatementOf } from "../protocol/release";
 import { isNewerVersion, parseVersion, versionInRange } from "../protocol/version";
 import type { TrustedKey } from "./config";
 import type { AppliedRecord } from "./state";
@@ -133,6 +134,32 @@ export function checkManifestShape(m: Record<string, unknown>): asserts m is Rec
   if (!(UPDATE_PRIORITIES as readonly unknown[]).includes(m.priority)) throw new UpdateError("MANIFEST_INVALID", "manifest.priority is not a known priority");
   commands("pre_update_commands");
   commands("post_update_commands");
+  // Absent (a server from before release signatures) reads as null.
+  if (m.release_signature !== undefined) str("release_signature", SIGNATURE_MAX, true);
+  if (m.release_key_id !== undefined) str("release_key_id", KEY_ID_MAX, true);
+}
+
+type Ed25519Verify = (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) => boolean;
+
+/** Release-key enforcement: the firmware team's signature over the image's release statement (release.ts), by a
+ * release key this device trusts. The server signs the manifest, but cannot make this signature. */
+export function verifyReleaseSignature(m: UpdateManifest, keys: readonly TrustedKey[], verify: Ed25519Verify = nacl.sign.detached.verify): void {
+  const fail = (why: string) => new UpdateError("RELEASE_SIGNATURE_INVALID", `release signature ${why}`);
+  if (typeof m.release_signature !== "string" || typeof m.release_key_id !== "string") throw fail("missing: the image was not released by a trusted key");
+  const key = keys.find((k) => k.keyId === m.release_key_id);
+  if (!key) throw fail(`by key ${m.release_key_id}, which this device does not trust`);
+  let signature: Uint8Array;
+  let message: Uint8Array;
+  try {
+    signature = base64Decode(m.release_signature);
+    message = releaseSigningBytes(releaseStatementOf(m));
+  } catch (e) {
+    throw fail(`unreadable: ${(e as Error).message}`);
+  }
+  const publicKey = base64Decode(key.publicKey);
+  if (signature.length !== nacl.sign.signatureLength || publicKey.length !== nacl.sign.publicKeyLength || !verify(message, signature, publicKey)) {
+    throw fail(`by ${m.release_key_id} does not cover this image's sha256, version, secure_version and model`);
+  }
 }
 
 /** Everything a verified manifest must satisfy for this device, in the order the codes are most useful. */

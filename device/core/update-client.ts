@@ -41,6 +41,13 @@ export class UpdateClient {
     }
   }
 
+  /** GET a device-facing document (the key list) as text; rejects on network errors and non-200 answers. */
+  async fetchText(path: string): Promise<string> {
+    const res = await this.http.request({ method: "GET", url: this.config.serverUrl + path, headers: this.auth(), timeoutMs: this.config.requestTimeoutMs });
+    if (res.status !== 200) throw new Error(`${path} answered ${res.status}`);
+    return res.body;
+  }
+
   /** POST one status report: "retry" on network or server errors, "done" once the server answered for good. */
   report(updateId: string, report: StatusReport): Promise<"done" | "retry"> {
     return this.post(updateStatusPath(updateId), JSON.stringify(report), { update_id: updateId, status: report.status });

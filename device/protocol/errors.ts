@@ -15,6 +15,7 @@ export const DEVICE_ERROR_CODES = [
   "MANIFEST_INVALID", // manifest does not match the schema or is for another device
   "MANIFEST_REPLAYED", // update id already applied here, or issued before the newest manifest applied here
   "UNKNOWN_KEY", // key_id not in the device's trusted key list
+  "RELEASE_SIGNATURE_INVALID", // release-key enforcement: the image's release signature is missing, unknown or wrong
   "SECURE_VERSION_REJECTED", // image secure_version below the device's anti-rollback floor
   "FLASH_WRITE_FAILED",
   "CANCELLED",
@@ -32,6 +33,7 @@ export const NON_RETRYABLE_ERROR_CODES: readonly DeviceErrorCode[] = [
   "DOWNGRADE_REJECTED",
   "IMAGE_INVALID",
   "UNKNOWN_KEY",
+  "RELEASE_SIGNATURE_INVALID",
   "SECURE_VERSION_REJECTED",
   "UNKNOWN_COMMAND",
 ];

@@ -7,6 +7,7 @@ export * from "./health";
 export * from "./limits";
 export * from "./manifest";
 export * from "./paths";
+export * from "./release";
 export * from "./schemas";
 export * from "./status";
 export * from "./topics";

@@ -32,6 +32,12 @@ export const IMAGE_SIZE_MAX = 0xffffffff;
 /** Envelope fields besides the manifest. A base64 ed25519 signature is 88 characters. */
 export const KEY_ID_MAX = 128;
 export const SIGNATURE_MAX = 200;
+/** Keys of each kind (release, server) in a key list. */
+export const KEY_LIST_KEYS_MAX = 4;
+/** key_list_version: a counter the device only lets go up. */
+export const KEY_LIST_VERSION_MAX = 0x7fffffff;
+/** Largest signed key-list body the device parses (the worst case is about 1.7 KB). */
+export const KEY_LIST_MAX_BYTES = 4096;
 
 /** Health reports: at most this many application checks and metrics, each named by this many characters. */
 export const HEALTH_ENTRIES_MAX = 16;
@@ -78,10 +84,13 @@ export const PROTOCOL_LIMITS: readonly ProtocolLimit[] = [
   { name: "CHIP_ID_MAX", value: CHIP_ID_MAX, fields: "chip_id" },
   { name: "SECURE_VERSION_MAX", value: SECURE_VERSION_MAX, fields: "secure_version (uploads above it are refused)" },
   { name: "IMAGE_SIZE_MAX", value: IMAGE_SIZE_MAX, fields: "manifest size" },
-  { name: "KEY_ID_MAX", value: KEY_ID_MAX, fields: "envelope key_id" },
-  { name: "SIGNATURE_MAX", value: SIGNATURE_MAX, fields: "envelope signature (base64)" },
+  { name: "KEY_ID_MAX", value: KEY_ID_MAX, fields: "envelope key_id, manifest release_key_id, key-list key ids" },
+  { name: "SIGNATURE_MAX", value: SIGNATURE_MAX, fields: "envelope signature, manifest release_signature, key-list signature (base64)" },
   { name: "HEALTH_ENTRIES_MAX", value: HEALTH_ENTRIES_MAX, fields: "entries in a health report's checks, metrics" },
   { name: "HEALTH_NAME_MAX", value: HEALTH_NAME_MAX, fields: "each check or metric name (A-Z a-z 0-9 _ . : -)" },
   { name: "HEALTH_REPORT_MAX_BYTES", value: HEALTH_REPORT_MAX_BYTES, fields: "the whole health report body" },
+  { name: "KEY_LIST_KEYS_MAX", value: KEY_LIST_KEYS_MAX, fields: "release_keys, server_keys of a key list" },
+  { name: "KEY_LIST_VERSION_MAX", value: KEY_LIST_VERSION_MAX, fields: "key_list_version" },
+  { name: "KEY_LIST_MAX_BYTES", value: KEY_LIST_MAX_BYTES, fields: "the whole signed key-list body the device parses" },
   { name: "ENVELOPE_MAX_BYTES", value: ENVELOPE_MAX_BYTES, fields: "the whole available-updates body the device parses" },
 ];

@@ -38,6 +38,11 @@ export interface UpdateManifest {
   priority: UpdatePriority;
   pre_update_commands: string[];
   post_update_commands: string[];
+  /** The firmware team's release signature over releaseSigningBytes (release.ts) of this image; null when the
+   * upload carried none. Signed by the server with the rest, so it cannot be swapped in transit. */
+  release_signature: string | null;
+  /** Which release key made it. */
+  release_key_id: string | null;
 }
 
 export interface SignedUpdateEnvelope {
@@ -55,7 +60,12 @@ export interface NoUpdateEnvelope {
   update_available: false;
 }
 
-export type AvailableUpdatesResponse = SignedUpdateEnvelope | NoUpdateEnvelope;
+/** Added to either answer: the server's current key list version, so a device behind it fetches the list. */
+export interface KeyListHint {
+  key_list_version?: number;
+}
+
+export type AvailableUpdatesResponse = (SignedUpdateEnvelope | NoUpdateEnvelope) & KeyListHint;
 
 /** The bytes the signature covers. */
 export function manifestSigningBytes(manifest: UpdateManifest): Uint8Array {

@@ -45,6 +45,7 @@ export const ROUTES = {
   keys: "/api/v1/keys",
   keyRotate: "/api/v1/keys/rotate",
   keyRetire: "/api/v1/keys/:key_id/retire",
+  keyList: "/api/v1/keys/key-list",
   stats: "/api/v1/stats",
   campaignStats: "/api/v1/stats/campaigns/:campaign_id",
   events: "/api/v1/events",

@@ -3,7 +3,7 @@
 import { DEVICE_ERROR_CODES } from "./errors";
 import {
   CHIP_ID_MAX, COMMAND_NAME_MAX, COMMAND_NAME_PATTERN, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, DOWNLOAD_URL_MAX,
-  ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, HEALTH_ENTRIES_MAX, HEALTH_NAME_MAX, HEALTH_NAME_PATTERN, IMAGE_SIZE_MAX, KEY_ID_MAX, SECURE_VERSION_MAX,
+  ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, HEALTH_ENTRIES_MAX, HEALTH_NAME_MAX, HEALTH_NAME_PATTERN, IMAGE_SIZE_MAX, KEY_ID_MAX, KEY_LIST_KEYS_MAX, KEY_LIST_VERSION_MAX, SECURE_VERSION_MAX,
   SIGNATURE_MAX, TIMESTAMP_MAX, UPDATE_ID_MAX, VERSION_MAX,
 } from "./limits";
 import { RESET_REASONS } from "./health";
@@ -60,7 +60,8 @@ export const manifestSchema = {
   required: [
     "manifest_version", "update_id", "device_id", "firmware_id", "version", "size", "sha256", "device_model",
     "min_hardware_version", "max_hardware_version", "chip_id", "secure_version", "download_url", "issued_at",
-    "fallback_url", "expires_at", "rollback", "mandatory", "priority", "pre_update_commands", "post_update_commands",
+    "fallback_url", "expires_at", "rollback", "mandatory", "priority", "pre_update_commands", "post_update_commands", "release_signature",
+    "release_key_id",
   ],
   properties: {
     manifest_version: { type: "integer", const: 1 },
@@ -84,6 +85,8 @@ export const manifestSchema = {
     priority: { type: "string", enum: [...UPDATE_PRIORITIES] },
     pre_update_commands: commandListSchema,
     post_update_commands: commandListSchema,
+    release_signature: { type: ["string", "null"], minLength: 1, maxLength: SIGNATURE_MAX },
+    release_key_id: { type: ["string", "null"], minLength: 1, maxLength: KEY_ID_MAX },
   },
 };
 
@@ -96,6 +99,37 @@ export const availableUpdatesResponseSchema = {
     signature: { type: "string", maxLength: SIGNATURE_MAX },
     key_id: { type: "string", maxLength: KEY_ID_MAX },
     signature_alg: { type: "string", const: "ed25519" },
+    key_list_version: { type: "integer", minimum: 0, maximum: KEY_LIST_VERSION_MAX },
+  },
+};
+
+const publicKeyEntrySchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["key_id", "public_key"],
+  properties: { key_id: nonEmpty(KEY_ID_MAX), public_key: { type: "string", pattern: "^[A-Za-z0-9+/]{43}=$" } },
+};
+const keyEntries = { type: "array", minItems: 1, maxItems: KEY_LIST_KEYS_MAX, items: publicKeyEntrySchema };
+
+/** A signed key list (release.ts), as operators upload it and devices fetch it. */
+export const signedKeyListSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["key_list", "key_id", "signature"],
+  properties: {
+    key_list: {
+      type: "object",
+      additionalProperties: false,
+      required: ["key_list_version", "issued_at", "release_keys", "server_keys"],
+      properties: {
+        key_list_version: { type: "integer", minimum: 1, maximum: KEY_LIST_VERSION_MAX },
+        issued_at: isoTime,
+        release_keys: keyEntries,
+        server_keys: keyEntries,
+      },
+    },
+    key_id: nonEmpty(KEY_ID_MAX),
+    signature: nonEmpty(SIGNATURE_MAX),
   },
 };
 

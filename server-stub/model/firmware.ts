@@ -24,6 +24,8 @@ export interface FirmwareRow {
   secure_version: number;
   project_name: string | null;
   created_at: number;
+  release_signature: string | null;
+  release_key_id: string | null;
 }
 
 export function getFirmware(db: Db, id: string): FirmwareRow | undefined {
@@ -64,6 +66,7 @@ export function firmwareToApi(f: FirmwareRow, publicUrl: string) {
     chip_id: f.chip_id,
     secure_version: f.secure_version,
     project_name: f.project_name,
+    release_key_id: f.release_key_id ?? null,
     created_at: iso(f.created_at),
   };
 }
@@ -93,6 +96,7 @@ export const firmwareSchema = {
     chip_id: { type: ["integer", "null"] },
     secure_version: { type: "integer" },
     project_name: nstr,
+    release_key_id: nstr,
     created_at: { type: "string" },
   },
 };

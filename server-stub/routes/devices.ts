@@ -13,6 +13,7 @@ import { assertDeviceId, deviceSchema, deviceToApi, ensureDevice, getDevice, typ
 import { addMembers } from "../model/groups";
 import { updateSchema, updateToApi, type UpdateRow } from "../model/updates";
 import { rollbackDevice } from "../services/rollbacks";
+import { keyListHint } from "../services/release-signatures";
 import { availableUpdates, requestDeviceUpdate } from "../services/updates";
 import { authErrors, idParam, paging, type AppDeps } from "./common";
 
@@ -109,7 +110,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     assertDeviceId(device_id);
     assertDeviceScope(principalOf(req), device_id);
     const q = req.query as { current_version?: string; device_model?: string; hardware_version?: string; chip_id?: number; secure_version?: number };
-    return availableUpdates(ctx, device_id, q);
+    return { ...availableUpdates(ctx, device_id, q), ...keyListHint(ctx) };
   });
 
   app.post(ROUTES.deviceUpdate, {

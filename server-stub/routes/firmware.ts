@@ -24,14 +24,14 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     config: { roles: WRITERS },
     schema: {
       tags: ["firmware"],
-      description: "multipart/form-data: `metadata` (JSON text or file) and `file` (the image). ESP app images (first byte 0xE9) are verified.",
+      description: "multipart/form-data: `metadata` (JSON text or file), `file` (the image) and optionally `release_signature` (the file `ota-sign sign` writes). ESP app images (first byte 0xE9) are verified.",
       consumes: ["multipart/form-data"],
       response: { 201: firmwareSchema, ...authErrors, 413: authErrors[400] },
     },
   }, async (req, reply) => {
     if (!req.isMultipart()) throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "use multipart/form-data with parts metadata and file");
-    const { meta, upload, filename } = await readUploadParts(ctx, req.parts());
-    const fw = registerFirmware(ctx, meta, upload, filename);
+    const { meta, upload, filename, releaseSignature } = await readUploadParts(ctx, req.parts());
+    const fw = registerFirmware(ctx, meta, upload, filename, releaseSignature);
     return reply.status(201).send(firmwareToApi(fw, pub()));
   });
 

@@ -7,6 +7,7 @@ import { ApiError, badRequest, conflict } from "../api-error";
 import type { Ctx } from "../context";
 import { assertJsonDepth } from "../limits/request-limits";
 import { logEvent } from "../log";
+import { checkReleaseSignature } from "./release-signatures";
 import { getFirmware, type FirmwareRow } from "../model/firmware";
 import type { StoredUpload } from "../storage/blobs";
 import { ESP_IMAGE_MAGIC, verifyEspImageFile } from "../storage/esp-image";
@@ -89,8 +90,9 @@ export function parseMetadata(text: string): FirmwareMetadata {
 type Part = MultipartFile | MultipartValue;
 
 /** Reads the multipart body: `metadata` (field or file part) and `file`, in either order. */
-export async function readUploadParts(ctx: Ctx, parts: AsyncIterableIterator<Part>): Promise<{ meta: FirmwareMetadata; upload: StoredUpload; filename: string }> {
+export async function readUploadParts(ctx: Ctx, parts: AsyncIterableIterator<Part>): Promise<{ meta: FirmwareMetadata; upload: StoredUpload; filename: string; releaseSignature?: string }> {
   let metaText: string | undefined;
+  let releaseSignature: string | undefined;
   let upload: StoredUpload | undefined;
   let filename = "firmware.bin";
   try {
@@ -98,6 +100,8 @@ export async function readUploadParts(ctx: Ctx, parts: AsyncIterableIterator<Par
       if (part.type === "file") {
         if (part.fieldname === "metadata") {
           metaText = await readCapped(part, ctx.config.metadataMaxBytes); // `-F metadata=@meta.json` (the HOWTO's CI example)
+        } else if (part.fieldname === "release_signature") {
+          releaseSignature = await readCapped(part, 1024); // `-F release_signature=@app.bin.sig`
         } else if (part.fieldname === "file") {
           if (upload) throw badRequest("only one file part is allowed", "INVALID_UPLOAD");
           filename = part.filename || filename;
@@ -110,6 +114,9 @@ export async function readUploadParts(ctx: Ctx, parts: AsyncIterableIterator<Par
       } else if (part.fieldname === "metadata") {
         if (part.valueTruncated) throw badRequest("metadata field too large", "INVALID_METADATA");
         metaText = String(part.value);
+      } else if (part.fieldname === "release_signature") {
+        if (part.valueTruncated) throw badRequest("release_signature field too large", "RELEASE_SIGNATURE_INVALID");
+        releaseSignature = String(part.value);
       }
     }
   } catch (e) {
@@ -127,7 +134,7 @@ export async function readUploadParts(ctx: Ctx, parts: AsyncIterableIterator<Par
     throw badRequest("multipart part `metadata` (JSON) is required", "INVALID_METADATA");
   }
   try {
-    return { meta: parseMetadata(metaText), upload, filename };
+    return { meta: parseMetadata(metaText), upload, filename, ...(releaseSignature !== undefined ? { releaseSignature } : {}) };
   } catch (e) {
     ctx.blobs.discard(upload);
     throw e;
@@ -150,7 +157,7 @@ async function readCapped(part: MultipartFile, max: number): Promise<string> {
 }
 
 /** Verifies (ESP images), stores the blob and inserts the firmware row. */
-export function registerFirmware(ctx: Ctx, meta: FirmwareMetadata, upload: StoredUpload, filename: string): FirmwareRow {
+export function registerFirmware(ctx: Ctx, meta: FirmwareMetadata, upload: StoredUpload, filename: string, releaseSignature?: string): FirmwareRow {
   try {
     if (upload.size === 0) throw badRequest("file is empty", "INVALID_UPLOAD");
     const isEsp = upload.firstByte === ESP_IMAGE_MAGIC;
@@ -171,6 +178,7 @@ export function registerFirmware(ctx: Ctx, meta: FirmwareMetadata, upload: Store
     if (!version) throw badRequest("metadata.version is required for images that are not ESP app images", "INVALID_METADATA");
     // Devices refuse manifests whose version they cannot compare (device/core/trust.ts), so such firmware is refused here.
     if (!VERSION_RE.test(version) || !parseVersion(version)) throw badRequest(`image version ${JSON.stringify(version)} is not usable`, "INVALID_METADATA");
+    const release = checkReleaseSignature(ctx, releaseSignature, { sha256: upload.sha256, version, secure_version: esp?.secureVersion ?? 0, device_model: meta.device_model });
     const dup = ctx.db.prepare("SELECT firmware_id FROM firmware WHERE device_model = ? AND version = ?").get(meta.device_model, version) as { firmware_id: string } | undefined;
     if (dup) throw conflict("FIRMWARE_EXISTS", `firmware ${version} for ${meta.device_model} exists already as ${dup.firmware_id}`);
     const id = pickFirmwareId(ctx, version, meta.device_model);
@@ -180,14 +188,15 @@ export function registerFirmware(ctx: Ctx, meta: FirmwareMetadata, upload: Store
       .prepare(
         `INSERT INTO firmware(firmware_id, name, version, description, device_model, manufacturer, min_hardware_version,
            max_hardware_version, file_size, checksum_md5, checksum_sha256, tags, metadata, is_beta, is_security_update,
-           changelog, image_format, chip_id, secure_version, project_name, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           changelog, image_format, chip_id, secure_version, project_name, created_at, release_signature, release_key_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id, meta.name ?? esp?.projectName ?? filename, version, meta.description ?? null, meta.device_model, meta.manufacturer ?? null,
         meta.min_hardware_version || null, meta.max_hardware_version || null, upload.size, upload.md5, upload.sha256,
         JSON.stringify(meta.tags ?? []), JSON.stringify(meta.metadata ?? {}), meta.is_beta ? 1 : 0, meta.is_security_update ? 1 : 0,
         meta.changelog ?? null, esp ? "esp-app" : "raw", esp?.chipId ?? null, esp?.secureVersion ?? 0, esp?.projectName ?? null, now,
+        release.release_signature, release.release_key_id,
       );
     logEvent(ctx.log, "firmware_uploaded", { firmware_id: id, version, device_model: meta.device_model, size: upload.size, sha256: upload.sha256 });
     return getFirmware(ctx.db, id)!;

@@ -36,6 +36,8 @@ export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow): SignedU
     priority: u.priority,
     pre_update_commands: json.parse<string[]>(u.pre_update_commands, []),
     post_update_commands: json.parse<string[]>(u.post_update_commands, []),
+    release_signature: fw.release_signature ?? null,
+    release_key_id: fw.release_key_id ?? null,
   };
   const { key_id, signature } = ctx.keys.sign(manifestSigningBytes(manifest));
   return { update_available: true, manifest, signature, key_id, signature_alg: SIGNATURE_ALGORITHM };

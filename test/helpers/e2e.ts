@@ -52,7 +52,7 @@ export interface World {
 
 export async function startWorld(runtime: AgentRuntime, server: Partial<ServerOptions> = {}): Promise<World> {
   const p = await proxy();
-  const h = await startHarness({ publicUrl: p.url, ...server }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) });
+  const h = await startHarness({ ...server, publicUrl: p.url }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) });
   p.target = h.server.url;
   const keys = (await api(h, "GET", ROUTES.keys, asAdmin(h))).body.keys.map((k: { key_id: string; public_key: string }) => ({ keyId: k.key_id, publicKey: k.public_key }));
   return { h, keys, runtime, proxy: p, close: async () => (await p.close(), await h.close()) };
