@@ -1,57 +1,76 @@
-// Streams an image into the inactive slot through one fixed buffer, hashing as it writes, resuming with
-// Range from the last durably written offset after a network error or a reboot.
-import { hexEncode } from "../protocol/base64";
-import type { UpdateManifest } from "../protocol/manifest";
+// Streams a body (the image, or a delta patch) through one fixed buffer into a sink that writes the
+// inactive slot, resuming with Range after a network error or, from the journal, after a reboot.
+import type { PatchPosition } from "../protocol/delta";
 import type { AgentContext } from "./context";
 import { AbortedError, errorMessage, TransientError, UpdateError } from "./failures";
-import type { HttpBodyStream, OtaWriter, Sha256, Slot } from "./ports";
+import type { HttpBodyStream } from "./ports";
 import { OtaPortError } from "./ports";
 import type { Signal } from "./signal";
 import { backoffMs, sleep, TimeoutError } from "./timing";
 
-const SECTOR = 4096;
+export const SECTOR = 4096;
+
+/** What is durably in flash: image bytes (a multiple of 4096 until the end) and, for a delta, the patch's position there. */
+export interface DurableProgress {
+  offset: number;
+  delta?: PatchPosition | undefined;
+}
 
 export interface DownloadHooks {
-  /** Persist the durable offset (a multiple of 4096) and attempt count before going on. */
-  persist(offset: number, attempts: number): void;
+  /** Persist the durable progress and attempt count before going on. */
+  persist(progress: DurableProgress, attempts: number): void;
   progress(bytes: number, total: number): void;
 }
+
+/** Where the body's bytes go: the slot itself (ImageSink), or a patch applier rebuilding the image (delta-apply.ts). */
+export interface BodySink {
+  /** Body bytes taken so far: a reconnect asks for the rest from here. */
+  readonly received: number;
+  take(bytes: Uint8Array): void;
+  /** The whole body arrived: check what was built against the manifest, then esp_ota_end. */
+  finish(): void;
+  /** Lets go of the slot's handle (esp_ota_abort). */
+  release(): void;
+}
+
+/** Opens a sink at durable progress (offset 0: from scratch, persisted before the first erase). */
+export type SinkOpener = (from: DurableProgress, persist: (p: DurableProgress) => void, scratch: Uint8Array) => BodySink;
 
 /** The server ignored Range, or cannot resume from here: the slot must be rewritten from zero. */
 class RestartFromZero extends TransientError {}
 
 export class Downloader {
   private readonly buffer: Uint8Array;
-  /** The open slot and the hash of what went into it. */
-  private current: { writer: OtaWriter; sha: Sha256 } | null = null;
-  private persisted = 0;
+  private current: BodySink | null = null;
+  private durable: DurableProgress = { offset: 0 };
 
   constructor(
     private readonly ctx: AgentContext,
-    private readonly manifest: UpdateManifest,
-    private readonly slot: Slot,
+    /** The body: the image's or the patch's URL and size. */
+    private readonly body: { url: string; size: number; updateId: string },
     /** The server's cancel of this update; the agent's lifetime is checked as well. */
     private readonly cancel: Signal,
     private readonly hooks: DownloadHooks,
+    private readonly openSink: SinkOpener,
   ) {
     this.buffer = new Uint8Array(ctx.config.chunkSize);
   }
 
-  /** Downloads from `offset` (0, or where a previous boot left off) to the end, then verifies. */
-  async run(offset: number, attempts: number): Promise<void> {
+  /** Downloads from `from` (offset 0, or where a previous boot left off) to the end, then verifies. */
+  async run(from: DurableProgress, attempts: number): Promise<void> {
     const { config, ports } = this.ctx;
     try {
-      let current = this.open(offset);
-      // The furthest offset any attempt reached: only getting past it counts as progress, so a server whose
+      let current = this.open(from);
+      // The furthest body offset any attempt reached: only getting past it counts as progress, so a server whose
       // file ends early (or that keeps sending us back to zero) cannot keep the download going forever.
-      let highWater = offset;
+      let highWater = current.received;
       for (;;) {
         try {
           await this.fetchRest(current);
           break;
         } catch (e) {
           if (!(e instanceof TransientError)) throw e;
-          const written = current.writer.written;
+          const written = current.received;
           // Attempts count failures in a row: a connection that got further than ever starts the count again.
           attempts = written > highWater ? 1 : attempts + 1;
           highWater = Math.max(highWater, written);
@@ -60,48 +79,37 @@ export class Downloader {
             throw new UpdateError("DOWNLOAD_FAILED", `download failed after ${attempts} attempts: ${why}`);
           }
           if (e instanceof RestartFromZero) {
-            current = this.open(0);
+            current = this.open({ offset: 0 });
             continue;
           }
-          this.hooks.persist(this.persisted, attempts);
-          ports.log.log("warn", "download interrupted", { update_id: this.manifest.update_id, offset: written, attempt: attempts, error: e.message });
+          this.hooks.persist(this.durable, attempts);
+          ports.log.log("warn", "download interrupted", { update_id: this.body.updateId, offset: written, attempt: attempts, error: e.message });
           await sleep(ports.clock, backoffMs(ports.clock, attempts - 1, config.retryBaseMs), this.ctx.lifetime, this.cancel);
           this.checkSignals();
         }
       }
-      this.verify(current);
+      this.current = null; // finish() ends or aborts the slot's handle whatever it answers
+      current.finish();
     } catch (e) {
       throw this.abort(e);
     }
   }
 
-  /** Begins the slot, or resumes it at a sector-aligned offset after re-hashing what flash already holds. */
-  private open(offset: number): { writer: OtaWriter; sha: Sha256 } {
+  private open(from: DurableProgress): BodySink {
     this.releaseWriter();
-    const { ota, hash } = this.ctx.ports;
-    const sha = hash.sha256();
-    const aligned = offset - (offset % SECTOR);
-    if (aligned === 0) {
-      // Persist before the erase: a reboot mid-erase must not resume into half-erased flash.
-      this.hooks.persist(0, 0);
-    } else {
-      for (let at = 0; at < aligned; at += this.buffer.length) {
-        const piece = this.buffer.subarray(0, Math.min(this.buffer.length, aligned - at));
-        ota.read(this.slot, at, piece);
-        sha.update(piece);
-      }
-    }
-    const writer = aligned === 0 ? ota.begin(this.slot, this.manifest.size) : ota.resume(this.slot, aligned);
-    this.current = { writer, sha };
-    this.persisted = aligned;
+    this.durable = from;
+    // The body buffer is free while a sink opens: it re-hashes what flash holds through it.
+    this.current = this.openSink(from, (p) => {
+      this.durable = p;
+      this.hooks.persist(p, 0);
+    }, this.buffer);
     return this.current;
   }
 
-  private async fetchRest(current: { writer: OtaWriter; sha: Sha256 }) {
-    const { writer } = current;
+  private async fetchRest(current: BodySink) {
     const { clock } = this.ctx.ports;
-    const size = this.manifest.size;
-    const start = writer.written;
+    const size = this.body.size;
+    const start = current.received;
     const stallMs = this.ctx.config.stallTimeoutMs;
     const stream = await this.connect(start, stallMs);
     // Cancel or stop closes the connection: the pending read rejects and checkSignals() says why.
@@ -136,14 +144,14 @@ export class Downloader {
         progressed = true;
         if (n === 0) break;
         fill += n;
-        if (writer.written + fill > size) throw new UpdateError("DOWNLOAD_FAILED", `server sent more than the manifest's ${size} bytes`);
+        if (current.received + fill > size) throw new UpdateError("DOWNLOAD_FAILED", `server sent more than the manifest's ${size} bytes`);
         if (fill === this.buffer.length) {
-          this.flush(current, fill);
+          this.take(current, fill);
           fill = 0;
         }
       }
-      if (fill > 0) this.flush(current, fill);
-      if (writer.written < size) throw new TransientError(stalled ? `download stalled for ${stallMs} ms` : `connection ended at ${writer.written} of ${size} bytes`);
+      if (fill > 0) this.take(current, fill);
+      if (current.received < size) throw new TransientError(stalled ? `download stalled for ${stallMs} ms` : `connection ended at ${current.received} of ${size} bytes`);
     } finally {
       clock.clearTimeout(timer);
       offCancel();
@@ -161,7 +169,7 @@ export class Downloader {
         late = true;
         reject(new TransientError(new TimeoutError("download connect", stallMs).message));
       }, stallMs);
-      this.ctx.client.download(this.manifest.download_url, start, stallMs).then(
+      this.ctx.client.download(this.body.url, start, stallMs).then(
         (s) => (late ? s.close() : (clock.clearTimeout(timer), resolve(s))),
         (e) => (clock.clearTimeout(timer), reject(e)),
       );
@@ -178,7 +186,7 @@ export class Downloader {
     if (stream.status === 200) {
       if (start > 0) {
         // The server ignored Range: the only safe continuation is a clean restart of the slot.
-        this.ctx.ports.log.log("warn", "server ignored Range; restarting from zero", { update_id: this.manifest.update_id });
+        this.ctx.ports.log.log("warn", "server ignored Range; restarting from zero", { update_id: this.body.updateId });
         throw new RestartFromZero("the server ignored Range");
       }
       if (length !== undefined && Number(length) !== size) {
@@ -204,33 +212,9 @@ export class Downloader {
     throw new UpdateError("DOWNLOAD_FAILED", `download refused with HTTP ${stream.status}`);
   }
 
-  /** Hash and write one buffer; persist the offset each time it passed another `persistEvery` bytes. */
-  private flush({ writer, sha }: { writer: OtaWriter; sha: Sha256 }, fill: number) {
-    const piece = this.buffer.subarray(0, fill);
-    sha.update(piece);
-    writer.write(piece);
-    const written = writer.written;
-    const durable = written === this.manifest.size ? written : written - (written % SECTOR);
-    if (durable - this.persisted >= this.ctx.config.persistEvery || written === this.manifest.size) {
-      this.persisted = durable;
-      this.hooks.persist(durable, 0);
-    }
-    this.hooks.progress(written, this.manifest.size);
-  }
-
-  /** SHA-256 of the stream against the manifest, then esp_ota_end's image verification. */
-  private verify({ writer, sha }: { writer: OtaWriter; sha: Sha256 }) {
-    const digest = hexEncode(sha.digest());
-    if (digest !== this.manifest.sha256) {
-      throw new UpdateError("CHECKSUM_MISMATCH", `SHA-256 ${digest} differs from the manifest's ${this.manifest.sha256}`);
-    }
-    this.current = null; // esp_ota_end frees the handle whatever it answers
-    try {
-      writer.end();
-    } catch (e) {
-      if (e instanceof OtaPortError) throw new UpdateError("IMAGE_INVALID", `image failed verification: ${e.message}`);
-      throw e;
-    }
+  private take(sink: BodySink, fill: number) {
+    sink.take(this.buffer.subarray(0, fill));
+    this.hooks.progress(sink.received, this.body.size);
   }
 
   /** Lets go of the slot's handle and says what the failure means (flash errors get their own codes). */
@@ -241,10 +225,10 @@ export class Downloader {
   }
 
   private releaseWriter() {
-    const w = this.current?.writer;
+    const sink = this.current;
     this.current = null;
     try {
-      w?.abort();
+      sink?.release();
     } catch (e) {
       if (!(e instanceof AbortedError)) throw e;
     }

@@ -6,10 +6,12 @@ import type { DeviceErrorCode } from "../protocol/errors";
 import type { UpdateManifest } from "../protocol/manifest";
 import type { CheckOutcome } from "./agent";
 import type { AgentContext } from "./context";
-import { Downloader } from "./download";
+import { deliveryFields, deltaRefusal, newDownloader, PATCH_START } from "./delta-apply";
+import type { DownloadHooks } from "./download";
 import { AbortedError, asUpdateFailure, errorMessage, UpdateError } from "./failures";
 import type { Slot } from "./ports";
 import { OtaPortError } from "./ports";
+import { forgetImage, rememberImage, runningImageDigest } from "./running-image";
 import { runHook } from "./self-test";
 import { Controller } from "./signal";
 import type { Downloading, Switching, UpdateRef } from "./state";
@@ -21,13 +23,15 @@ type Accepted =
   | { kind: "none" }
   | { kind: "refused"; updateId: string | undefined; error: unknown }
   /** `source`: for a signed rollback, the other slot when it already holds the image (no download). */
-  | { kind: "install"; ref: UpdateRef; source: Slot | null };
+  | { kind: "install"; ref: UpdateRef; source: Slot | null; delta: boolean };
 
 export class Installer {
   /** The server's cancel of the download under way, if any. */
   private cancelling: { updateId: string; controller: Controller } | null = null;
   private lastProgress = -1;
   private progressInFlight: Promise<unknown> | null = null;
+  /** Why an offered delta is not used (reported with the first "downloading"). */
+  private deltaRefused: string | null = null;
 
   constructor(private readonly ctx: AgentContext) {}
 
@@ -42,13 +46,14 @@ export class Installer {
     if (ctx.state.load().phase !== "idle") return { result: "busy" };
     await ctx.outbox.flush();
     const runningVersion = ctx.runningVersion();
-    const offer = await ctx.client.check({ currentVersion: runningVersion, deviceModel: ctx.config.deviceModel, hardwareVersion: ctx.config.hardwareVersion });
+    const runningSha256 = runningImageDigest(ctx)?.sha256;
+    const offer = await ctx.client.check({ currentVersion: runningVersion, deviceModel: ctx.config.deviceModel, hardwareVersion: ctx.config.hardwareVersion, runningSha256 });
     if (offer.kind === "unreachable") return { result: "unreachable", message: offer.message };
     // Only the accepted update outlives this line: the envelope and its checks are not kept during the download.
-    const accepted = this.accept(offer.body, runningVersion);
+    const accepted = this.accept(offer.body, runningVersion, runningSha256);
     if (accepted.kind === "none") return { result: "none" };
     if (accepted.kind === "refused") return this.fail(accepted.updateId, accepted.error);
-    const { ref, source } = accepted;
+    const { ref, source, delta } = accepted;
     const { manifest } = ref;
     try {
       for (const name of manifest.pre_update_commands) {
@@ -62,11 +67,11 @@ export class Installer {
     } catch (e) {
       return this.fail(manifest.update_id, e);
     }
-    return this.download({ phase: "downloading", ...ref, offset: 0, downloadAttempts: 0 });
+    return this.download({ phase: "downloading", ...ref, offset: 0, downloadAttempts: 0, ...(delta ? { delta: PATCH_START } : {}) });
   }
 
   /** The trust checks (trust.ts), in the order that gives the most useful code; nothing touches flash yet. */
-  private accept(body: string, runningVersion: string): Accepted {
+  private accept(body: string, runningVersion: string, runningSha256: string | undefined): Accepted {
     const { ctx } = this;
     const { ota } = ctx.ports;
     let updateId: string | undefined;
@@ -96,7 +101,9 @@ export class Installer {
         knownCommands: Object.keys(ctx.config.commands),
       });
       if (!slot || slot.label === ota.running().label) throw new UpdateError("INSUFFICIENT_SPACE", "no OTA slot to update");
-      return { kind: "install", ref: { manifest, targetSlot: slot.label, fromVersion: runningVersion }, source };
+      this.deltaRefused = deltaRefusal(manifest, runningSha256);
+      const delta = !!manifest.delta && this.deltaRefused === null;
+      return { kind: "install", ref: { manifest, targetSlot: slot.label, fromVersion: runningVersion }, source, delta };
     } catch (e) {
       return { kind: "refused", updateId, error: e };
     }
@@ -111,19 +118,23 @@ export class Installer {
       if (!slot || slot.label === ctx.ports.ota.running().label) {
         throw new UpdateError("INSUFFICIENT_SPACE", `target slot ${s.targetSlot} is not an updatable slot`);
       }
-      if (s.offset === 0) ctx.report(s, "downloading", { progress: 0 });
+      if (s.offset === 0) {
+        forgetImage(ctx, slot);
+        ctx.report(s, "downloading", { progress: 0, ...deliveryFields(s, this.deltaRefused) });
+      }
       this.lastProgress = -1;
       const controller = new Controller();
       this.cancelling = { updateId: manifest.update_id, controller };
-      const downloader = new Downloader(ctx, manifest, slot, controller.signal, {
-        persist: (offset, attempts) => ctx.state.save({ ...s, offset, downloadAttempts: attempts }),
+      const hooks: DownloadHooks = {
+        persist: (p, attempts) => ctx.state.save({ ...s, offset: p.offset, delta: p.delta, downloadAttempts: attempts }),
         progress: (bytes, total) => this.progress(manifest.update_id, bytes, total),
-      });
+      };
+      const downloader = newDownloader(ctx, s, slot, controller.signal, hooks);
       // "downloading" goes out while the first bytes come in; progress reports wait until it is delivered.
       ctx.outbox.flush().catch((e: unknown) => {
         if (!(e instanceof AbortedError)) ctx.ports.log.log("error", "report delivery failed", { error: errorMessage(e) });
       });
-      await downloader.run(s.offset, s.downloadAttempts);
+      await downloader.run({ offset: s.offset, delta: s.delta }, s.downloadAttempts);
       this.cancelling = null;
       const desc = ctx.ports.ota.description(slot);
       if (!desc || desc.version !== manifest.version || desc.secureVersion !== manifest.secure_version) {
@@ -132,6 +143,7 @@ export class Installer {
           `image describes itself as ${desc ? `version ${desc.version}, secure_version ${desc.secureVersion}` : "nothing"}, the manifest says ${manifest.version}/${manifest.secure_version}`,
         );
       }
+      rememberImage(ctx, slot, { sha256: manifest.sha256, size: manifest.size });
       return await this.switchNow({ phase: "switching", manifest, targetSlot: s.targetSlot, fromVersion: s.fromVersion }, slot);
     } catch (e) {
       this.cancelling = null;

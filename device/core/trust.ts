@@ -127,6 +127,21 @@ export function checkManifestShape(m: Record<string, unknown>): asserts m is Rec
   if (!(UPDATE_PRIORITIES as readonly unknown[]).includes(m.priority)) throw new UpdateError("MANIFEST_INVALID", "manifest.priority is not a known priority");
   commands("pre_update_commands");
   commands("post_update_commands");
+  if (m.delta !== undefined && m.delta !== null) checkDeltaShape(m.delta);
+}
+
+/** manifest.delta (DELTA.md): a patch's URL, size and SHA-256, and the SHA-256 of the image it starts from. */
+function checkDeltaShape(d: unknown) {
+  const ok = (v: unknown, re: RegExp, max: number) => typeof v === "string" && v.length <= max && re.test(v);
+  const sha = /^[0-9a-f]{64}$/;
+  if (!isObject(d) || Object.keys(d).some((k) => !["base_sha256", "patch_url", "patch_size", "patch_sha256"].includes(k))) {
+    throw new UpdateError("MANIFEST_INVALID", "manifest.delta must be an object of base_sha256, patch_url, patch_size, patch_sha256");
+  }
+  const size = d.patch_size;
+  if (!ok(d.base_sha256, sha, 64) || !ok(d.patch_sha256, sha, 64) || !ok(d.patch_url, /^https?:\/\/[^\s]+$/, DOWNLOAD_URL_MAX)
+    || typeof size !== "number" || !Number.isInteger(size) || size < 1 || size > IMAGE_SIZE_MAX) {
+    throw new UpdateError("MANIFEST_INVALID", "manifest.delta has a field of the wrong type or out of bounds");
+  }
 }
 
 /** Everything a verified manifest must satisfy for this device, in the order the codes are most useful. */

@@ -21,6 +21,7 @@ export const ROUTES = {
   firmwareList: "/api/v1/firmware",
   firmware: "/api/v1/firmware/:firmware_id",
   firmwareDownload: "/api/v1/firmware/:firmware_id/download",
+  firmwarePatch: "/api/v1/firmware/:firmware_id/patches/:base_sha256",
   compatibilityCheck: "/api/v1/firmware/:firmware_id/compatibility-check",
   update: "/api/v1/updates/:update_id",
   updateStatus: "/api/v1/updates/:update_id/status",
@@ -81,12 +82,15 @@ export interface AvailableUpdatesQuery {
   hardware_version?: string;
   chip_id?: number;
   secure_version?: number;
+  /** SHA-256 of the running slot's image: the server offers a delta from it when it has one. */
+  running_sha256?: string;
 }
 
 export const availableUpdatesPath = (deviceId: string, query: AvailableUpdatesQuery = {}) =>
   routePath("availableUpdates", { device_id: deviceId }, { ...query });
 export const updateStatusPath = (updateId: string) => routePath("updateStatus", { update_id: updateId });
 export const firmwareDownloadPath = (firmwareId: string) => routePath("firmwareDownload", { firmware_id: firmwareId });
+export const firmwarePatchPath = (firmwareId: string, baseSha256: string) => routePath("firmwarePatch", { firmware_id: firmwareId, base_sha256: baseSha256 });
 
 // ---- operator-facing ----
 

@@ -61,6 +61,9 @@ export interface StatusReport {
   sequence?: number | null;
   from_version?: string | null;
   to_version?: string | null;
+  /** How the image comes: a delta rebuilt from the running image, or the full image (with the reason in the note). */
+  delivery?: "delta" | "full" | null;
+  delivery_note?: string | null;
 }
 
 export interface MqttStatusReport extends StatusReport {
