@@ -81,7 +81,25 @@ CREATE TABLE IF NOT EXISTS campaign_events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, campaign_id TEXT NOT NULL, at INTEGER NOT NULL, type TEXT NOT NULL, detail TEXT
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS patches (
+  base_sha256 TEXT NOT NULL, target_sha256 TEXT NOT NULL, status TEXT NOT NULL, patch_sha256 TEXT, patch_size INTEGER,
+  base_firmware_id TEXT, target_firmware_id TEXT, build_ms INTEGER NOT NULL, created_at INTEGER NOT NULL,
+  PRIMARY KEY (base_sha256, target_sha256)
+);
 `;
+
+/** Columns added after the first release: added to a data directory that predates them. */
+const ADDED_COLUMNS: Record<string, Record<string, string>> = {
+  devices: { running_sha256: "TEXT" },
+  updates: { delivery: "TEXT", delivery_note: "TEXT", patch_size: "INTEGER", bytes_saved: "INTEGER" },
+};
+
+function addColumns(db: Db) {
+  for (const [table, columns] of Object.entries(ADDED_COLUMNS)) {
+    const have = new Set((db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name));
+    for (const [name, type] of Object.entries(columns)) if (!have.has(name)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
+  }
+}
 
 export function openDb(path: string): Db {
   const db = new Database(path);
@@ -89,6 +107,7 @@ export function openDb(path: string): Db {
   db.pragma("busy_timeout = 5000");
   db.pragma("foreign_keys = ON");
   db.exec(SCHEMA);
+  addColumns(db);
   cacheStatements(db);
   return db;
 }

@@ -34,6 +34,12 @@ export interface UpdateRow {
   last_activity_at: number;
   cancel_reason: string | null;
   reason: string | null;
+  /** How the device said the image came ("delta" or "full"), why not a delta, and what a delta saved. */
+  delivery: "delta" | "full" | null;
+  delivery_note: string | null;
+  /** Size of the patch offered with the last manifest, if any. */
+  patch_size: number | null;
+  bytes_saved: number | null;
 }
 
 /** SQL list of the protocol's active statuses, for `status IN ${ACTIVE_IN}`. */
@@ -80,6 +86,9 @@ export function updateToApi(u: UpdateRow) {
     timeout_minutes: u.timeout_minutes,
     cancel_reason: u.cancel_reason,
     reason: u.reason,
+    delivery: u.delivery ?? null,
+    delivery_note: u.delivery_note ?? null,
+    bytes_saved: u.bytes_saved ?? 0,
   };
 }
 
@@ -114,5 +123,8 @@ export const updateSchema = {
     timeout_minutes: { type: ["integer", "null"] },
     cancel_reason: nstr,
     reason: nstr,
+    delivery: { type: ["string", "null"], enum: ["delta", "full", null] },
+    delivery_note: nstr,
+    bytes_saved: { type: "integer" },
   },
 };

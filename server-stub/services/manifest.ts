@@ -1,11 +1,11 @@
-import { manifestSigningBytes, MANIFEST_VERSION, SIGNATURE_ALGORITHM, type SignedUpdateEnvelope, type UpdateManifest } from "../../device/protocol";
+import { manifestSigningBytes, MANIFEST_VERSION, SIGNATURE_ALGORITHM, type DeltaOffer, type SignedUpdateEnvelope, type UpdateManifest } from "../../device/protocol";
 import type { Ctx } from "../context";
 import { json } from "../db";
 import { downloadUrl, type FirmwareRow } from "../model/firmware";
 import type { UpdateRow } from "../model/updates";
 
 /** Builds and signs a fresh manifest for an assigned update (re-issued on every poll). */
-export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow): SignedUpdateEnvelope {
+export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: DeltaOffer | null = null): SignedUpdateEnvelope {
   const now = ctx.clock.now();
   const manifest: UpdateManifest = {
     manifest_version: MANIFEST_VERSION,
@@ -28,6 +28,7 @@ export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow): SignedU
     priority: u.priority,
     pre_update_commands: json.parse<string[]>(u.pre_update_commands, []),
     post_update_commands: json.parse<string[]>(u.post_update_commands, []),
+    delta,
   };
   const { key_id, signature } = ctx.keys.sign(manifestSigningBytes(manifest));
   return { update_available: true, manifest, signature, key_id, signature_alg: SIGNATURE_ALGORITHM };
