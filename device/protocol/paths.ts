@@ -53,7 +53,7 @@ export type QueryValue = string | number | boolean | null | undefined;
 
 /** `ROUTES[name]` with each `:param` replaced by its %-encoded value; throws when one is missing or empty. */
 export function routePath(name: RouteName, params: Readonly<Record<string, string>> = {}, query?: Readonly<Record<string, QueryValue>>): string {
-  const path = ROUTES[name].replace(/:([a-z_]+)/g, (_m, key: string) => {
+  const path = ROUTES[name].replace(/:([a-z0-9_]+)/g, (_m, key: string) => {
     const value = params[key];
     if (typeof value !== "string" || value === "") throw new Error(`path ${ROUTES[name]} needs a non-empty ${key}`);
     return encodeURIComponent(value);
