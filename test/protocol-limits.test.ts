@@ -9,7 +9,9 @@ import {
   DOWNLOAD_URL_MAX, ENVELOPE_MAX_BYTES, ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, IMAGE_SIZE_MAX, KEY_ID_MAX,
   PUBLIC_URL_MAX, ROUTES, SECURE_VERSION_MAX, TIMESTAMP_MAX, UPDATE_ID_MAX, updateStatusPath, VERSION_MAX, type SignedUpdateEnvelope,
 } from "../device/protocol";
+import { createHash } from "node:crypto";
 import { buildAppImage } from "../esp-image/app-image";
+import { minorChange } from "../esp-image/minor-change";
 import { api, asAdmin, firmwareForm, registerDevice, startHarness, type Harness } from "./server/harness";
 
 const PUBLIC_URL = "http://127.0.0.1:9/" + "p".repeat(PUBLIC_URL_MAX - "http://127.0.0.1:9/".length);
@@ -23,8 +25,11 @@ const commandNames = (count: number, length: number, tag: string) =>
 const PRE = commandNames(COMMANDS_MAX_COUNT, COMMAND_NAME_MAX, "pre");
 const POST = commandNames(COMMANDS_MAX_COUNT, COMMAND_NAME_MAX, "post");
 
-const espImage = (secureVersion: number, seed: number) =>
-  buildAppImage({ version: VERSION, secureVersion, chipId: CHIP_ID_MAX, size: 8192, seed });
+const espImage = (secureVersion: number, seed: number, version = VERSION) =>
+  buildAppImage({ version, secureVersion, chipId: CHIP_ID_MAX, size: 8192, seed });
+// The device runs BASE; the firmware at the limits is its minor change, so the manifest carries a delta too.
+const BASE = espImage(SECURE_VERSION_MAX, 2, "1.0.0");
+const BASE_SHA = createHash("sha256").update(BASE).digest("hex");
 
 function deviceError(f: () => void): string | null {
   try {
@@ -45,19 +50,20 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
 
   beforeAll(async () => {
     h = await startHarness({ publicUrl: PUBLIC_URL });
-    const upload = async (model: string, image: Uint8Array) => {
-      const r = await api(h, "POST", ROUTES.firmwareList, { ...asAdmin(h), body: firmwareForm({ version: VERSION, device_model: model, min_hardware_version: MIN_HW, max_hardware_version: MAX_HW }, image) });
+    const upload = async (model: string, image: Uint8Array, version = VERSION) => {
+      const r = await api(h, "POST", ROUTES.firmwareList, { ...asAdmin(h), body: firmwareForm({ version, device_model: model, min_hardware_version: MIN_HW, max_hardware_version: MAX_HW }, image) });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       return r.body.firmware_id as string;
     };
     await upload("First model", espImage(SECURE_VERSION_MAX, 1)); // takes "fw_v{version}", so the next id is model-qualified
-    firmwareId = await upload(MODEL, espImage(SECURE_VERSION_MAX, 2));
+    await upload(MODEL, BASE, "1.0.0");
+    firmwareId = await upload(MODEL, minorChange(BASE, VERSION));
     apiKey = await registerDevice(h, DEVICE_ID, { device_model: MODEL, hardware_version: "5.0", current_version: "1.0.0" });
     const assigned = await api(h, "POST", deviceUpdatePath(DEVICE_ID), {
       ...asAdmin(h), body: { firmware_id: firmwareId, priority: "emergency", pre_update_commands: PRE, post_update_commands: POST },
     });
     expect(assigned.status, JSON.stringify(assigned.body)).toBe(201);
-    const res = await fetch(h.server.url + availableUpdatesPath(DEVICE_ID, { current_version: "1.0.0", device_model: MODEL, hardware_version: "5.0" }), { headers: { "x-api-key": apiKey } });
+    const res = await fetch(h.server.url + availableUpdatesPath(DEVICE_ID, { current_version: "1.0.0", device_model: MODEL, hardware_version: "5.0", running_sha256: BASE_SHA }), { headers: { "x-api-key": apiKey } });
     body = await res.text();
     keys = (await api(h, "GET", ROUTES.keys, asAdmin(h))).body.keys.map((k: { key_id: string; public_key: string }) => ({ keyId: k.key_id, publicKey: k.public_key }));
   });
@@ -74,6 +80,8 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
     expect([m.pre_update_commands, m.post_update_commands]).toEqual([PRE, POST]);
     expect(m.download_url.startsWith(PUBLIC_URL)).toBe(true);
     expect(m.download_url.length).toBeLessThanOrEqual(DOWNLOAD_URL_MAX);
+    expect(m.delta).toMatchObject({ base_sha256: BASE_SHA, patch_url: expect.stringMatching(new RegExp(`^${PUBLIC_URL}/api/v1/firmware/[^/]{${FIRMWARE_ID_MAX},}/patches/${BASE_SHA}$`)) });
+    expect(m.delta!.patch_url.length).toBeLessThanOrEqual(DOWNLOAD_URL_MAX);
   });
 
   it("and the device parses, verifies and accepts it", () => {
@@ -98,6 +106,7 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
         ...env.manifest,
         update_id: "u".repeat(UPDATE_ID_MAX), size: IMAGE_SIZE_MAX, device_model: "\u0001".repeat(DEVICE_MODEL_MAX),
         download_url: env.manifest.download_url.padEnd(DOWNLOAD_URL_MAX, "d"),
+        delta: { ...env.manifest.delta!, patch_url: env.manifest.delta!.patch_url.padEnd(DOWNLOAD_URL_MAX, "p"), patch_size: IMAGE_SIZE_MAX },
         issued_at: env.manifest.issued_at.padEnd(TIMESTAMP_MAX, "Z"), expires_at: env.manifest.expires_at.padEnd(TIMESTAMP_MAX, "Z"),
       },
     };
@@ -116,6 +125,11 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
       ["size", IMAGE_SIZE_MAX + 1], ["issued_at", String(m.issued_at).padEnd(TIMESTAMP_MAX + 1, "Z")],
       ["pre_update_commands", [...PRE, "one_more"]], ["post_update_commands", [POST[0] + "c"]],
     ];
+    const delta = m.delta as Record<string, unknown>;
+    past.push(
+      ["delta", { ...delta, patch_url: "http://h/".padEnd(DOWNLOAD_URL_MAX + 1, "p") }], ["delta", { ...delta, patch_size: IMAGE_SIZE_MAX + 1 }],
+      ["delta", { ...delta, patch_size: 0 }], ["delta", { ...delta, base_sha256: BASE_SHA.toUpperCase() }], ["delta", { ...delta, extra: 1 }], ["delta", "yes"],
+    );
     for (const [field, value] of past) {
       expect([field, deviceError(() => checkManifestShape({ ...m, [field]: value }))]).toEqual([field, "MANIFEST_INVALID"]);
     }
@@ -150,6 +164,7 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
     expect(await asDevice(availableUpdatesPath(DEVICE_ID, { hardware_version: MIN_HW + "0" }))).toBe(400);
     expect(await asDevice(availableUpdatesPath(DEVICE_ID, { chip_id: CHIP_ID_MAX + 1 }))).toBe(400);
     expect(await asDevice(availableUpdatesPath(DEVICE_ID, { secure_version: SECURE_VERSION_MAX + 1 }))).toBe(400);
+    expect(await asDevice(availableUpdatesPath(DEVICE_ID, { running_sha256: BASE_SHA + "0" }))).toBe(400);
     for (const report of [
       { status: "downloading", error_message: "e".repeat(ERROR_MESSAGE_MAX + 1) },
       { status: "downloading", error_code: "E".repeat(ERROR_CODE_MAX + 1) },
