@@ -25,7 +25,7 @@ const MiB = 1024 * KiB;
 let serial = 0;
 
 /** One update of a `size`-byte image on XS, by delta (a minor change of the running image) or in full. */
-async function xsUpdate(w: World, size: number, delta: boolean, sampleEvery = 0) {
+export async function xsUpdate(w: World, size: number, delta: boolean, sampleEvery = 0) {
   const k = ++serial;
   const base = buildAppImage({ version: `5.${k}.0`, size });
   const next = delta ? minorChange(base, `5.${k}.1`) : buildAppImage({ version: `5.${k}.1`, size });

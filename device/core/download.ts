@@ -1,76 +1,64 @@
-// Streams a body (the image, or a delta patch) through one fixed buffer into a sink that writes the
-// inactive slot, resuming with Range after a network error or, from the journal, after a reboot.
+// Streams an image into the inactive slot through one fixed buffer, hashing as it writes, resuming with
+// Range from the last durably written offset after a network error or a reboot. A delta update
+// (delta-apply.ts) is a subclass that fetches the patch instead and rebuilds the image from it.
+import { hexEncode } from "../protocol/base64";
 import type { PatchPosition } from "../protocol/delta";
+import type { UpdateManifest } from "../protocol/manifest";
 import type { AgentContext } from "./context";
 import { AbortedError, errorMessage, TransientError, UpdateError } from "./failures";
-import type { HttpBodyStream } from "./ports";
+import type { HttpBodyStream, OtaWriter, Sha256, Slot } from "./ports";
 import { OtaPortError } from "./ports";
 import type { Signal } from "./signal";
 import { backoffMs, sleep, TimeoutError } from "./timing";
 
 export const SECTOR = 4096;
 
-/** What is durably in flash: image bytes (a multiple of 4096 until the end) and, for a delta, the patch's position there. */
-export interface DurableProgress {
-  offset: number;
-  delta?: PatchPosition | undefined;
-}
-
 export interface DownloadHooks {
-  /** Persist the durable progress and attempt count before going on. */
-  persist(progress: DurableProgress, attempts: number): void;
+  /** Persist the durable offset (a multiple of 4096) and attempt count before going on; for a delta, where the patch stands there. */
+  persist(offset: number, attempts: number, delta?: PatchPosition): void;
   progress(bytes: number, total: number): void;
 }
 
-/** Where the body's bytes go: the slot itself (ImageSink), or a patch applier rebuilding the image (delta-apply.ts). */
-export interface BodySink {
-  /** Body bytes taken so far: a reconnect asks for the rest from here. */
-  readonly received: number;
-  take(bytes: Uint8Array): void;
-  /** The whole body arrived: check what was built against the manifest, then esp_ota_end. */
-  finish(): void;
-  /** Lets go of the slot's handle (esp_ota_abort). */
-  release(): void;
+/** The open slot and the hash of what went into it. */
+export interface SlotWrite {
+  writer: OtaWriter;
+  sha: Sha256;
 }
-
-/** Opens a sink at durable progress (offset 0: from scratch, persisted before the first erase). */
-export type SinkOpener = (from: DurableProgress, persist: (p: DurableProgress) => void, scratch: Uint8Array) => BodySink;
 
 /** The server ignored Range, or cannot resume from here: the slot must be rewritten from zero. */
 class RestartFromZero extends TransientError {}
 
 export class Downloader {
-  private readonly buffer: Uint8Array;
-  private current: BodySink | null = null;
-  private durable: DurableProgress = { offset: 0 };
+  protected readonly buffer: Uint8Array;
+  protected current: SlotWrite | null = null;
+  protected persisted = 0;
 
   constructor(
-    private readonly ctx: AgentContext,
-    /** The body: the image's or the patch's URL and size. */
-    private readonly body: { url: string; size: number; updateId: string },
+    protected readonly ctx: AgentContext,
+    protected readonly manifest: UpdateManifest,
+    protected readonly slot: Slot,
     /** The server's cancel of this update; the agent's lifetime is checked as well. */
     private readonly cancel: Signal,
-    private readonly hooks: DownloadHooks,
-    private readonly openSink: SinkOpener,
+    protected readonly hooks: DownloadHooks,
   ) {
     this.buffer = new Uint8Array(ctx.config.chunkSize);
   }
 
-  /** Downloads from `from` (offset 0, or where a previous boot left off) to the end, then verifies. */
-  async run(from: DurableProgress, attempts: number): Promise<void> {
+  /** Downloads from `offset` (0, or where a previous boot left off) to the end, then verifies. */
+  async run(offset: number, attempts: number): Promise<void> {
     const { config, ports } = this.ctx;
     try {
-      let current = this.open(from);
-      // The furthest body offset any attempt reached: only getting past it counts as progress, so a server whose
+      let current = this.open(offset);
+      // The furthest offset any attempt reached: only getting past it counts as progress, so a server whose
       // file ends early (or that keeps sending us back to zero) cannot keep the download going forever.
-      let highWater = current.received;
+      let highWater = this.received(current);
       for (;;) {
         try {
           await this.fetchRest(current);
           break;
         } catch (e) {
           if (!(e instanceof TransientError)) throw e;
-          const written = current.received;
+          const written = this.received(current);
           // Attempts count failures in a row: a connection that got further than ever starts the count again.
           attempts = written > highWater ? 1 : attempts + 1;
           highWater = Math.max(highWater, written);
@@ -79,37 +67,65 @@ export class Downloader {
             throw new UpdateError("DOWNLOAD_FAILED", `download failed after ${attempts} attempts: ${why}`);
           }
           if (e instanceof RestartFromZero) {
-            current = this.open({ offset: 0 });
+            current = this.open(0);
             continue;
           }
-          this.hooks.persist(this.durable, attempts);
-          ports.log.log("warn", "download interrupted", { update_id: this.body.updateId, offset: written, attempt: attempts, error: e.message });
+          this.persistAt(this.persisted, attempts);
+          ports.log.log("warn", "download interrupted", { update_id: this.manifest.update_id, offset: written, attempt: attempts, error: e.message });
           await sleep(ports.clock, backoffMs(ports.clock, attempts - 1, config.retryBaseMs), this.ctx.lifetime, this.cancel);
           this.checkSignals();
         }
       }
-      this.current = null; // finish() ends or aborts the slot's handle whatever it answers
-      current.finish();
+      this.verify(current);
     } catch (e) {
       throw this.abort(e);
     }
   }
 
-  private open(from: DurableProgress): BodySink {
+  /** The body's URL and size: the image's (a delta fetches its patch). */
+  protected get url() {
+    return this.manifest.download_url;
+  }
+
+  protected get size() {
+    return this.manifest.size;
+  }
+
+  /** Body bytes taken so far: where a reconnect resumes. */
+  protected received(current: SlotWrite) {
+    return current.writer.written;
+  }
+
+  protected persistAt(offset: number, attempts: number) {
+    this.hooks.persist(offset, attempts);
+  }
+
+  /** Begins the slot, or resumes it at a sector-aligned offset after re-hashing what flash already holds. */
+  protected open(offset: number): SlotWrite {
     this.releaseWriter();
-    this.durable = from;
-    // The body buffer is free while a sink opens: it re-hashes what flash holds through it.
-    this.current = this.openSink(from, (p) => {
-      this.durable = p;
-      this.hooks.persist(p, 0);
-    }, this.buffer);
+    const { ota, hash } = this.ctx.ports;
+    const sha = hash.sha256();
+    const aligned = offset - (offset % SECTOR);
+    if (aligned === 0) {
+      // Persist before the erase: a reboot mid-erase must not resume into half-erased flash.
+      this.persistAt(0, 0);
+    } else {
+      for (let at = 0; at < aligned; at += this.buffer.length) {
+        const piece = this.buffer.subarray(0, Math.min(this.buffer.length, aligned - at));
+        ota.read(this.slot, at, piece);
+        sha.update(piece);
+      }
+    }
+    const writer = aligned === 0 ? ota.begin(this.slot, this.manifest.size) : ota.resume(this.slot, aligned);
+    this.current = { writer, sha };
+    this.persisted = aligned;
     return this.current;
   }
 
-  private async fetchRest(current: BodySink) {
+  private async fetchRest(current: SlotWrite) {
     const { clock } = this.ctx.ports;
-    const size = this.body.size;
-    const start = current.received;
+    const size = this.size;
+    const start = this.received(current);
     const stallMs = this.ctx.config.stallTimeoutMs;
     const stream = await this.connect(start, stallMs);
     // Cancel or stop closes the connection: the pending read rejects and checkSignals() says why.
@@ -144,14 +160,14 @@ export class Downloader {
         progressed = true;
         if (n === 0) break;
         fill += n;
-        if (current.received + fill > size) throw new UpdateError("DOWNLOAD_FAILED", `server sent more than the manifest's ${size} bytes`);
+        if (this.received(current) + fill > size) throw new UpdateError("DOWNLOAD_FAILED", `server sent more than the manifest's ${size} bytes`);
         if (fill === this.buffer.length) {
-          this.take(current, fill);
+          this.flush(current, fill);
           fill = 0;
         }
       }
-      if (fill > 0) this.take(current, fill);
-      if (current.received < size) throw new TransientError(stalled ? `download stalled for ${stallMs} ms` : `connection ended at ${current.received} of ${size} bytes`);
+      if (fill > 0) this.flush(current, fill);
+      if (this.received(current) < size) throw new TransientError(stalled ? `download stalled for ${stallMs} ms` : `connection ended at ${this.received(current)} of ${size} bytes`);
     } finally {
       clock.clearTimeout(timer);
       offCancel();
@@ -169,7 +185,7 @@ export class Downloader {
         late = true;
         reject(new TransientError(new TimeoutError("download connect", stallMs).message));
       }, stallMs);
-      this.ctx.client.download(this.body.url, start, stallMs).then(
+      this.ctx.client.download(this.url, start, stallMs).then(
         (s) => (late ? s.close() : (clock.clearTimeout(timer), resolve(s))),
         (e) => (clock.clearTimeout(timer), reject(e)),
       );
@@ -186,7 +202,7 @@ export class Downloader {
     if (stream.status === 200) {
       if (start > 0) {
         // The server ignored Range: the only safe continuation is a clean restart of the slot.
-        this.ctx.ports.log.log("warn", "server ignored Range; restarting from zero", { update_id: this.body.updateId });
+        this.ctx.ports.log.log("warn", "server ignored Range; restarting from zero", { update_id: this.manifest.update_id });
         throw new RestartFromZero("the server ignored Range");
       }
       if (length !== undefined && Number(length) !== size) {
@@ -212,9 +228,33 @@ export class Downloader {
     throw new UpdateError("DOWNLOAD_FAILED", `download refused with HTTP ${stream.status}`);
   }
 
-  private take(sink: BodySink, fill: number) {
-    sink.take(this.buffer.subarray(0, fill));
-    this.hooks.progress(sink.received, this.body.size);
+  /** Hash and write one buffer; persist the offset each time it passed another `persistEvery` bytes. */
+  protected flush({ writer, sha }: SlotWrite, fill: number) {
+    const piece = this.buffer.subarray(0, fill);
+    sha.update(piece);
+    writer.write(piece);
+    const written = writer.written;
+    const durable = written === this.manifest.size ? written : written - (written % SECTOR);
+    if (durable - this.persisted >= this.ctx.config.persistEvery || written === this.manifest.size) {
+      this.persisted = durable;
+      this.persistAt(durable, 0);
+    }
+    this.hooks.progress(written, this.manifest.size);
+  }
+
+  /** SHA-256 of the stream against the manifest, then esp_ota_end's image verification. */
+  protected verify({ writer, sha }: SlotWrite) {
+    const digest = hexEncode(sha.digest());
+    if (digest !== this.manifest.sha256) {
+      throw new UpdateError("CHECKSUM_MISMATCH", `SHA-256 ${digest} differs from the manifest's ${this.manifest.sha256}`);
+    }
+    this.current = null; // esp_ota_end frees the handle whatever it answers
+    try {
+      writer.end();
+    } catch (e) {
+      if (e instanceof OtaPortError) throw new UpdateError("IMAGE_INVALID", `image failed verification: ${e.message}`);
+      throw e;
+    }
   }
 
   /** Lets go of the slot's handle and says what the failure means (flash errors get their own codes). */
@@ -225,10 +265,10 @@ export class Downloader {
   }
 
   private releaseWriter() {
-    const sink = this.current;
+    const w = this.current?.writer;
     this.current = null;
     try {
-      sink?.release();
+      w?.abort();
     } catch (e) {
       if (!(e instanceof AbortedError)) throw e;
     }

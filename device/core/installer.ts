@@ -126,15 +126,16 @@ export class Installer {
       const controller = new Controller();
       this.cancelling = { updateId: manifest.update_id, controller };
       const hooks: DownloadHooks = {
-        persist: (p, attempts) => ctx.state.save({ ...s, offset: p.offset, delta: p.delta, downloadAttempts: attempts }),
+        persist: (offset, attempts, delta) => ctx.state.save(delta ? { ...s, offset, downloadAttempts: attempts, delta } : { ...s, offset, downloadAttempts: attempts }),
         progress: (bytes, total) => this.progress(manifest.update_id, bytes, total),
       };
-      const downloader = newDownloader(ctx, s, slot, controller.signal, hooks);
+      const baseSize = s.delta ? (runningImageDigest(ctx)?.size ?? ctx.ports.ota.running().size) : 0;
+      const downloader = newDownloader(ctx, s, slot, controller.signal, hooks, baseSize);
       // "downloading" goes out while the first bytes come in; progress reports wait until it is delivered.
       ctx.outbox.flush().catch((e: unknown) => {
         if (!(e instanceof AbortedError)) ctx.ports.log.log("error", "report delivery failed", { error: errorMessage(e) });
       });
-      await downloader.run({ offset: s.offset, delta: s.delta }, s.downloadAttempts);
+      await downloader.run(s.offset, s.downloadAttempts);
       this.cancelling = null;
       const desc = ctx.ports.ota.description(slot);
       if (!desc || desc.version !== manifest.version || desc.secureVersion !== manifest.secure_version) {

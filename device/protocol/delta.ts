@@ -36,16 +36,13 @@ export class PatchReader {
   opKind = OP_END;
   opLeft = 0;
   oldAt = 0;
-  /** The sizes the header announces (target, base); unknown after a resume past the header. */
-  targetSize = -1;
-  baseSize = -1;
   ended = false;
-  // An operation header being read: its tag, the field and the varint so far.
+  // What is being read: the file header's size fields, or an operation header (its tag, first field, and the
+  // varint so far). Plain numbers, no arrays: the device keeps this object alive through the whole apply.
   private tag = -1;
-  private fields: number[] = [];
+  private first = -1;
   private acc = 0;
   private shift = 0;
-  private readonly header = new Uint8Array(PATCH_HEADER_SIZE);
 
   /** `baseLimit` bounds COPY reads (the old image's length, or its slot's size after a resume). */
   constructor(private baseLimit: number, private readonly targetLimit: number, from?: PatchPosition) {
@@ -90,9 +87,22 @@ export class PatchReader {
   }
 
   private headerByte(b: number) {
-    if (this.patchOffset < PATCH_HEADER_SIZE) {
-      this.header[this.patchOffset] = b;
-      if (this.patchOffset === PATCH_HEADER_SIZE - 1) this.readFileHeader();
+    const at = this.patchOffset;
+    if (at < PATCH_HEADER_SIZE) {
+      if (at < 4) {
+        if (b !== PATCH_MAGIC[at]) throw new PatchFormatError("not a delta patch (bad magic)");
+        return;
+      }
+      // Two little-endian u32: the target's size, then the base's.
+      this.acc += b * 2 ** (8 * (at % 4));
+      if (at === 7) {
+        if (this.acc !== this.targetLimit) throw new PatchFormatError(`patch builds ${this.acc} bytes, the image is ${this.targetLimit}`);
+        this.acc = 0;
+      } else if (at === 11) {
+        if (this.acc > this.baseLimit) throw new PatchFormatError(`patch expects a ${this.acc}-byte base, this one has ${this.baseLimit}`);
+        this.baseLimit = this.acc;
+        this.acc = 0;
+      }
       return;
     }
     if (this.tag < 0) {
@@ -105,37 +115,23 @@ export class PatchReader {
     this.acc += (b & 0x7f) * 2 ** this.shift;
     this.shift += 7;
     if (b & 0x80) return;
-    this.fields.push(this.acc);
+    const value = this.acc;
     this.acc = 0;
     this.shift = 0;
-    if (this.fields.length < (this.tag === OP_COPY ? 2 : 1)) return;
-    this.startOp(this.tag, this.fields);
-    this.tag = -1;
-    this.fields = [];
-  }
-
-  private readFileHeader() {
-    const h = this.header;
-    for (let k = 0; k < 4; k++) if (h[k] !== PATCH_MAGIC[k]) throw new PatchFormatError("not a delta patch (bad magic)");
-    this.targetSize = u32(h, 4);
-    this.baseSize = u32(h, 8);
-    if (this.targetSize !== this.targetLimit) throw new PatchFormatError(`patch builds ${this.targetSize} bytes, the image is ${this.targetLimit}`);
-    if (this.baseSize > this.baseLimit) throw new PatchFormatError(`patch expects a ${this.baseSize}-byte base, this one has ${this.baseLimit}`);
-    this.baseLimit = this.baseSize;
-  }
-
-  private startOp(tag: number, f: number[]) {
-    const len = f[0]!;
+    if (this.tag === OP_COPY && this.first < 0) {
+      this.first = value;
+      return;
+    }
+    const len = this.tag === OP_COPY ? this.first : value;
+    const from = this.tag === OP_COPY ? value : 0;
     if (len === 0) throw new PatchFormatError(`empty operation at offset ${this.patchOffset}`);
-    if (tag === OP_COPY && f[1]! + len > this.baseLimit) throw new PatchFormatError(`COPY ${f[1]}+${len} runs past the base (${this.baseLimit} bytes)`);
-    this.opKind = tag;
+    if (this.tag === OP_COPY && from + len > this.baseLimit) throw new PatchFormatError(`COPY ${from}+${len} runs past the base (${this.baseLimit} bytes)`);
+    this.opKind = this.tag;
     this.opLeft = len;
-    this.oldAt = tag === OP_COPY ? f[1]! : 0;
+    this.oldAt = from;
+    this.tag = -1;
+    this.first = -1;
   }
-}
-
-function u32(b: Uint8Array, o: number): number {
-  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x1000000;
 }
 
 /** Appends the encoding of an operation header to `out` (the server's writer; INSERT data follows it). */
