@@ -8,7 +8,8 @@ import type { NorFlash } from "../host-sim/flash/nor-flash";
 import { encodeHeader, encodeOp, OP_COPY, OP_END } from "../device/protocol/delta";
 import { minorChange } from "../esp-image/minor-change";
 import { buildPatch } from "../server-stub/delta/diff";
-import { appImage, baseFlash, forkDevice, judgeFlash, manifestFor, serveRange, sha256Hex, signer, UpdateServer } from "./faults/support";
+import type { FlashOp } from "../host-sim/flash/nor-flash";
+import { appImage, baseFlash, forkDevice, judgeFlash, manifestFor, partitionOf, serveRange, sha256Hex, signer, UpdateServer } from "./faults/support";
 
 const RUNTIMES: AgentRuntime[] = ["node", "xs"];
 
@@ -76,6 +77,36 @@ describe.each(RUNTIMES)("delta apply on %s", (runtime) => {
     // At most the bytes of the buffer the cut left unfilled are fetched twice.
     expect(dev.http.downloaded).toBeLessThan(patch.length + 4096);
     expect(reports.find((x) => x.status === "downloading")).toMatchObject({ delivery: "delta" });
+  });
+
+  it("a power cut mid-apply resumes after the reboot from the journal: the slot from its offset, the patch from its position", async () => {
+    const bytes = minorChange(old, `1.${n + 1}.0`);
+    const patch = buildPatch(old, bytes);
+    const { envelope, version } = offer(bytes, patch);
+    const slot = partitionOf(base, "ota_1");
+    // Reference run: the flash operation that writes the slot past 160 KiB (two journal persists behind it).
+    const ops: FlashOp[] = [];
+    server.scenarios.set(`${runtime}-resume-ref`, { envelope });
+    const ref = forkDevice(base, server, [sig.trusted], `${runtime}-resume-ref`, { flash: { onOp: (op) => ops.push(op) }, extra: { runtime } });
+    expect(await ref.dev.runCycle()).toMatchObject({ version });
+    const cut = ops.findIndex((op) => op.kind === "write" && op.offset >= slot.offset + 160 * 1024 && op.offset < slot.offset + slot.size) + 1;
+    expect(cut).toBeGreaterThan(0);
+
+    const ranges: string[] = [];
+    const key = `${runtime}-resume`;
+    server.scenarios.set(key, {
+      envelope,
+      download: (req, res, body) => (req.url?.endsWith(".patch") && ranges.push(String(req.headers.range ?? "none")), serveRange(req, res, body!)),
+    });
+    const { dev, flash } = forkDevice(base, server, [sig.trusted], key, { extra: { runtime } });
+    flash.armFaults({ cutAfter: cut });
+    const r = await dev.runCycle();
+    expect(r, dev.logs.join("\n")).toMatchObject({ bricked: false, version, lastBoot: "confirmed" });
+    // The second boot asked for the rest of the patch only: the journal held a position past its start.
+    expect(ranges.length).toBe(2);
+    expect(ranges[0]).toBe("none");
+    expect(Number(/^bytes=(\d+)-$/.exec(ranges[1]!)?.[1])).toBeGreaterThan(0);
+    expect(dev.logs.some((l) => l.includes('"action":"resume-download"'))).toBe(true);
   });
 
   it("a malformed patch and a patch that builds other bytes fail with CHECKSUM_MISMATCH, nothing boots but the old image", async () => {

@@ -125,6 +125,8 @@ describe("power cuts through the real agent", () => {
           if (verdict.bricked || result.bricked) return "bricked";
           if (!verdict.otadataAccepted) return `otadata has no valid entry for the booted slot ${verdict.slot}`;
           if (verdict.version !== OLD && verdict.version !== cycle.version) return `boots unexpected version ${verdict.version}`;
+          // A resume must rebuild the same bytes: a power cut never ends in a checksum failure.
+          if (failure?.body.error_code === "CHECKSUM_MISMATCH") return `a power cut ended in CHECKSUM_MISMATCH: ${String(failure.body.error_message)}`;
           if (verdict.version === cycle.version) {
             if (cycle.behaviour !== "healthy") return "a self-test-failing image stayed";
             if (!completed) return "on the new version but never reported completed";
