@@ -41,6 +41,8 @@ export interface ServerOptions {
   manifestTtlSeconds?: number;
   maxUploadBytes?: number;
   defaultTimeoutMinutes?: number;
+  /** Build and offer delta patches (default true; false: every device downloads full images). */
+  deltas?: boolean;
 }
 
 export interface OtaServer {
@@ -103,6 +105,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       publicUrl: opts.publicUrl ?? "",
       manifestTtlSeconds: opts.manifestTtlSeconds ?? 24 * 3600,
       maxUploadBytes: opts.maxUploadBytes ?? 32 * 1024 * 1024,
+      deltas: opts.deltas ?? true,
       defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 0,
       devTokenEnabled: opts.devToken ?? true,
     },

@@ -134,10 +134,10 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const { firmware_id, base_sha256 } = req.params as { firmware_id: string; base_sha256: string };
     const fw = getFirmware(ctx.db, firmware_id);
     if (!fw) throw notFound("firmware", firmware_id);
-    const patch = getPatch(ctx, base_sha256, fw.checksum_sha256);
-    if (patch?.status !== "ready" || !patch.patch_sha256 || !patch.patch_size) throw new ApiError(404, "PATCH_NOT_FOUND", `no delta patch to ${firmware_id} from image ${base_sha256}`);
     const p = principalOf(req);
     if (p.role === "device") assertOffered(p.device_id, firmware_id);
+    const patch = getPatch(ctx, base_sha256, fw.checksum_sha256);
+    if (patch?.status !== "ready" || !patch.patch_sha256 || !patch.patch_size) throw new ApiError(404, "PATCH_NOT_FOUND", `no delta patch to ${firmware_id} from image ${base_sha256}`);
     return sendBlob(req, reply, { sha256: patch.patch_sha256, size: patch.patch_size, filename: `${fw.firmware_id}.patch`, delta: true, event: { device_id: p.device_id, firmware_id, base_sha256 } });
   });
 

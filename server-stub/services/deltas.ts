@@ -58,6 +58,7 @@ export function ensurePatch(ctx: Ctx, base: FirmwareRow, target: FirmwareRow): P
 
 /** On upload: patches from the last few firmware of the same model. */
 export function buildPatchesForUpload(ctx: Ctx, fw: FirmwareRow): void {
+  if (!ctx.config.deltas) return;
   const bases = ctx.db
     .prepare("SELECT * FROM firmware WHERE device_model = ? AND firmware_id != ? ORDER BY created_at DESC, rowid DESC LIMIT ?")
     .all(fw.device_model, fw.firmware_id, BASES_PER_UPLOAD) as FirmwareRow[];
@@ -66,7 +67,7 @@ export function buildPatchesForUpload(ctx: Ctx, fw: FirmwareRow): void {
 
 /** The delta to offer a device running the image `runningSha` (null: the full image). */
 export function deltaOffer(ctx: Ctx, fw: FirmwareRow, runningSha: string | undefined): DeltaOffer | null {
-  if (!runningSha) return null;
+  if (!runningSha || !ctx.config.deltas) return null;
   let row = getPatch(ctx, runningSha, fw.checksum_sha256);
   if (!row) {
     const base = ctx.db.prepare("SELECT * FROM firmware WHERE checksum_sha256 = ? LIMIT 1").get(runningSha) as FirmwareRow | undefined;

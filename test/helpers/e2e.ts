@@ -49,9 +49,10 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function startWorld(runtime: AgentRuntime): Promise<World> {
+/** `deltas: false`: the server offers full images only (scenarios about the image download itself). */
+export async function startWorld(runtime: AgentRuntime, server: { deltas?: boolean } = {}): Promise<World> {
   const p = await proxy();
-  const h = await startHarness({ publicUrl: p.url }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) });
+  const h = await startHarness({ publicUrl: p.url, ...server }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) });
   p.target = h.server.url;
   const keys = (await api(h, "GET", ROUTES.keys, asAdmin(h))).body.keys.map((k: { key_id: string; public_key: string }) => ({ keyId: k.key_id, publicKey: k.public_key }));
   return { h, keys, runtime, proxy: p, close: async () => (await p.close(), await h.close()) };
