@@ -17,6 +17,7 @@ import { agentBundle } from "../host-sim/xs/xs-agent";
 import type { World } from "../test/helpers/e2e";
 import { assign, BIG_SLOTS_CSV, device, startWorld, upload } from "../test/helpers/e2e";
 import { api } from "../test/server/harness";
+import { deltaFigures } from "./delta";
 import { journalWearFigures } from "./journal-wear";
 import { releaseKeyFigures } from "./release-keys";
 import { availableUpdatesPath, deviceUpdatePath, firmwareDownloadPath, ROUTES } from "../device/protocol/paths";
@@ -206,13 +207,14 @@ export function printTable(figures: Figure[]) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  // `npm run bench -- xs`, `-- node` or `-- journal` runs one group; no argument runs all.
+  // `npm run bench -- xs`, `-- node`, `-- journal` or `-- delta` runs one group; no argument runs all.
   const only = process.argv[2];
   const figures: Figure[] = [];
   if (!only || only === "xs") await xsFigures(figures);
   if (!only || only === "xs") await releaseKeyFigures(figures);
   if (!only || only === "node") await nodeVsCurl(figures);
   if (!only || only === "journal") await journalWearFigures(figures);
+  if (!only || only === "delta") await deltaFigures(figures);
   printTable(figures);
   record(figures);
   console.log(`\nwritten to ${RESULTS}`);

@@ -12,6 +12,7 @@ import { startOtaServer } from "../server-stub/server";
 import type { OtaServer } from "../server-stub/server";
 import { pickBehaviour, unitHash } from "../host-sim/device/behaviour-mix";
 import { buildAppImage } from "../esp-image/app-image";
+import { minorChange } from "../esp-image/minor-change";
 import { Fleet } from "../host-sim/fleet/fleet";
 import type { CampaignStats } from "./operator";
 import { Operator } from "./operator";
@@ -50,6 +51,9 @@ export interface DemoSummary {
   campaigns: Array<{ name: string; campaign_id: string; status: string; completed: number; failed: number; rolled_back: number; pending: number }>;
   rollbacks: { server: number; device: number };
   bytesServed: number;
+  /** Of bytesServed, delta patches; and what those deltas saved against full images. */
+  deltaBytesServed: number;
+  deltaBytesSaved: number;
   durationS: number;
 }
 
@@ -127,9 +131,10 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
     const op = new Operator(server.url, server.ctx.tokens.issue({ user_id: "demo-operator", email: "operator@example.com", role: "operator" }, 24 * 3600));
     const size = o.imageKiB * 1024;
     const deviceMqtt = o.mqttUrl ? withoutCredentials(o.mqttUrl) : server.mqttUrl;
+    const factory = buildAppImage({ version: "1.0.0", size });
     fleet = await Fleet.start({
       devices: o.devices, serverUrl: server.url, token: op.token, mqttUrl: deviceMqtt, seed: o.seed, model: MODEL,
-      factoryImage: buildAppImage({ version: "1.0.0", size }), pollIntervalMs: 30_000, agent: { retryBaseMs: 250 },
+      factoryImage: factory, pollIntervalMs: 30_000, agent: { retryBaseMs: 250 },
     });
     await fleet.waitConnected(Math.max(10_000, deadline - Date.now()));
     const ids = fleet.devices.map((d) => d.id);
@@ -138,8 +143,12 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
     const watch = (id: string, done: (c: CampaignStats) => boolean) => watchCampaign(op, id, f, view, note, done, deadline);
 
     await say("2. Operator uploads v1.1.0 and creates a canary campaign that requires approval");
-    const fw11 = await op.upload({ version: "1.1.0", device_model: MODEL, name: "Sensor firmware 1.1.0", changelog: "faster sensor sampling" }, buildAppImage({ version: "1.1.0", size }));
+    // The factory image is on file, and v1.1.0 is a minor change of it: the server builds a delta 1.0.0 → 1.1.0.
+    await op.upload({ version: "1.0.0", device_model: MODEL, name: "Sensor firmware 1.0.0 (factory)" }, factory);
+    const fw11 = await op.upload({ version: "1.1.0", device_model: MODEL, name: "Sensor firmware 1.1.0", changelog: "faster sensor sampling" }, minorChange(factory, "1.1.0"));
     note(`POST /api/v1/firmware → ${fw11.firmware_id}`);
+    const patch = fw11.deltas?.find((d) => d.status === "ready");
+    if (patch?.patch_size) note(`delta from ${patch.from_firmware_id}: ${patch.patch_size} bytes instead of ${fw11.file_size} (devices on 1.0.0 rebuild 1.1.0 from their running slot)`);
     const rest = o.devices - Math.max(1, Math.ceil(o.devices * 0.1));
     const c1 = await op.createCampaign({
       name: "v1.1.0 rollout", firmware_id: fw11.firmware_id, deployment_strategy: "canary", target_devices: ids,
@@ -193,9 +202,12 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
       campaigns: [r1, r2].map((c, i) => ({ name: i === 0 ? "v1.1.0 rollout" : "v1.2.0 rollout", campaign_id: c.campaign_id, status: c.status, completed: c.completed_devices, failed: c.failed_devices, rolled_back: c.rolled_back_devices, pending: c.pending_devices })),
       rollbacks: { server: r2.rolled_back_by_server, device: r2.failures_by_error_code.SELF_TEST_FAILED ?? 0 },
       bytesServed: stats.bytes_served,
+      deltaBytesServed: stats.bytes_served_delta,
+      deltaBytesSaved: stats.delta_bytes_saved,
       durationS: Math.round((Date.now() - t0) / 100) / 10,
     };
     if (r1.status !== "completed") summary.problems.push(`v1.1.0 campaign ended ${r1.status}`);
+    if (summary.deltaBytesSaved === 0) summary.problems.push("no device took v1.1.0 by delta");
     if (r2.status !== "paused") summary.problems.push(`v1.2.0 campaign ended ${r2.status}, not paused`);
     if (r2.rolled_back_by_server === 0) summary.problems.push("no device was rolled back by the server");
     if (versions["1.1.0"] !== ids.length) summary.problems.push(`not every device is back on v1.1.0: ${fmtCounts(versions)}`);
@@ -276,7 +288,7 @@ function summaryTable(s: DemoSummary, serverVersions: Record<string, number>): s
     ["devices per version", `${fmtCounts(prefixV(s.versions))}   (server's view: ${fmtCounts(prefixV(serverVersions))})`],
     ...s.campaigns.map((c) => [c.name, `${c.status}: ${c.completed} completed · ${c.failed} failed · ${c.rolled_back} rolled back · ${c.pending} pending`]),
     ["rollbacks", `${s.rollbacks.server} ordered by the server (auto-rollback) · ${s.rollbacks.device} by devices after a failed self-test`],
-    ["bytes served", `${mib(s.bytesServed)} (${s.bytesServed} bytes)`],
+    ["bytes served", `${mib(s.bytesServed)} (${s.bytesServed} bytes) · ${mib(s.deltaBytesServed)} of it delta patches · deltas saved ${mib(s.deltaBytesSaved)}`],
     ["duration", `${s.durationS} s`],
   ];
   // At most SUMMARY_WIDTH columns: long values wrap at their " · " separators onto lines of their own.

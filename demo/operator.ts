@@ -30,7 +30,7 @@ export class Operator {
   }
 
   /** POST /api/v1/firmware (multipart: metadata + file). */
-  async upload(meta: { version: string; device_model: string; name: string; changelog?: string }, bytes: Uint8Array): Promise<{ firmware_id: string; file_size?: number }> {
+  async upload(meta: { version: string; device_model: string; name: string; changelog?: string }, bytes: Uint8Array): Promise<{ firmware_id: string; file_size?: number; deltas?: { from_firmware_id: string | null; status: string; patch_size: number | null }[] }> {
     const form = new FormData();
     form.append("metadata", JSON.stringify(meta));
     form.append("file", new Blob([bytes], { type: "application/octet-stream" }), `firmware-${meta.version}.bin`);
@@ -53,7 +53,7 @@ export class Operator {
     return this.call("GET", campaignStatsPath(id));
   }
 
-  stats(): Promise<{ bytes_served: number; devices_by_version: Record<string, number>; updates_by_status: Record<string, number> }> {
+  stats(): Promise<{ bytes_served: number; bytes_served_delta: number; delta_bytes_saved: number; devices_by_version: Record<string, number>; updates_by_status: Record<string, number> }> {
     return this.call("GET", ROUTES.stats);
   }
 }

@@ -20,6 +20,8 @@ export interface ServiceConfig {
   publicUrl: string;
   manifestTtlSeconds: number;
   maxUploadBytes: number;
+  /** Build and offer delta patches (services/deltas.ts). */
+  deltas: boolean;
   /**
    * Silence timeout for updates that set none (direct updates without timeout_minutes).
    * 0 = none: an offline device keeps its direct update until it calls in. Campaigns always set one.

@@ -89,7 +89,25 @@ CREATE INDEX IF NOT EXISTS health_reports_update ON health_reports(update_id, re
 CREATE INDEX IF NOT EXISTS health_reports_device ON health_reports(device_id, received_at);
 CREATE UNIQUE INDEX IF NOT EXISTS health_reports_seq ON health_reports(device_id, sequence) WHERE sequence IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS patches (
+  base_sha256 TEXT NOT NULL, target_sha256 TEXT NOT NULL, status TEXT NOT NULL, patch_sha256 TEXT, patch_size INTEGER,
+  base_firmware_id TEXT, target_firmware_id TEXT, build_ms INTEGER NOT NULL, created_at INTEGER NOT NULL,
+  PRIMARY KEY (base_sha256, target_sha256)
+);
 `;
+
+/** Columns added after the first release: added to a data directory that predates them. */
+const ADDED_COLUMNS: Record<string, Record<string, string>> = {
+  devices: { running_sha256: "TEXT" },
+  updates: { delivery: "TEXT", delivery_note: "TEXT", patch_size: "INTEGER", bytes_saved: "INTEGER" },
+};
+
+function addColumns(db: Db) {
+  for (const [table, columns] of Object.entries(ADDED_COLUMNS)) {
+    const have = new Set((db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name));
+    for (const [name, type] of Object.entries(columns)) if (!have.has(name)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
+  }
+}
 
 export function openDb(path: string): Db {
   const db = new Database(path);
@@ -99,6 +117,7 @@ export function openDb(path: string): Db {
   db.exec(SCHEMA);
   addColumnIfMissing(db, "updates", "report_conflict", "TEXT"); // data dirs from before the column
   migrateEvents(db); // events, webhooks; campaign_events becomes a view over events
+  addColumns(db);
   addColumnIfMissing(db, "firmware", "release_signature", "TEXT");
   addColumnIfMissing(db, "firmware", "release_key_id", "TEXT");
   cacheStatements(db);

@@ -70,6 +70,8 @@ export interface ServerOptions {
   /** Release public keys uploads are checked against (--release-key). */
   releaseKeys?: PublicKeyEntry[];
   requireReleaseSignature?: boolean;
+  /** Build and offer delta patches (default true; false: every device downloads full images). */
+  deltas?: boolean;
 }
 
 export interface OtaServer {
@@ -139,6 +141,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       manifestTtlSeconds: opts.manifestTtlSeconds ?? 24 * 3600,
       cdn: opts.cdn?.enabled ? { ...opts.cdn, base_url: opts.cdn.base_url.replace(/\/$/, ""), fallback_url: opts.cdn.fallback_url?.replace(/\/$/, "") ?? null } : null,
       maxUploadBytes: opts.maxUploadBytes ?? 32 * 1024 * 1024,
+      deltas: opts.deltas ?? true,
       defaultTimeoutMinutes: opts.defaultTimeoutMinutes ?? 0,
       devTokenEnabled: opts.devToken ?? false,
       deviceAllowList: opts.deviceAllowList ?? false,

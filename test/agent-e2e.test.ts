@@ -18,7 +18,8 @@ describe.each(RUNTIMES)("agent on %s", (runtime) => {
   let w: World;
   let v110: string;
   beforeAll(async () => {
-    w = await startWorld(runtime);
+    // Full-image scenarios: with deltas on, 1.0.0 → 1.1.0 would come as a patch (test/delta-e2e.test.ts covers those).
+    w = await startWorld(runtime, { deltas: false });
     await upload(w, "1.0.0");
     v110 = await upload(w, "1.1.0");
   });

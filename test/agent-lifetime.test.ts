@@ -69,14 +69,17 @@ describe.each(["node", "xs"] as AgentRuntime[])("signals and failure kinds (%s)"
     const bytes = image("2.2.0", "healthy", 200 * 1024);
     const fw = await upload(w, "2.2.0", { bytes });
     let updates = 0;
+    let hashes = 0;
     const buggyHash = (ports: HostPorts): HostPorts => ({
       ...ports,
       hash: {
         sha256() {
           const real = ports.hash.sha256();
+          // The first hash is the running image's digest at the first check; the second is the download's.
+          const download = ++hashes === 2;
           return {
             update(bytes: Uint8Array) {
-              if (++updates === 10) (undefined as unknown as { update(b: Uint8Array): void }).update(bytes);
+              if (download && ++updates === 10) (undefined as unknown as { update(b: Uint8Array): void }).update(bytes);
               real.update(bytes);
             },
             digest: () => real.digest(),

@@ -12,7 +12,9 @@ import {
   UPDATE_ID_MAX, updateStatusPath, VERSION_MAX, type SignedUpdateEnvelope,
 } from "../device/protocol";
 import { generateReleaseKey, releaseStatement, signKeyList, signRelease } from "../release/signing";
+import { createHash } from "node:crypto";
 import { buildAppImage } from "../esp-image/app-image";
+import { minorChange } from "../esp-image/minor-change";
 import { api, asAdmin, firmwareForm, registerDevice, startHarness, type Harness } from "./server/harness";
 
 const PUBLIC_URL = "http://127.0.0.1:9/" + "p".repeat(PUBLIC_URL_MAX - "http://127.0.0.1:9/".length);
@@ -32,8 +34,11 @@ const POST = commandNames(COMMANDS_MAX_COUNT, COMMAND_NAME_MAX, "post");
 /** A release key with an id at KEY_ID_MAX: every upload here carries its signature, so manifests carry both fields. */
 const RELEASE_KEY = { ...generateReleaseKey(new Uint8Array(32).fill(5)), key_id: "r".repeat(KEY_ID_MAX) };
 
-const espImage = (secureVersion: number, seed: number) =>
-  buildAppImage({ version: VERSION, secureVersion, chipId: CHIP_ID_MAX, size: 8192, seed });
+const espImage = (secureVersion: number, seed: number, version = VERSION) =>
+  buildAppImage({ version, secureVersion, chipId: CHIP_ID_MAX, size: 8192, seed });
+// The device runs BASE; the firmware at the limits is its minor change, so the manifest carries a delta too.
+const BASE = espImage(SECURE_VERSION_MAX, 2, "1.0.0");
+const BASE_SHA = createHash("sha256").update(BASE).digest("hex");
 
 function deviceError(f: () => void): string | null {
   try {
@@ -54,21 +59,22 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
 
   beforeAll(async () => {
     h = await startHarness({ publicUrl: PUBLIC_URL, cdn: { enabled: true, base_url: CDN_URL, fallback_url: CDN_FALLBACK, cache_control: null }, releaseKeys: [{ key_id: RELEASE_KEY.key_id, public_key: RELEASE_KEY.public_key }] });
-    const upload = async (model: string, image: Uint8Array) => {
-      const form = firmwareForm({ version: VERSION, device_model: model, min_hardware_version: MIN_HW, max_hardware_version: MAX_HW }, image);
+    const upload = async (model: string, image: Uint8Array, version = VERSION) => {
+      const form = firmwareForm({ version, device_model: model, min_hardware_version: MIN_HW, max_hardware_version: MAX_HW }, image);
       form.append("release_signature", JSON.stringify(signRelease(releaseStatement(image, { model }), RELEASE_KEY)));
       const r = await api(h, "POST", ROUTES.firmwareList, { ...asAdmin(h), body: form });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       return r.body.firmware_id as string;
     };
     await upload("First model", espImage(SECURE_VERSION_MAX, 1)); // takes "fw_v{version}", so the next id is model-qualified
-    firmwareId = await upload(MODEL, espImage(SECURE_VERSION_MAX, 2));
+    await upload(MODEL, BASE, "1.0.0");
+    firmwareId = await upload(MODEL, minorChange(BASE, VERSION));
     apiKey = await registerDevice(h, DEVICE_ID, { device_model: MODEL, hardware_version: "5.0", current_version: "1.0.0" });
     const assigned = await api(h, "POST", deviceUpdatePath(DEVICE_ID), {
       ...asAdmin(h), body: { firmware_id: firmwareId, priority: "emergency", pre_update_commands: PRE, post_update_commands: POST },
     });
     expect(assigned.status, JSON.stringify(assigned.body)).toBe(201);
-    const res = await fetch(h.server.url + availableUpdatesPath(DEVICE_ID, { current_version: "1.0.0", device_model: MODEL, hardware_version: "5.0" }), { headers: { "x-api-key": apiKey } });
+    const res = await fetch(h.server.url + availableUpdatesPath(DEVICE_ID, { current_version: "1.0.0", device_model: MODEL, hardware_version: "5.0", running_sha256: BASE_SHA }), { headers: { "x-api-key": apiKey } });
     body = await res.text();
     keys = (await api(h, "GET", ROUTES.keys, asAdmin(h))).body.keys.map((k: { key_id: string; public_key: string }) => ({ keyId: k.key_id, publicKey: k.public_key }));
   });
@@ -86,6 +92,8 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
     expect(m.download_url.startsWith(CDN_URL)).toBe(true);
     expect(m.fallback_url!.startsWith(CDN_FALLBACK)).toBe(true);
     expect(Math.max(m.download_url.length, m.fallback_url!.length)).toBeLessThanOrEqual(DOWNLOAD_URL_MAX);
+    expect(m.delta).toMatchObject({ base_sha256: BASE_SHA, patch_url: expect.stringMatching(new RegExp(`^${PUBLIC_URL}/api/v1/firmware/[^/]{${FIRMWARE_ID_MAX},}/patches/${BASE_SHA}$`)) });
+    expect(m.delta!.patch_url.length).toBeLessThanOrEqual(DOWNLOAD_URL_MAX);
   });
 
   it("and the device parses, verifies and accepts it", () => {
@@ -115,6 +123,7 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
         release_signature: "s".repeat(SIGNATURE_MAX), release_key_id: "r".repeat(KEY_ID_MAX),
         update_id: "u".repeat(UPDATE_ID_MAX), size: IMAGE_SIZE_MAX, device_model: "\u0001".repeat(DEVICE_MODEL_MAX),
         download_url: env.manifest.download_url.padEnd(DOWNLOAD_URL_MAX, "d"), fallback_url: env.manifest.fallback_url!.padEnd(DOWNLOAD_URL_MAX, "d"),
+        delta: { ...env.manifest.delta!, patch_url: env.manifest.delta!.patch_url.padEnd(DOWNLOAD_URL_MAX, "p"), patch_size: IMAGE_SIZE_MAX },
         issued_at: env.manifest.issued_at.padEnd(TIMESTAMP_MAX, "Z"), expires_at: env.manifest.expires_at.padEnd(TIMESTAMP_MAX, "Z"),
       },
     };
@@ -147,6 +156,11 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
       ["pre_update_commands", [...PRE, "one_more"]], ["post_update_commands", [POST[0] + "c"]],
       ["release_signature", "s".repeat(SIGNATURE_MAX + 1)], ["release_key_id", "r".repeat(KEY_ID_MAX + 1)],
     ];
+    const delta = m.delta as Record<string, unknown>;
+    past.push(
+      ["delta", { ...delta, patch_url: "http://h/".padEnd(DOWNLOAD_URL_MAX + 1, "p") }], ["delta", { ...delta, patch_size: IMAGE_SIZE_MAX + 1 }],
+      ["delta", { ...delta, patch_size: 0 }], ["delta", { ...delta, base_sha256: BASE_SHA.toUpperCase() }], ["delta", { ...delta, extra: 1 }], ["delta", "yes"],
+    );
     for (const [field, value] of past) {
       expect([field, deviceError(() => checkManifestShape({ ...m, [field]: value }))]).toEqual([field, "MANIFEST_INVALID"]);
     }
@@ -181,6 +195,7 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
     expect(await asDevice(availableUpdatesPath(DEVICE_ID, { hardware_version: MIN_HW + "0" }))).toBe(400);
     expect(await asDevice(availableUpdatesPath(DEVICE_ID, { chip_id: CHIP_ID_MAX + 1 }))).toBe(400);
     expect(await asDevice(availableUpdatesPath(DEVICE_ID, { secure_version: SECURE_VERSION_MAX + 1 }))).toBe(400);
+    expect(await asDevice(availableUpdatesPath(DEVICE_ID, { running_sha256: BASE_SHA + "0" }))).toBe(400);
     for (const report of [
       { status: "downloading", error_message: "e".repeat(ERROR_MESSAGE_MAX + 1) },
       { status: "downloading", error_code: "E".repeat(ERROR_CODE_MAX + 1) },

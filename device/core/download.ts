@@ -1,6 +1,8 @@
 // Streams an image into the inactive slot through one fixed buffer, hashing as it writes, resuming with
-// Range from the last durably written offset after a network error or a reboot.
+// Range from the last durably written offset after a network error or a reboot. A delta update
+// (delta-apply.ts) is a subclass that fetches the patch instead and rebuilds the image from it.
 import { hexEncode } from "../protocol/base64";
+import type { PatchPosition } from "../protocol/delta";
 import type { UpdateManifest } from "../protocol/manifest";
 import type { AgentContext } from "./context";
 import { AbortedError, errorMessage, TransientError, UpdateError } from "./failures";
@@ -9,34 +11,39 @@ import { OtaPortError } from "./ports";
 import type { Signal } from "./signal";
 import { backoffMs, sleep, TimeoutError } from "./timing";
 
-const SECTOR = 4096;
+export const SECTOR = 4096;
 
 export interface DownloadHooks {
-  /** Persist the durable offset (a multiple of 4096) and attempt count before going on. */
-  persist(offset: number, attempts: number): void;
+  /** Persist the durable offset (a multiple of 4096) and attempt count before going on; for a delta, where the patch stands there. */
+  persist(offset: number, attempts: number, delta?: PatchPosition): void;
   progress(bytes: number, total: number): void;
+}
+
+/** The open slot and the hash of what went into it. */
+export interface SlotWrite {
+  writer: OtaWriter;
+  sha: Sha256;
 }
 
 /** The server ignored Range, or cannot resume from here: the slot must be rewritten from zero. */
 class RestartFromZero extends TransientError {}
 
 export class Downloader {
-  private readonly buffer: Uint8Array;
-  /** The open slot and the hash of what went into it. */
-  private current: { writer: OtaWriter; sha: Sha256 } | null = null;
-  private persisted = 0;
-  private url: string;
+  protected readonly buffer: Uint8Array;
+  protected current: SlotWrite | null = null;
+  protected persisted = 0;
+  /** After a failure on download_url: the manifest's fallback_url serves the rest. */
+  private onFallback = false;
 
   constructor(
-    private readonly ctx: AgentContext,
-    private readonly manifest: UpdateManifest,
-    private readonly slot: Slot,
+    protected readonly ctx: AgentContext,
+    protected readonly manifest: UpdateManifest,
+    protected readonly slot: Slot,
     /** The server's cancel of this update; the agent's lifetime is checked as well. */
     private readonly cancel: Signal,
-    private readonly hooks: DownloadHooks,
+    protected readonly hooks: DownloadHooks,
   ) {
     this.buffer = new Uint8Array(ctx.config.chunkSize);
-    this.url = manifest.download_url;
   }
 
   /** Downloads from `offset` (0, or where a previous boot left off) to the end, then verifies. */
@@ -46,7 +53,7 @@ export class Downloader {
       let current = this.open(offset);
       // The furthest offset any attempt reached: only getting past it counts as progress, so a server whose
       // file ends early (or that keeps sending us back to zero) cannot keep the download going forever.
-      let highWater = offset;
+      let highWater = this.received(current);
       for (;;) {
         try {
           await this.fetchRest(current);
@@ -57,7 +64,7 @@ export class Downloader {
             if (fellBack) continue; // the CDN refused: the fallback at once, from where the slot is
             throw e;
           }
-          const written = current.writer.written;
+          const written = this.received(current);
           // Attempts count failures in a row: a connection that got further than ever starts the count again.
           attempts = written > highWater ? 1 : attempts + 1;
           highWater = Math.max(highWater, written);
@@ -69,7 +76,7 @@ export class Downloader {
             current = this.open(0);
             continue;
           }
-          this.hooks.persist(this.persisted, attempts);
+          this.persistAt(this.persisted, attempts);
           ports.log.log("warn", "download interrupted", { update_id: this.manifest.update_id, offset: written, attempt: attempts, error: e.message });
           await sleep(ports.clock, backoffMs(ports.clock, attempts - 1, config.retryBaseMs), this.ctx.lifetime, this.cancel);
           this.checkSignals();
@@ -81,24 +88,43 @@ export class Downloader {
     }
   }
 
-  /** After a failure on download_url, the manifest's fallback_url serves the rest (same signed sha256, so the same bytes). */
-  private fallBack(e: unknown): boolean {
+  /** After a failure on download_url, the manifest's fallback_url serves the rest (same signed sha256, so the same
+   * bytes). A delta's patch has no fallback: a failed delta falls back to the full image instead (installer). */
+  protected fallBack(e: unknown): boolean {
     const fallback = this.manifest.fallback_url;
-    if (!fallback || this.url === fallback || !(e instanceof TransientError || (e instanceof UpdateError && e.code === "DOWNLOAD_FAILED"))) return false;
+    if (!fallback || this.onFallback || !(e instanceof TransientError || (e instanceof UpdateError && e.code === "DOWNLOAD_FAILED"))) return false;
     this.ctx.ports.log.log("warn", "download failed; switching to the fallback URL", { update_id: this.manifest.update_id, error: e.message });
-    this.url = fallback;
+    this.onFallback = true;
     return true;
   }
 
+  /** The body's URL and size: the image's (a delta fetches its patch). */
+  protected get url() {
+    return this.onFallback && this.manifest.fallback_url ? this.manifest.fallback_url : this.manifest.download_url;
+  }
+
+  protected get size() {
+    return this.manifest.size;
+  }
+
+  /** Body bytes taken so far: where a reconnect resumes. */
+  protected received(current: SlotWrite) {
+    return current.writer.written;
+  }
+
+  protected persistAt(offset: number, attempts: number) {
+    this.hooks.persist(offset, attempts);
+  }
+
   /** Begins the slot, or resumes it at a sector-aligned offset after re-hashing what flash already holds. */
-  private open(offset: number): { writer: OtaWriter; sha: Sha256 } {
+  protected open(offset: number): SlotWrite {
     this.releaseWriter();
     const { ota, hash } = this.ctx.ports;
     const sha = hash.sha256();
     const aligned = offset - (offset % SECTOR);
     if (aligned === 0) {
       // Persist before the erase: a reboot mid-erase must not resume into half-erased flash.
-      this.hooks.persist(0, 0);
+      this.persistAt(0, 0);
     } else {
       for (let at = 0; at < aligned; at += this.buffer.length) {
         const piece = this.buffer.subarray(0, Math.min(this.buffer.length, aligned - at));
@@ -112,11 +138,10 @@ export class Downloader {
     return this.current;
   }
 
-  private async fetchRest(current: { writer: OtaWriter; sha: Sha256 }) {
-    const { writer } = current;
+  private async fetchRest(current: SlotWrite) {
     const { clock } = this.ctx.ports;
-    const size = this.manifest.size;
-    const start = writer.written;
+    const size = this.size;
+    const start = this.received(current);
     const stallMs = this.ctx.config.stallTimeoutMs;
     const stream = await this.connect(start, stallMs);
     // Cancel or stop closes the connection: the pending read rejects and checkSignals() says why.
@@ -151,14 +176,14 @@ export class Downloader {
         progressed = true;
         if (n === 0) break;
         fill += n;
-        if (writer.written + fill > size) throw new UpdateError("DOWNLOAD_FAILED", `server sent more than the manifest's ${size} bytes`);
+        if (this.received(current) + fill > size) throw new UpdateError("DOWNLOAD_FAILED", `server sent more than the manifest's ${size} bytes`);
         if (fill === this.buffer.length) {
           this.flush(current, fill);
           fill = 0;
         }
       }
       if (fill > 0) this.flush(current, fill);
-      if (writer.written < size) throw new TransientError(stalled ? `download stalled for ${stallMs} ms` : `connection ended at ${writer.written} of ${size} bytes`);
+      if (this.received(current) < size) throw new TransientError(stalled ? `download stalled for ${stallMs} ms` : `connection ended at ${this.received(current)} of ${size} bytes`);
     } finally {
       clock.clearTimeout(timer);
       offCancel();
@@ -220,7 +245,7 @@ export class Downloader {
   }
 
   /** Hash and write one buffer; persist the offset each time it passed another `persistEvery` bytes. */
-  private flush({ writer, sha }: { writer: OtaWriter; sha: Sha256 }, fill: number) {
+  protected flush({ writer, sha }: SlotWrite, fill: number) {
     const piece = this.buffer.subarray(0, fill);
     sha.update(piece);
     writer.write(piece);
@@ -228,13 +253,13 @@ export class Downloader {
     const durable = written === this.manifest.size ? written : written - (written % SECTOR);
     if (durable - this.persisted >= this.ctx.config.persistEvery || written === this.manifest.size) {
       this.persisted = durable;
-      this.hooks.persist(durable, 0);
+      this.persistAt(durable, 0);
     }
     this.hooks.progress(written, this.manifest.size);
   }
 
   /** SHA-256 of the stream against the manifest, then esp_ota_end's image verification. */
-  private verify({ writer, sha }: { writer: OtaWriter; sha: Sha256 }) {
+  protected verify({ writer, sha }: SlotWrite) {
     const digest = hexEncode(sha.digest());
     if (digest !== this.manifest.sha256) {
       throw new UpdateError("CHECKSUM_MISMATCH", `SHA-256 ${digest} differs from the manifest's ${this.manifest.sha256}`);

@@ -6,10 +6,12 @@ import type { DeviceErrorCode } from "../protocol/errors";
 import type { UpdateManifest } from "../protocol/manifest";
 import type { CheckOutcome } from "./agent";
 import type { AgentContext } from "./context";
-import { Downloader } from "./download";
+import { deliveryFields, deltaRefusal, newDownloader, PATCH_START } from "./delta-apply";
+import type { DownloadHooks } from "./download";
 import { AbortedError, asUpdateFailure, errorMessage, UpdateError } from "./failures";
 import type { Slot } from "./ports";
 import { OtaPortError } from "./ports";
+import { forgetImage, rememberImage, runningImageDigest } from "./running-image";
 import { runHook } from "./self-test";
 import { Controller } from "./signal";
 import type { Downloading, Switching, UpdateRef } from "./state";
@@ -22,7 +24,7 @@ type Accepted =
   | { kind: "none" }
   | { kind: "refused"; updateId: string | undefined; error: unknown }
   /** `source`: for a signed rollback, the other slot when it already holds the image (no download). */
-  | { kind: "install"; ref: UpdateRef; source: Slot | null };
+  | { kind: "install"; ref: UpdateRef; source: Slot | null; delta: boolean };
 
 export class Installer {
   /** The server's cancel of the download under way, if any. */
@@ -31,6 +33,8 @@ export class Installer {
   private progressInFlight: Promise<unknown> | null = null;
   /** When the application first deferred the update it defers (in memory: a reboot starts the bound again). */
   private deferredSince: { updateId: string; at: number } | null = null;
+  /** Why an offered delta is not used (reported with the first "downloading"). */
+  private deltaRefused: string | null = null;
 
   constructor(private readonly ctx: AgentContext) {}
 
@@ -45,14 +49,15 @@ export class Installer {
     if (ctx.state.load().phase !== "idle") return { result: "busy" };
     await ctx.outbox.flush();
     const runningVersion = ctx.runningVersion();
-    const offer = await ctx.client.check({ currentVersion: runningVersion, deviceModel: ctx.config.deviceModel, hardwareVersion: ctx.config.hardwareVersion });
+    const runningSha256 = runningImageDigest(ctx)?.sha256;
+    const offer = await ctx.client.check({ currentVersion: runningVersion, deviceModel: ctx.config.deviceModel, hardwareVersion: ctx.config.hardwareVersion, runningSha256 });
     if (offer.kind === "unreachable") return { result: "unreachable", message: offer.message };
     await syncKeyList(ctx, offer.body); // a newer key list applies to this very offer
     // Only the accepted update outlives this line: the envelope and its checks are not kept during the download.
-    const accepted = this.accept(offer.body, runningVersion);
+    const accepted = this.accept(offer.body, runningVersion, runningSha256);
     if (accepted.kind === "none") return { result: "none" };
     if (accepted.kind === "refused") return this.fail(accepted.updateId, accepted.error);
-    const { ref, source } = accepted;
+    const { ref, source, delta } = accepted;
     const { manifest } = ref;
     if (await this.defer(manifest)) return { result: "busy" };
     // Consumed from here on, before any side effect: a power cut now leaves a clean refusal, never a second apply.
@@ -69,7 +74,7 @@ export class Installer {
     } catch (e) {
       return this.fail(manifest.update_id, e);
     }
-    return this.download({ phase: "downloading", ...ref, offset: 0, downloadAttempts: 0 });
+    return this.download({ phase: "downloading", ...ref, offset: 0, downloadAttempts: 0, ...(delta ? { delta: PATCH_START } : {}) });
   }
 
   /** The application's "busy until…": reported as deferred (not a failure) until maxDeferralMs after the first one. */
@@ -87,7 +92,7 @@ export class Installer {
   }
 
   /** The trust checks (trust.ts), in the order that gives the most useful code; nothing touches flash yet. */
-  private accept(body: string, runningVersion: string): Accepted {
+  private accept(body: string, runningVersion: string, runningSha256: string | undefined): Accepted {
     const { ctx } = this;
     const { ota } = ctx.ports;
     let updateId: string | undefined;
@@ -121,7 +126,9 @@ export class Installer {
         knownCommands: Object.keys(ctx.config.commands),
       });
       if (!slot || slot.label === ota.running().label) throw new UpdateError("INSUFFICIENT_SPACE", "no OTA slot to update");
-      return { kind: "install", ref: { manifest, targetSlot: slot.label, fromVersion: runningVersion }, source };
+      this.deltaRefused = deltaRefusal(manifest, runningSha256);
+      const delta = !!manifest.delta && this.deltaRefused === null;
+      return { kind: "install", ref: { manifest, targetSlot: slot.label, fromVersion: runningVersion }, source, delta };
     } catch (e) {
       return { kind: "refused", updateId, error: e };
     }
@@ -136,14 +143,19 @@ export class Installer {
       if (!slot || slot.label === ctx.ports.ota.running().label) {
         throw new UpdateError("INSUFFICIENT_SPACE", `target slot ${s.targetSlot} is not an updatable slot`);
       }
-      if (s.offset === 0) ctx.report(s, "downloading", { progress: 0 });
+      if (s.offset === 0) {
+        forgetImage(ctx, slot);
+        ctx.report(s, "downloading", { progress: 0, ...deliveryFields(s, this.deltaRefused) });
+      }
       this.lastProgress = -1;
       const controller = new Controller();
       this.cancelling = { updateId: manifest.update_id, controller };
-      const downloader = new Downloader(ctx, manifest, slot, controller.signal, {
-        persist: (offset, attempts) => ctx.state.save({ ...s, offset, downloadAttempts: attempts }),
+      const hooks: DownloadHooks = {
+        persist: (offset, attempts, delta) => ctx.state.save(delta ? { ...s, offset, downloadAttempts: attempts, delta } : { ...s, offset, downloadAttempts: attempts }),
         progress: (bytes, total) => this.progress(manifest.update_id, bytes, total),
-      });
+      };
+      const baseSize = s.delta ? (runningImageDigest(ctx)?.size ?? ctx.ports.ota.running().size) : 0;
+      const downloader = newDownloader(ctx, s, slot, controller.signal, hooks, baseSize);
       // "downloading" goes out while the first bytes come in; progress reports wait until it is delivered.
       ctx.outbox.flush().catch((e: unknown) => {
         if (!(e instanceof AbortedError)) ctx.ports.log.log("error", "report delivery failed", { error: errorMessage(e) });
@@ -157,6 +169,7 @@ export class Installer {
           `image describes itself as ${desc ? `version ${desc.version}, secure_version ${desc.secureVersion}` : "nothing"}, the manifest says ${manifest.version}/${manifest.secure_version}`,
         );
       }
+      rememberImage(ctx, slot, { sha256: manifest.sha256, size: manifest.size });
       return await this.switchNow({ phase: "switching", manifest, targetSlot: s.targetSlot, fromVersion: s.fromVersion }, slot);
     } catch (e) {
       this.cancelling = null;

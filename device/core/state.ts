@@ -9,6 +9,7 @@
 //     └──────────── the old image reports rolled_back ◀── restart into the old slot ◀──────────── rolling_back
 import type { DeviceErrorCode } from "../protocol/errors";
 import { isDeviceErrorCode } from "../protocol/errors";
+import type { PatchPosition } from "../protocol/delta";
 import type { UpdateManifest } from "../protocol/manifest";
 import type { StoragePort } from "./ports";
 
@@ -37,6 +38,8 @@ export interface Downloading extends UpdateRef {
   offset: number;
   /** Failed attempts in a row, carried across reboots. */
   downloadAttempts: number;
+  /** Present when the image is rebuilt from a delta patch (manifest.delta): where the patch stands at `offset`. */
+  delta?: PatchPosition | undefined;
 }
 
 /** The image is verified (or, for a rollback, the other slot holds it); set_boot_partition and the restart come next. */
@@ -155,7 +158,7 @@ export function decodeState(raw: string): UpdateState {
   const ref: UpdateRef = { manifest: m as UpdateManifest, targetSlot: o.targetSlot, fromVersion: typeof o.fromVersion === "string" ? o.fromVersion : null };
   switch (o.phase) {
     case "downloading":
-      return { phase: "downloading", ...ref, offset: count(o.offset), downloadAttempts: count(o.downloadAttempts) };
+      return { phase: "downloading", ...ref, offset: count(o.offset), downloadAttempts: count(o.downloadAttempts), delta: patchPosition(o.delta) };
     case "switching":
     case "verifying":
       return { phase: o.phase, ...ref };
@@ -168,6 +171,12 @@ export function decodeState(raw: string): UpdateState {
     default:
       return IDLE;
   }
+}
+
+function patchPosition(v: unknown): PatchPosition | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const p = v as Record<string, unknown>;
+  return { patchOffset: count(p.patchOffset), opKind: count(p.opKind), opLeft: count(p.opLeft), oldAt: count(p.oldAt) };
 }
 
 function count(v: unknown): number {

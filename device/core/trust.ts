@@ -137,6 +137,7 @@ export function checkManifestShape(m: Record<string, unknown>): asserts m is Rec
   // Absent (a server from before release signatures) reads as null.
   if (m.release_signature !== undefined) str("release_signature", SIGNATURE_MAX, true);
   if (m.release_key_id !== undefined) str("release_key_id", KEY_ID_MAX, true);
+  if (m.delta !== undefined && m.delta !== null) checkDeltaShape(m.delta);
 }
 
 type Ed25519Verify = (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) => boolean;
@@ -159,6 +160,20 @@ export function verifyReleaseSignature(m: UpdateManifest, keys: readonly Trusted
   const publicKey = base64Decode(key.publicKey);
   if (signature.length !== nacl.sign.signatureLength || publicKey.length !== nacl.sign.publicKeyLength || !verify(message, signature, publicKey)) {
     throw fail(`by ${m.release_key_id} does not cover this image's sha256, version, secure_version and model`);
+  }
+}
+
+/** manifest.delta (DELTA.md): a patch's URL, size and SHA-256, and the SHA-256 of the image it starts from. */
+function checkDeltaShape(d: unknown) {
+  const ok = (v: unknown, re: RegExp, max: number) => typeof v === "string" && v.length <= max && re.test(v);
+  const sha = /^[0-9a-f]{64}$/;
+  if (!isObject(d) || Object.keys(d).some((k) => !["base_sha256", "patch_url", "patch_size", "patch_sha256"].includes(k))) {
+    throw new UpdateError("MANIFEST_INVALID", "manifest.delta must be an object of base_sha256, patch_url, patch_size, patch_sha256");
+  }
+  const size = d.patch_size;
+  if (!ok(d.base_sha256, sha, 64) || !ok(d.patch_sha256, sha, 64) || !ok(d.patch_url, /^https?:\/\/[^\s]+$/, DOWNLOAD_URL_MAX)
+    || typeof size !== "number" || !Number.isInteger(size) || size < 1 || size > IMAGE_SIZE_MAX) {
+    throw new UpdateError("MANIFEST_INVALID", "manifest.delta has a field of the wrong type or out of bounds");
   }
 }
 

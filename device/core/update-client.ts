@@ -15,6 +15,8 @@ export interface DeviceVersionFacts {
   currentVersion: string;
   deviceModel: string;
   hardwareVersion: string;
+  /** SHA-256 of the running image, when known: the server may answer with a delta from it. */
+  runningSha256?: string | undefined;
 }
 
 export class UpdateClient {
@@ -26,7 +28,7 @@ export class UpdateClient {
 
   /** GET available-updates: the raw body (the trust checks parse it), or why the server could not be asked. */
   async check(facts: DeviceVersionFacts): Promise<UpdateCheck> {
-    const path = availableUpdatesPath(this.config.deviceId, { current_version: facts.currentVersion, device_model: facts.deviceModel, hardware_version: facts.hardwareVersion });
+    const path = availableUpdatesPath(this.config.deviceId, { current_version: facts.currentVersion, device_model: facts.deviceModel, hardware_version: facts.hardwareVersion, running_sha256: facts.runningSha256 });
     try {
       const res = await this.http.request({
         method: "GET",

@@ -2,6 +2,7 @@
 // and by the device agent on XS.
 export * from "./base64";
 export * from "./canonical";
+export * from "./delta";
 export * from "./errors";
 export * from "./health";
 export * from "./limits";

@@ -49,8 +49,10 @@ export const HEALTH_REPORT_MAX_BYTES = 2048;
 
 /** Characters in the download URL that are not the server's public URL: the path with a fully %-encoded id. */
 export const DOWNLOAD_PATH_MAX = "/api/v1/firmware//download".length + 3 * FIRMWARE_ID_MAX;
-/** The server's public URL (the start of every download_url) may be at most this long. */
-export const PUBLIC_URL_MAX = DOWNLOAD_URL_MAX - DOWNLOAD_PATH_MAX;
+/** The same for a delta's patch_url (also bounded by DOWNLOAD_URL_MAX): the id and the base's SHA-256. */
+export const PATCH_PATH_MAX = "/api/v1/firmware//patches/".length + 3 * FIRMWARE_ID_MAX + 64;
+/** The server's public URL (the start of every download_url and patch_url) may be at most this long. */
+export const PUBLIC_URL_MAX = DOWNLOAD_URL_MAX - Math.max(DOWNLOAD_PATH_MAX, PATCH_PATH_MAX);
 
 /**
  * Largest available-updates body the device parses. The worst case the server can produce — every field at its
@@ -74,7 +76,7 @@ export const PROTOCOL_LIMITS: readonly ProtocolLimit[] = [
   { name: "VERSION_MAX", value: VERSION_MAX, fields: "manifest version, firmware version, current/target/from/to versions" },
   { name: "DEVICE_MODEL_MAX", value: DEVICE_MODEL_MAX, fields: "device_model (manifest, firmware metadata, registration, query)" },
   { name: "HARDWARE_VERSION_MAX", value: HARDWARE_VERSION_MAX, fields: "min/max_hardware_version, a device's hardware_version" },
-  { name: "DOWNLOAD_URL_MAX", value: DOWNLOAD_URL_MAX, fields: "manifest download_url, fallback_url" },
+  { name: "DOWNLOAD_URL_MAX", value: DOWNLOAD_URL_MAX, fields: "manifest download_url, fallback_url, delta.patch_url" },
   { name: "PUBLIC_URL_MAX", value: PUBLIC_URL_MAX, fields: "the server's --public-url, --cdn-url, --cdn-fallback-url (a manifest URL minus its path)" },
   { name: "COMMANDS_MAX_COUNT", value: COMMANDS_MAX_COUNT, fields: "entries in pre_update_commands, post_update_commands" },
   { name: "COMMAND_NAME_MAX", value: COMMAND_NAME_MAX, fields: "each command name (A-Z a-z 0-9 _ . : -)" },
@@ -83,7 +85,7 @@ export const PROTOCOL_LIMITS: readonly ProtocolLimit[] = [
   { name: "ERROR_MESSAGE_MAX", value: ERROR_MESSAGE_MAX, fields: "report error_message" },
   { name: "CHIP_ID_MAX", value: CHIP_ID_MAX, fields: "chip_id" },
   { name: "SECURE_VERSION_MAX", value: SECURE_VERSION_MAX, fields: "secure_version (uploads above it are refused)" },
-  { name: "IMAGE_SIZE_MAX", value: IMAGE_SIZE_MAX, fields: "manifest size" },
+  { name: "IMAGE_SIZE_MAX", value: IMAGE_SIZE_MAX, fields: "manifest size, delta.patch_size" },
   { name: "KEY_ID_MAX", value: KEY_ID_MAX, fields: "envelope key_id, manifest release_key_id, key-list key ids" },
   { name: "SIGNATURE_MAX", value: SIGNATURE_MAX, fields: "envelope signature, manifest release_signature, key-list signature (base64)" },
   { name: "HEALTH_ENTRIES_MAX", value: HEALTH_ENTRIES_MAX, fields: "entries in a health report's checks, metrics" },

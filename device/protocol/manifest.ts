@@ -7,6 +7,15 @@ export const SIGNATURE_ALGORITHM = "ed25519";
 export const UPDATE_PRIORITIES = ["low", "normal", "high", "critical", "emergency"] as const;
 export type UpdatePriority = (typeof UPDATE_PRIORITIES)[number];
 
+/** A patch that rebuilds this manifest's image from the device's running one (DELTA.md). */
+export interface DeltaOffer {
+  /** SHA-256 of the image the patch starts from: the running slot's image, as the device reported it. */
+  base_sha256: string;
+  patch_url: string;
+  patch_size: number;
+  patch_sha256: string;
+}
+
 export interface UpdateManifest {
   manifest_version: number;
   update_id: string;
@@ -43,6 +52,9 @@ export interface UpdateManifest {
   release_signature: string | null;
   /** Which release key made it. */
   release_key_id: string | null;
+  /** A delta the device may apply instead of downloading the image; absent or null: the full image only.
+   * `size`, `sha256` and `download_url` always describe the full image, the fallback. */
+  delta?: DeltaOffer | null;
 }
 
 export interface SignedUpdateEnvelope {

@@ -24,6 +24,7 @@ export const ROUTES = {
   firmwareList: "/api/v1/firmware",
   firmware: "/api/v1/firmware/:firmware_id",
   firmwareDownload: "/api/v1/firmware/:firmware_id/download",
+  firmwarePatch: "/api/v1/firmware/:firmware_id/patches/:base_sha256",
   compatibilityCheck: "/api/v1/firmware/:firmware_id/compatibility-check",
   update: "/api/v1/updates/:update_id",
   updateStatus: "/api/v1/updates/:update_id/status",
@@ -61,7 +62,7 @@ export type QueryValue = string | number | boolean | null | undefined;
 
 /** `ROUTES[name]` with each `:param` replaced by its %-encoded value; throws when one is missing or empty. */
 export function routePath(name: RouteName, params: Readonly<Record<string, string>> = {}, query?: Readonly<Record<string, QueryValue>>): string {
-  const path = ROUTES[name].replace(/:([a-z_]+)/g, (_m, key: string) => {
+  const path = ROUTES[name].replace(/:([a-z0-9_]+)/g, (_m, key: string) => {
     const value = params[key];
     if (typeof value !== "string" || value === "") throw new Error(`path ${ROUTES[name]} needs a non-empty ${key}`);
     return encodeURIComponent(value);
@@ -90,6 +91,8 @@ export interface AvailableUpdatesQuery {
   hardware_version?: string;
   chip_id?: number;
   secure_version?: number;
+  /** SHA-256 of the running slot's image: the server offers a delta from it when it has one. */
+  running_sha256?: string;
 }
 
 export const availableUpdatesPath = (deviceId: string, query: AvailableUpdatesQuery = {}) =>
@@ -97,6 +100,7 @@ export const availableUpdatesPath = (deviceId: string, query: AvailableUpdatesQu
 export const updateStatusPath = (updateId: string) => routePath("updateStatus", { update_id: updateId });
 export const deviceHealthPath = (deviceId: string) => routePath("deviceHealth", { device_id: deviceId });
 export const firmwareDownloadPath = (firmwareId: string) => routePath("firmwareDownload", { firmware_id: firmwareId });
+export const firmwarePatchPath = (firmwareId: string, baseSha256: string) => routePath("firmwarePatch", { firmware_id: firmwareId, base_sha256: baseSha256 });
 
 // ---- operator-facing ----
 

@@ -14,6 +14,7 @@ import { OTA_ACTIONS } from "./topics";
 const nullableString = (maxLength: number) => ({ type: ["string", "null"], maxLength });
 const nonEmpty = (maxLength: number) => ({ type: "string", minLength: 1, maxLength });
 const isoTime = nonEmpty(TIMESTAMP_MAX);
+const sha256Schema = { type: "string", pattern: "^[0-9a-f]{64}$" };
 
 /** A list of pre- or post-update command names, as request bodies and manifests carry it. */
 export const commandListSchema = {
@@ -45,6 +46,9 @@ export const statusReportSchema = {
     to_version: nullableString(VERSION_MAX),
     reason: nullableString(ERROR_MESSAGE_MAX),
     deferred_until: nullableString(TIMESTAMP_MAX),
+    // How the image is coming (the first "downloading" report): a delta, or the full image and why not a delta.
+    delivery: { type: ["string", "null"], enum: ["delta", "full", null] },
+    delivery_note: nullableString(ERROR_MESSAGE_MAX),
   },
 };
 
@@ -70,7 +74,7 @@ export const manifestSchema = {
     firmware_id: nonEmpty(FIRMWARE_ID_MAX),
     version: nonEmpty(VERSION_MAX),
     size: { type: "integer", minimum: 1, maximum: IMAGE_SIZE_MAX },
-    sha256: { type: "string", pattern: "^[0-9a-f]{64}$" },
+    sha256: sha256Schema,
     device_model: { type: ["string", "null"], minLength: 1, maxLength: DEVICE_MODEL_MAX },
     min_hardware_version: { type: ["string", "null"], minLength: 1, maxLength: HARDWARE_VERSION_MAX },
     max_hardware_version: { type: ["string", "null"], minLength: 1, maxLength: HARDWARE_VERSION_MAX },
@@ -87,6 +91,17 @@ export const manifestSchema = {
     post_update_commands: commandListSchema,
     release_signature: { type: ["string", "null"], minLength: 1, maxLength: SIGNATURE_MAX },
     release_key_id: { type: ["string", "null"], minLength: 1, maxLength: KEY_ID_MAX },
+    delta: {
+      type: ["object", "null"],
+      additionalProperties: false,
+      required: ["base_sha256", "patch_url", "patch_size", "patch_sha256"],
+      properties: {
+        base_sha256: sha256Schema,
+        patch_url: { type: "string", minLength: 1, maxLength: DOWNLOAD_URL_MAX, pattern: "^https?://[^\\s]+$" },
+        patch_size: { type: "integer", minimum: 1, maximum: IMAGE_SIZE_MAX },
+        patch_sha256: sha256Schema,
+      },
+    },
   },
 };
 

@@ -67,6 +67,9 @@ export interface StatusReport {
   /** deferred only: why the application asked to wait, and until when (device clock, ISO 8601). */
   reason?: string | null;
   deferred_until?: string | null;
+  /** How the image comes: a delta rebuilt from the running image, or the full image (with the reason in the note). */
+  delivery?: "delta" | "full" | null;
+  delivery_note?: string | null;
 }
 
 export interface MqttStatusReport extends StatusReport {

@@ -98,5 +98,17 @@ export const firmwareSchema = {
     project_name: nstr,
     release_key_id: nstr,
     created_at: { type: "string" },
+    // Single-firmware answers only (upload, GET by id): the patches that rebuild it and what they saved.
+    deltas: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          from_firmware_id: nstr, base_sha256: { type: "string" }, status: { type: "string" }, patch_size: { type: ["integer", "null"] },
+          ratio: { type: ["number", "null"] }, build_ms: { type: "integer" },
+        },
+      },
+    },
+    delta_bytes_saved: { type: "integer" },
   },
 };

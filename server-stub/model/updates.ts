@@ -36,6 +36,12 @@ export interface UpdateRow {
   reason: string | null;
   /** Set when a device's report contradicted this record (its from/to versions); the report is kept. */
   report_conflict: string | null;
+  /** How the device said the image came ("delta" or "full"), why not a delta, and what a delta saved. */
+  delivery: "delta" | "full" | null;
+  delivery_note: string | null;
+  /** Size of the patch offered with the last manifest, if any. */
+  patch_size: number | null;
+  bytes_saved: number | null;
 }
 
 /** SQL list of the protocol's active statuses, for `status IN ${ACTIVE_IN}`. */
@@ -83,6 +89,9 @@ export function updateToApi(u: UpdateRow) {
     cancel_reason: u.cancel_reason,
     reason: u.reason,
     report_conflict: u.report_conflict,
+    delivery: u.delivery ?? null,
+    delivery_note: u.delivery_note ?? null,
+    bytes_saved: u.bytes_saved ?? 0,
   };
 }
 
@@ -118,5 +127,8 @@ export const updateSchema = {
     cancel_reason: nstr,
     reason: nstr,
     report_conflict: nstr,
+    delivery: { type: ["string", "null"], enum: ["delta", "full", null] },
+    delivery_note: nstr,
+    bytes_saved: { type: "integer" },
   },
 };

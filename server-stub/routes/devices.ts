@@ -101,6 +101,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
           current_version: { type: "string", maxLength: VERSION_MAX }, device_model: { type: "string", maxLength: DEVICE_MODEL_MAX },
           hardware_version: { type: "string", maxLength: HARDWARE_VERSION_MAX },
           chip_id: { type: "integer", minimum: 0, maximum: CHIP_ID_MAX }, secure_version: { type: "integer", minimum: 0, maximum: SECURE_VERSION_MAX },
+          running_sha256: { type: "string", pattern: "^[0-9a-f]{64}$" },
         },
       },
       response: { 200: availableUpdatesResponseSchema, ...authErrors },
@@ -109,7 +110,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const { device_id } = req.params as { device_id: string };
     assertDeviceId(device_id);
     assertDeviceScope(principalOf(req), device_id);
-    const q = req.query as { current_version?: string; device_model?: string; hardware_version?: string; chip_id?: number; secure_version?: number };
+    const q = req.query as { current_version?: string; device_model?: string; hardware_version?: string; chip_id?: number; secure_version?: number; running_sha256?: string };
     return { ...availableUpdates(ctx, device_id, q), ...keyListHint(ctx) };
   });
 

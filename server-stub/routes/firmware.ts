@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { base64Encode, ROUTES } from "../../device/protocol";
 import { ApiError, badRequest, forbidden, notFound } from "../api-error";
 import { principalOf } from "../auth/hook";
@@ -9,6 +9,7 @@ import { getDevice } from "../model/devices";
 import { firmwareSchema, firmwareToApi, getFirmware, type FirmwareRow } from "../model/firmware";
 import { ACTIVE_IN } from "../model/updates";
 import { checkCompatibility } from "../services/compatibility";
+import { buildPatchesForUpload, firmwareDeltas, getPatch } from "../services/deltas";
 import { readUploadParts, registerFirmware } from "../services/firmware-ingest";
 import { authErrors, idParam, paging, type AppDeps } from "./common";
 import { parseRange } from "./range";
@@ -19,6 +20,56 @@ const fwParam = idParam("firmware_id");
 
 export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
   const pub = () => ctx.config.publicUrl;
+  /** A stored blob with Range, ETag and digest headers; counts the bytes served. */
+  const sendBlob = (req: FastifyRequest, reply: FastifyReply, b: { sha256: string; size: number; filename: string; delta?: boolean; event: Record<string, string | undefined> }) => {
+    const size = b.size;
+    const etag = `"${b.sha256}"`;
+    // A blob never changes under its SHA-256 (the ETag): caches may keep it. Private by default, since the answer
+    // depends on the device's credential; a CDN in front says what it may do (cdn_config).
+    reply.header("Cache-Control", ctx.config.cdn?.cache_control ?? DOWNLOAD_CACHE_CONTROL);
+    reply.header("Accept-Ranges", "bytes").header("ETag", etag).header("X-Checksum-SHA256", b.sha256)
+      .header("Repr-Digest", `sha-256=:${base64Encode(Buffer.from(b.sha256, "hex"))}:`);
+    if (req.headers["if-none-match"] === etag) return reply.status(304).send();
+    const ifRange = req.headers["if-range"];
+    const range = ifRange && ifRange !== etag ? { kind: "full" as const } : parseRange(req.headers.range, size);
+    if (range.kind === "unsatisfiable") {
+      reply.header("Content-Range", `bytes */${size}`);
+      throw new ApiError(416, "RANGE_NOT_SATISFIABLE", `range ${req.headers.range} is outside 0-${size - 1}`);
+    }
+    if (!ctx.blobs.has(b.sha256)) throw new ApiError(500, "BLOB_MISSING", `stored file ${b.filename} is missing`);
+    reply.header("Content-Type", "application/octet-stream").header("Content-Disposition", `attachment; filename="${b.filename}"`);
+    const [start, end] = range.kind === "partial" ? [range.start, range.end] : [0, size - 1];
+    if (range.kind === "partial") reply.status(206).header("Content-Range", `bytes ${start}-${end}/${size}`);
+    reply.header("Content-Length", String(end - start + 1));
+    if (req.method === "HEAD") {
+      // Headers only, with the real Content-Length (fastify would send 0 for an empty payload).
+      reply.hijack();
+      reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+      reply.raw.end();
+      return;
+    }
+    const stream = ctx.blobs.openRange(b.sha256, start, end);
+    let sent = 0;
+    stream.on("data", (chunk: Buffer) => (sent += chunk.length));
+    // Counted once: at the end of the file (before the client can have it all, so stats never lag a finished
+    // download) or, for an aborted one, when the stream closes.
+    let counted = false;
+    const count = () => {
+      if (!counted) bumpCounter(ctx.db, "bytes_served", sent);
+      if (!counted && b.delta) bumpCounter(ctx.db, "bytes_served_delta", sent);
+      counted = true;
+    };
+    stream.on("end", count);
+    stream.on("close", count);
+    logEvent(ctx.log, b.delta ? "patch_download" : "firmware_download", { ...b.event, start, end, size });
+    return reply.send(stream);
+  };
+
+  /** A device may fetch only firmware currently offered to it. */
+  const assertOffered = (deviceId: string | undefined, firmwareId: string) => {
+    const offered = ctx.db.prepare(`SELECT 1 FROM updates WHERE device_id = ? AND firmware_id = ? AND status IN ${ACTIVE_IN}`).get(deviceId, firmwareId);
+    if (!offered) throw forbidden(`firmware ${firmwareId} is not offered to device ${deviceId}`);
+  };
 
   app.post(ROUTES.firmwareList, {
     config: { roles: WRITERS },
@@ -32,7 +83,8 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     if (!req.isMultipart()) throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "use multipart/form-data with parts metadata and file");
     const { meta, upload, filename, releaseSignature } = await readUploadParts(ctx, req.parts());
     const fw = registerFirmware(ctx, meta, upload, filename, releaseSignature);
-    return reply.status(201).send(firmwareToApi(fw, pub()));
+    buildPatchesForUpload(ctx, fw);
+    return reply.status(201).send({ ...firmwareToApi(fw, pub()), ...firmwareDeltas(ctx, fw) });
   });
 
   app.get(ROUTES.firmwareList, {
@@ -57,7 +109,7 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const { firmware_id } = req.params as { firmware_id: string };
     const fw = getFirmware(ctx.db, firmware_id);
     if (!fw) throw notFound("firmware", firmware_id);
-    return firmwareToApi(fw, pub());
+    return { ...firmwareToApi(fw, pub()), ...firmwareDeltas(ctx, fw) };
   });
 
   app.get(ROUTES.firmwareDownload, {
@@ -72,51 +124,26 @@ export async function firmwareRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const fw = getFirmware(ctx.db, firmware_id);
     if (!fw) throw notFound("firmware", firmware_id);
     const p = principalOf(req);
-    if (p.role === "device") {
-      // A device may fetch only firmware currently offered to it.
-      const offered = ctx.db.prepare(`SELECT 1 FROM updates WHERE device_id = ? AND firmware_id = ? AND status IN ${ACTIVE_IN}`).get(p.device_id, firmware_id);
-      if (!offered) throw forbidden(`firmware ${firmware_id} is not offered to device ${p.device_id}`);
-    }
-    const size = fw.file_size;
-    const etag = `"${fw.checksum_sha256}"`;
-    // An image never changes under its firmware id (the ETag is its SHA-256): caches may keep it. Private by default,
-    // since the answer depends on the device's credential; a CDN in front says what it may do (cdn_config).
-    reply.header("Cache-Control", ctx.config.cdn?.cache_control ?? DOWNLOAD_CACHE_CONTROL);
-    reply.header("Accept-Ranges", "bytes").header("ETag", etag).header("X-Checksum-SHA256", fw.checksum_sha256)
-      .header("Repr-Digest", `sha-256=:${base64Encode(Buffer.from(fw.checksum_sha256, "hex"))}:`);
-    if (req.headers["if-none-match"] === etag) return reply.status(304).send();
-    const ifRange = req.headers["if-range"];
-    const range = ifRange && ifRange !== etag ? { kind: "full" as const } : parseRange(req.headers.range, size);
-    if (range.kind === "unsatisfiable") {
-      reply.header("Content-Range", `bytes */${size}`);
-      throw new ApiError(416, "RANGE_NOT_SATISFIABLE", `range ${req.headers.range} is outside 0-${size - 1}`);
-    }
-    if (!ctx.blobs.has(fw.checksum_sha256)) throw new ApiError(500, "BLOB_MISSING", `stored file of ${firmware_id} is missing`);
-    reply.header("Content-Type", "application/octet-stream").header("Content-Disposition", `attachment; filename="${fw.firmware_id}.bin"`);
-    const [start, end] = range.kind === "partial" ? [range.start, range.end] : [0, size - 1];
-    if (range.kind === "partial") reply.status(206).header("Content-Range", `bytes ${start}-${end}/${size}`);
-    reply.header("Content-Length", String(end - start + 1));
-    if (req.method === "HEAD") {
-      // Headers only, with the real Content-Length (fastify would send 0 for an empty payload).
-      reply.hijack();
-      reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
-      reply.raw.end();
-      return;
-    }
-    const stream = ctx.blobs.openRange(fw.checksum_sha256, start, end);
-    let sent = 0;
-    stream.on("data", (chunk: Buffer) => (sent += chunk.length));
-    // Counted once: at the end of the file (before the client can have it all, so stats never lag a finished
-    // download) or, for an aborted one, when the stream closes.
-    let counted = false;
-    const count = () => {
-      if (!counted) bumpCounter(ctx.db, "bytes_served", sent);
-      counted = true;
-    };
-    stream.on("end", count);
-    stream.on("close", count);
-    logEvent(ctx.log, "firmware_download", { device_id: p.device_id, firmware_id, start, end, size });
-    return reply.send(stream);
+    if (p.role === "device") assertOffered(p.device_id, firmware_id);
+    return sendBlob(req, reply, { sha256: fw.checksum_sha256, size: fw.file_size, filename: `${fw.firmware_id}.bin`, event: { device_id: p.device_id, firmware_id } });
+  });
+
+  app.get(ROUTES.firmwarePatch, {
+    config: { roles: [...READERS, ...DEVICE_FACING] },
+    schema: {
+      tags: ["firmware", "device-facing"], params: { ...fwParam, properties: { ...fwParam.properties, base_sha256: { type: "string", pattern: "^[0-9a-f]{64}$" } }, required: ["firmware_id", "base_sha256"] },
+      description: "Streams the delta patch that rebuilds the firmware from the image with SHA-256 base_sha256 (device/protocol/DELTA.md). Range as for downloads.",
+      response: { ...authErrors, 416: authErrors[400] },
+    },
+  }, async (req, reply) => {
+    const { firmware_id, base_sha256 } = req.params as { firmware_id: string; base_sha256: string };
+    const fw = getFirmware(ctx.db, firmware_id);
+    if (!fw) throw notFound("firmware", firmware_id);
+    const p = principalOf(req);
+    if (p.role === "device") assertOffered(p.device_id, firmware_id);
+    const patch = getPatch(ctx, base_sha256, fw.checksum_sha256);
+    if (patch?.status !== "ready" || !patch.patch_sha256 || !patch.patch_size) throw new ApiError(404, "PATCH_NOT_FOUND", `no delta patch to ${firmware_id} from image ${base_sha256}`);
+    return sendBlob(req, reply, { sha256: patch.patch_sha256, size: patch.patch_size, filename: `${fw.firmware_id}.patch`, delta: true, event: { device_id: p.device_id, firmware_id, base_sha256 } });
   });
 
   app.post(ROUTES.compatibilityCheck, {

@@ -48,6 +48,11 @@ export async function statsRoutes(app: FastifyInstance, { ctx }: AppDeps) {
       success_rate: rate(a),
       mean_duration_seconds: a.mean_ms === null ? null : Math.round(a.mean_ms / 100) / 10,
       bytes_served: readCounter(ctx.db, "bytes_served"),
+      // Of which delta patches; and what those deltas saved against the full images.
+      bytes_served_delta: readCounter(ctx.db, "bytes_served_delta"),
+      bytes_served_full: readCounter(ctx.db, "bytes_served") - readCounter(ctx.db, "bytes_served_delta"),
+      delta_bytes_saved: (ctx.db.prepare("SELECT COALESCE(SUM(bytes_saved), 0) AS n FROM updates WHERE delivery = 'delta'").get() as { n: number }).n,
+      updates_by_delivery: Object.fromEntries((ctx.db.prepare("SELECT COALESCE(delivery, 'unknown') AS d, COUNT(*) AS n FROM updates GROUP BY d").all() as { d: string; n: number }[]).map((r) => [r.d, r.n])),
       devices: { total: devices.total, registered: devices.registered ?? 0, waiting: devices.total - (devices.registered ?? 0) },
       devices_by_version: Object.fromEntries(versions.map((r) => [r.v, r.n])),
       campaigns_by_status: Object.fromEntries(campaigns.map((r) => [r.status, r.n])),

@@ -1,4 +1,4 @@
-import { manifestSigningBytes, MANIFEST_VERSION, SIGNATURE_ALGORITHM, type SignedUpdateEnvelope, type UpdateManifest } from "../../device/protocol";
+import { manifestSigningBytes, MANIFEST_VERSION, SIGNATURE_ALGORITHM, type DeltaOffer, type SignedUpdateEnvelope, type UpdateManifest } from "../../device/protocol";
 import type { Ctx } from "../context";
 import { json } from "../db";
 import { downloadUrl, type FirmwareRow } from "../model/firmware";
@@ -13,7 +13,7 @@ function downloadUrls(ctx: Ctx, firmwareId: string): Pick<UpdateManifest, "downl
 }
 
 /** Builds and signs a fresh manifest for an assigned update (re-issued on every poll). */
-export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow): SignedUpdateEnvelope {
+export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: DeltaOffer | null = null): SignedUpdateEnvelope {
   const now = ctx.clock.now();
   const manifest: UpdateManifest = {
     manifest_version: MANIFEST_VERSION,
@@ -38,6 +38,7 @@ export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow): SignedU
     post_update_commands: json.parse<string[]>(u.post_update_commands, []),
     release_signature: fw.release_signature ?? null,
     release_key_id: fw.release_key_id ?? null,
+    delta,
   };
   const { key_id, signature } = ctx.keys.sign(manifestSigningBytes(manifest));
   return { update_available: true, manifest, signature, key_id, signature_alg: SIGNATURE_ALGORITHM };

@@ -43,6 +43,12 @@ export function reportStatus(ctx: Ctx, updateId: string, r: StatusReport, via: "
         failing ? (r.error_code ?? u.error_code) : u.error_code, failing ? (r.error_message ?? u.error_message) : u.error_message, updateId,
       );
     flagConflict(ctx, u, r);
+    if (r.delivery) {
+      // How the image came; a delta saved the image's size less the patch's (the patch offered with the manifest).
+      const fw = ctx.db.prepare("SELECT file_size FROM firmware WHERE firmware_id = ?").get(u.firmware_id) as { file_size: number } | undefined;
+      const saved = r.delivery === "delta" && fw && u.patch_size !== null ? fw.file_size - u.patch_size : 0;
+      ctx.db.prepare("UPDATE updates SET delivery = ?, delivery_note = ?, bytes_saved = ? WHERE update_id = ?").run(r.delivery, r.delivery_note ?? null, saved, updateId);
+    }
     // The device knows what it ran before better than a waiting record does.
     if (r.from_version && u.from_version === null) ctx.db.prepare("UPDATE updates SET from_version = ? WHERE update_id = ?").run(r.from_version, updateId);
     const updated = getUpdate(ctx.db, updateId)!;

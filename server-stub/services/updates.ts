@@ -9,6 +9,7 @@ import { ensureDevice, getDevice, recordContact, type DeviceReport } from "../mo
 import { getFirmware, type FirmwareRow } from "../model/firmware";
 import { activeUpdateFor, getUpdate, type UpdateRow } from "../model/updates";
 import { checkCompatibility } from "./compatibility";
+import { deltaOffer } from "./deltas";
 import { signedManifest } from "./manifest";
 import { syncCampaignDevice } from "./status-reports";
 
@@ -99,9 +100,10 @@ export function requestDeviceUpdate(ctx: Ctx, deviceId: string, req: DeviceUpdat
 }
 
 /** GET /devices/{id}/available-updates: records the contact, returns the signed manifest of the assigned update. */
-export function availableUpdates(ctx: Ctx, deviceId: string, report: DeviceReport): AvailableUpdatesResponse {
+export function availableUpdates(ctx: Ctx, deviceId: string, report: DeviceReport & { running_sha256?: string }): AvailableUpdatesResponse {
   const u = ctx.db.transaction(() => {
     recordContact(ctx.db, deviceId, report, ctx.clock.now());
+    if (report.running_sha256) ctx.db.prepare("UPDATE devices SET running_sha256 = ? WHERE device_id = ?").run(report.running_sha256, deviceId);
     const active = activeUpdateFor(ctx.db, deviceId);
     if (active && active.from_version === null && report.current_version) {
       ctx.db.prepare("UPDATE updates SET from_version = ? WHERE update_id = ?").run(report.current_version, active.update_id);
@@ -111,7 +113,10 @@ export function availableUpdates(ctx: Ctx, deviceId: string, report: DeviceRepor
   if (!u) return { update_available: false };
   const fw = getFirmware(ctx.db, u.firmware_id);
   if (!fw) throw new ApiError(500, "INTERNAL", `firmware ${u.firmware_id} of update ${u.update_id} is missing`);
-  return signedManifest(ctx, u, fw);
+  // A delta from the image the device says it runs, when one is stored (the device checks that claim itself).
+  const delta = deltaOffer(ctx, fw, report.running_sha256);
+  ctx.db.prepare("UPDATE updates SET patch_size = ? WHERE update_id = ?").run(delta?.patch_size ?? null, u.update_id);
+  return signedManifest(ctx, u, fw, delta);
 }
 
 export function cancelUpdateRow(ctx: Ctx, u: UpdateRow, reason: string | null): UpdateRow {

@@ -1,7 +1,7 @@
 // Content-addressed firmware storage: blobs/<sha256[0:2]>/<sha256>. Uploads stream
 // to tmp/ while hashing, then are renamed into place (same filesystem → atomic).
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -74,6 +74,22 @@ export class BlobStore {
       renameSync(upload.tmpPath, dest);
     }
     return dest;
+  }
+
+  /** Stores bytes built by the server (a delta patch) by their SHA-256, which it returns. */
+  storeBytes(bytes: Uint8Array): string {
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    if (!this.has(sha256)) {
+      const tmpPath = join(this.tmpDir, randomBytes(8).toString("hex"));
+      writeFileSync(tmpPath, bytes);
+      mkdirSync(join(this.blobDir, sha256.slice(0, 2)), { recursive: true });
+      renameSync(tmpPath, this.pathFor(sha256));
+    }
+    return sha256;
+  }
+
+  read(sha256: string): Uint8Array {
+    return readFileSync(this.pathFor(sha256));
   }
 
   discard(upload: StoredUpload): void {

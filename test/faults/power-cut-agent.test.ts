@@ -7,12 +7,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FlashOp, NorFlash } from "../../host-sim/flash/nor-flash";
 import type { FaultPlan } from "../../host-sim/flash/nor-flash";
-import { appImage, FULL, forkDevice, judgeFlash, manifestFor, partitionOf, baseFlash, printCounts, seededRandom, signer, UpdateServer } from "./support";
+import { minorChange } from "../../esp-image/minor-change";
+import { buildPatch } from "../../server-stub/delta/diff";
+import type { Signer } from "./support";
+import { appImage, FULL, forkDevice, judgeFlash, manifestFor, partitionOf, baseFlash, printCounts, seededRandom, sha256Hex, signer, UpdateServer } from "./support";
 
 const OLD = "1.0.0";
 
 interface Cycle {
-  name: "update" | "rollback";
+  name: "update" | "rollback" | "delta";
   version: string;
   behaviour: "healthy" | "fail-self-test";
 }
@@ -20,7 +23,25 @@ interface Cycle {
 const CYCLES: Cycle[] = [
   { name: "update", version: "1.1.0", behaviour: "healthy" },
   { name: "rollback", version: "1.2.0", behaviour: "fail-self-test" },
+  // The new image rebuilt from the running one by a delta patch (DELTA.md), resumed from the journal.
+  { name: "delta", version: "1.3.0", behaviour: "healthy" },
 ];
+
+/** The cycle's image and signed envelope; a delta cycle's manifest offers the patch from the factory image. */
+function release(server: UpdateServer, sig: Signer, cycle: Cycle) {
+  if (cycle.name !== "delta") {
+    const bytes = appImage(cycle.version, cycle.behaviour);
+    server.images.set(cycle.version, bytes);
+    return sig.sign(manifestFor(server, cycle.version, bytes, cycle.version));
+  }
+  const old = appImage(OLD);
+  const bytes = minorChange(old, cycle.version);
+  const patch = buildPatch(old, bytes);
+  server.images.set(cycle.version, bytes);
+  server.images.set(`${cycle.version}.patch`, patch);
+  const delta = { base_sha256: sha256Hex(old), patch_url: `${server.url}/fw/${cycle.version}.patch`, patch_size: patch.length, patch_sha256: sha256Hex(patch) };
+  return sig.sign(manifestFor(server, cycle.version, bytes, cycle.version, { delta }));
+}
 
 /** Bounded mode: every operation outside the image slot (otadata, journal) and every k-th slot operation. */
 const SLOT_STRIDE = 7;
@@ -44,9 +65,7 @@ describe("power cuts through the real agent", () => {
   });
 
   it.each(CYCLES)("$name cycle: cut after and tear every operation", async (cycle) => {
-    const bytes = appImage(cycle.version, cycle.behaviour);
-    server.images.set(cycle.version, bytes);
-    const envelope = sig.sign(manifestFor(server, cycle.version, bytes, cycle.version));
+    const envelope = release(server, sig, cycle);
     const slot = partitionOf(base, "ota_1");
 
     // Reference run: count and classify the operations of the whole cycle.
@@ -57,6 +76,8 @@ describe("power cuts through the real agent", () => {
     const r = await ref.dev.runCycle();
     const expectVersion = cycle.behaviour === "healthy" ? cycle.version : OLD;
     expect(r, ref.dev.logs.join("\n")).toMatchObject({ bricked: false, version: expectVersion });
+    const delivered = server.reportsOf(refKey).find((x) => x.body.status === "downloading")?.body.delivery;
+    expect(delivered).toBe(cycle.name === "delta" ? "delta" : "full");
     const n = ops.length;
     expect(n).toBeGreaterThan(40);
 
@@ -64,9 +85,10 @@ describe("power cuts through the real agent", () => {
     const indices: number[] = [];
     for (let k = 1; k <= n; k++) if (FULL || !inSlot(ops[k - 1]!) || k % SLOT_STRIDE === 0) indices.push(k);
 
-    const rand = seededRandom(cycle.name === "update" ? 11 : 12);
+    const rand = seededRandom({ update: 11, rollback: 12, delta: 13 }[cycle.name]);
     let points = 0;
     let torn = 0;
+    const before = { completed: totals.completed, failedCleanly: totals.failedCleanly };
     const failures: string[] = [];
     for (const k of indices) {
       for (const fault of [{ cutAfter: k }, { tear: { op: k, fraction: 0.05 + 0.9 * rand() } }] as FaultPlan[]) {
@@ -103,6 +125,8 @@ describe("power cuts through the real agent", () => {
           if (verdict.bricked || result.bricked) return "bricked";
           if (!verdict.otadataAccepted) return `otadata has no valid entry for the booted slot ${verdict.slot}`;
           if (verdict.version !== OLD && verdict.version !== cycle.version) return `boots unexpected version ${verdict.version}`;
+          // A resume must rebuild the same bytes: a power cut never ends in a checksum failure.
+          if (failure?.body.error_code === "CHECKSUM_MISMATCH") return `a power cut ended in CHECKSUM_MISMATCH: ${String(failure.body.error_message)}`;
           if (verdict.version === cycle.version) {
             if (cycle.behaviour !== "healthy") return "a self-test-failing image stayed";
             if (!completed) return "on the new version but never reported completed";
@@ -121,7 +145,7 @@ describe("power cuts through the real agent", () => {
     }
     totals.points += points;
     totals.torn += torn;
-    printCounts(`${cycle.name} cycle: ${n} flash operations, ${indices.length} indices swept, cut ${points}, torn ${torn}`);
+    printCounts(`${cycle.name} cycle: ${n} flash operations, ${indices.length} indices swept, cut ${points}, torn ${torn}; completed ${totals.completed - before.completed}, failed cleanly ${totals.failedCleanly - before.failedCleanly}`);
     expect(failures, failures.slice(0, 5).join("\n\n")).toEqual([]);
     expect(points).toBeGreaterThan(0);
   }, FULL ? 1_800_000 : 120_000);

@@ -82,6 +82,7 @@ describe("server under hostile requests", () => {
     Object.assign(ids, {
       device_id: "dev-a", firmware_id: fw.firmware_id, update_id: upd.body.update_id, name: "g1",
       campaign_id: camp.body.campaign_id ?? camp.body.id ?? "none", key_id: keys.body.keys?.[0]?.key_id ?? "none",
+      base_sha256: "0".repeat(64), // a delta patch's base image (a well-formed SHA-256)
     });
     const token = async (role: string, extra: Record<string, unknown> = {}) => ({ authorization: `Bearer ${(await devToken(h, { user_id: `u-${role}`, role, ...extra })).access_token}` });
     creds.admin = { authorization: `Bearer ${h.admin}` };

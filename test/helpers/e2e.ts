@@ -50,6 +50,7 @@ export interface World {
   close(): Promise<void>;
 }
 
+/** `deltas: false`: the server offers full images only (scenarios about the image download itself). */
 export async function startWorld(runtime: AgentRuntime, server: Partial<ServerOptions> = {}): Promise<World> {
   const p = await proxy();
   const h = await startHarness({ ...server, publicUrl: p.url }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) });

@@ -76,7 +76,7 @@ describe("ota-server CLI", () => {
 
   it("refuses a public URL devices could not take, before opening a port", () => {
     const r = run("--public-url", "http://host:8221/a b", "--port", "0", "--no-mqtt", "--no-dev-token");
-    expect([r.status, r.stderr]).toEqual([2, expect.stringMatching(/--public-url must be an http\(s\) URL of at most 806/)]);
+    expect([r.status, r.stderr]).toEqual([2, expect.stringMatching(/--public-url must be an http\(s\) URL of at most 742/)]);
   });
 
   it("refuses CDN options devices could not take, or a fallback without a CDN", () => {
