@@ -27,8 +27,9 @@ export interface AppDeps {
 
 export const SERVICE_VERSION = "0.1.0";
 
-export async function buildApp(deps: AppDeps, logger: Logger): Promise<FastifyInstance> {
+export async function buildApp(deps: AppDeps, logger: Logger, https: { cert: string; key: string } | null = null): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(https ? { https } : {}),
     loggerInstance: logger as unknown as FastifyBaseLogger, // pino types vs fastify's logger interface
     bodyLimit: 1024 * 1024,
     // Path parameters are %-encoded ids of up to DEVICE_ID_MAX characters (fastify's default of 100 cut device ids short).

@@ -41,11 +41,15 @@ export interface ServerOptions {
   manifestTtlSeconds?: number;
   maxUploadBytes?: number;
   defaultTimeoutMinutes?: number;
+  /** HTTPS and MQTT over TLS with this certificate and key (PEM); plain listeners without it. */
+  tls?: { cert: string; key: string } | null;
 }
 
 export interface OtaServer {
   url: string;
   port: number;
+  /** Whether REST, MQTT and the dev-token listener speak TLS. */
+  tls: boolean;
   authUrl: string | null;
   mqttUrl: string | null;
   mqttPort: number | null;
@@ -120,26 +124,28 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   engine = new CampaignEngine(ctx);
 
   if (opts.mqttUrl) bus = await connectExternalBroker(ctx, opts.mqttUrl);
-  else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host);
+  else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host, opts.tls ?? null);
   if (bus) opened.push(() => bus!.close());
 
-  const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }) }, log);
+  const https = opts.tls ? { cert: opts.tls.cert, key: opts.tls.key } : null;
+  const scheme = https ? "https" : "http";
+  const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }) }, log, https);
   opened.push(() => app.close());
   await app.listen({ port: opts.port ?? 8221, host });
   const port = (app.server.address() as AddressInfo).port;
-  ctx.config.publicUrl = (opts.publicUrl ?? `http://localhost:${port}`).replace(/\/$/, "");
+  ctx.config.publicUrl = (opts.publicUrl ?? `${scheme}://localhost:${port}`).replace(/\/$/, "");
 
   let authApp: FastifyInstance | null = null;
   let authUrl: string | null = null;
   if (ctx.config.devTokenEnabled && opts.authPort !== null) {
     // The HOWTO fetches dev tokens from a separate auth service on 8202.
-    authApp = Fastify({ loggerInstance: log as unknown as FastifyBaseLogger });
+    authApp = Fastify({ loggerInstance: log as unknown as FastifyBaseLogger, ...(https ? { https } : {}) }) as unknown as FastifyInstance;
     installErrorHandling(authApp);
     installAuth(authApp, ctx);
     await devTokenRoute(authApp, ctx);
     opened.push(() => authApp!.close());
     await authApp.listen({ port: opts.authPort ?? 8202, host });
-    authUrl = `http://localhost:${(authApp.server.address() as AddressInfo).port}`;
+    authUrl = `${scheme}://localhost:${(authApp.server.address() as AddressInfo).port}`;
   }
 
   const timer = clock instanceof ManualClock || opts.tickIntervalMs === 0 ? null : setInterval(() => engine!.tick(), opts.tickIntervalMs ?? 1000);
@@ -148,7 +154,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
 
   logEvent(log, "ota_server_started", { url: ctx.config.publicUrl, mqtt_url: bus?.url ?? null, auth_url: authUrl ?? undefined, key_id: signingKey.key_id, data_dir: opts.dataDir });
   return {
-    url: `http://localhost:${port}`, port, authUrl, mqttUrl: bus?.url ?? null, mqttPort: bus?.port ?? null, ctx, engine, app,
+    url: `${scheme}://localhost:${port}`, port, tls: https !== null, authUrl, mqttUrl: bus?.url ?? null, mqttPort: bus?.port ?? null, ctx, engine, app,
     async close() {
       if (timer) clearInterval(timer);
       unsubscribe?.();

@@ -1,5 +1,6 @@
 // Embedded aedes broker with authentication and the per-device ACL.
 import { createServer, type AddressInfo, type Server } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
 import { deviceTopicPrefix, otaCommandTopic, parseStatusTopic, type OtaNotification } from "../../device/protocol";
 import type { Principal } from "../auth/principal";
@@ -24,7 +25,8 @@ function authError(message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: 4 as const }) as AuthenticateError;
 }
 
-export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string): Promise<OtaBus> {
+/** `tls`: MQTT over TLS (mqtts) with the server's certificate, so a device's API key (its MQTT password) never crosses in clear. */
+export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string, tls: { cert: string; key: string } | null = null): Promise<OtaBus> {
   const principals = new WeakMap<Client, Principal>();
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
@@ -67,14 +69,14 @@ export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string):
       resolve,
     ),
   );
-  const server: Server = createServer(broker.handle);
+  const server: Server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, broker.handle) : createServer(broker.handle);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
   return {
-    url: `mqtt://${host === "0.0.0.0" || host === "::" ? "localhost" : host}:${actualPort}`,
+    url: `${tls ? "mqtts" : "mqtt"}://${host === "0.0.0.0" || host === "::" ? "localhost" : host}:${actualPort}`,
     port: actualPort,
     publish(deviceId: string, message: OtaNotification) {
       broker.publish({ cmd: "publish", topic: otaCommandTopic(deviceId), payload: Buffer.from(JSON.stringify(message)), qos: 1, retain: false, dup: false }, (err) => {
