@@ -1,26 +1,49 @@
 // `ota-server wait` and `ota-server stop`: readiness and shutdown for scripts and README blocks,
 // where `npx ota-server &` makes $! the pid of npx, not of the server.
-import { rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import https from "node:https";
+import { join } from "node:path";
 import { isRunning, readPid } from "./pid-file";
-import { CliError, type CliValues, int, pidFileOf } from "./cli-usage";
+import { CliError, type CliValues, dataDirOf, int, pidFileOf } from "./cli-usage";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function waitCommand(values: CliValues): Promise<number> {
   const base = (values.url ?? `http://localhost:${int(values.port ?? process.env.OTA_PORT, "port", 8221)}`).replace(/\/+$/, "");
   const deadline = Date.now() + int(values.timeout, "timeout", 30) * 1000;
+  let ca: string | undefined;
+  try {
+    ca = base.startsWith("https:") ? caOf(values) : undefined;
+  } catch (e) {
+    throw new CliError(`--cacert: ${(e as Error).message}`);
+  }
   let last = "";
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) return 0;
-      last = `HTTP ${res.status}`;
+      const status = base.startsWith("https:") ? await httpsStatus(`${base}/health`, ca) : (await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) })).status;
+      if (status >= 200 && status < 300) return 0;
+      last = `HTTP ${status}`;
     } catch (e) {
       last = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
     }
     await sleep(200);
   }
   throw new CliError(`${base} not ready after ${values.timeout ?? 30} s (${last})`, null, 1, "is the server started? its log says why it is not");
+}
+
+function caOf(values: CliValues): string | undefined {
+  const file = values.cacert ?? join(dataDirOf(values), "tls", "ca.pem");
+  if (values.cacert !== undefined || existsSync(file)) return readFileSync(file, "utf8");
+  return undefined; // the system's trust store: a certificate from a public CA
+}
+
+/** GET over https trusting `ca` (Node 20's fetch cannot be given a CA). */
+function httpsStatus(url: string, ca: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ...(ca ? { ca } : {}), timeout: 2000 }, (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+  });
 }
 
 export async function stopCommand(values: CliValues): Promise<number> {

@@ -5,13 +5,17 @@ import { parseArgs } from "node:util";
 const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--public-url URL]
              [--mqtt-port 1883 | --mqtt-url mqtt://host:port | --no-mqtt]
              [--auth-port 8202] [--no-dev-token] [--signing-key FILE] [--pid-file PATH]
+             [--tls-cert FILE --tls-key FILE | --insecure-http]
              [--log-dir logs] [--log-file PATH] [--log-format text|json] [--log-level info]
              [--log-max-mb 10] [--quiet]
              [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
     Runs the server until SIGINT/SIGTERM (or \`ota-server stop\`). Logs go to the terminal and to
-    <log-dir>/ota_service.log (rotated at --log-max-mb, 3 old files kept); --quiet: file only.`;
-const WAIT = `  ota-server wait [--port 8221 | --url URL] [--timeout 30]
-    Returns once GET /health answers (exit 1 after the timeout): start a server with \`&\`, then wait.`;
+    <log-dir>/ota_service.log (rotated at --log-max-mb, 3 old files kept); --quiet: file only.
+    REST, MQTT and dev tokens speak TLS with --tls-cert/--tls-key, or else with a private CA and certificate
+    generated into <data-dir>/tls/ (devices pin tls/ca.pem); plain only on a loopback --host or with --insecure-http.`;
+const WAIT = `  ota-server wait [--port 8221 | --url URL] [--cacert FILE] [--timeout 30]
+    Returns once GET /health answers (exit 1 after the timeout): start a server with \`&\`, then wait.
+    An https URL is verified against --cacert (default <data-dir>/tls/ca.pem).`;
 const STOP = `  ota-server stop [--data-dir DIR | --pid-file PATH] [--timeout 10]
     Stops the server of that data dir (its pid is in <data-dir>/ota-server.pid) and waits until it exited;
     exit 0 also when none was running.`;
@@ -48,7 +52,8 @@ const OPTIONS = {
   "log-level": { type: "string" }, "log-format": { type: "string" }, "log-file": { type: "string" }, "log-dir": { type: "string" },
   "log-max-mb": { type: "string" }, quiet: { type: "boolean" }, "pid-file": { type: "string" },
   "max-upload-mb": { type: "string" }, "manifest-ttl": { type: "string" }, "default-timeout-minutes": { type: "string" },
-  url: { type: "string" }, timeout: { type: "string" },
+  url: { type: "string" }, timeout: { type: "string" }, cacert: { type: "string" },
+  "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "insecure-http": { type: "boolean" },
   role: { type: "string" }, name: { type: "string" }, help: { type: "boolean", short: "h" },
 } as const;
 
