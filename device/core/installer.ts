@@ -43,7 +43,11 @@ export class Installer {
     await ctx.outbox.flush();
     const runningVersion = ctx.runningVersion();
     const offer = await ctx.client.check({ currentVersion: runningVersion, deviceModel: ctx.config.deviceModel, hardwareVersion: ctx.config.hardwareVersion });
-    if (offer.kind === "unreachable") return { result: "unreachable", message: offer.message };
+    if (offer.kind === "unreachable") {
+      // The message starts with its code for a TLS refusal (TLS_UNTRUSTED_CA, ...): the log is the only place it goes.
+      ctx.ports.log.log("warn", "check failed: server unreachable", { error: offer.message });
+      return { result: "unreachable", message: offer.message };
+    }
     // Only the accepted update outlives this line: the envelope and its checks are not kept during the download.
     const accepted = this.accept(offer.body, runningVersion);
     if (accepted.kind === "none") return { result: "none" };
