@@ -1,10 +1,14 @@
 // Generates what the ESP32 build needs from npm before `mcconfig` runs:
 //   build/esp32/tweetnacl.js   tweetnacl (CommonJS/UMD) as an ES module XS can load
 //   build/esp32/tweetnacl.d.ts its types, so mcconfig's tsc sees the same API as `npm run typecheck`
+//   build/esp32/ota-ca.der     the CA the device pins (DER, as Moddable's TLS wants it): $OTA_CA, a PEM file, by
+//                              default .ota-data/tls/ca.pem (the CA ota-server generates); ota-ca-next.der from
+//                              $OTA_CA_NEXT while a CA is rotated (config caCerts="ota-ca.der,ota-ca-next.der")
 // `require` is defined away: tweetnacl would otherwise probe require("crypto") for a PRNG at load time,
 // which throws under XS. Signature verification needs no randomness.
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -23,7 +27,21 @@ export async function prebuild() {
     logLevel: "warning",
   });
   copyFileSync(join(root, "node_modules/tweetnacl/nacl.d.ts"), join(outDir, "tweetnacl.d.ts"));
+  pinnedCa(process.env.OTA_CA ?? join(root, ".ota-data", "tls", "ca.pem"), "ota-ca.der", process.env.OTA_CA !== undefined);
+  pinnedCa(process.env.OTA_CA_NEXT, "ota-ca-next.der", process.env.OTA_CA_NEXT !== undefined);
   return outDir;
+}
+
+/** Converts a PEM CA certificate to the DER resource `name`; a stale one is removed when there is none. */
+function pinnedCa(pemFile, name, required) {
+  const out = join(outDir, name);
+  if (!pemFile || !existsSync(pemFile)) {
+    if (required) throw new Error(`${pemFile}: no such CA certificate`);
+    rmSync(out, { force: true });
+    return;
+  }
+  writeFileSync(out, new X509Certificate(readFileSync(pemFile)).raw);
+  console.log(`esp32 prebuild: pinned CA ${name} from ${pemFile}`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

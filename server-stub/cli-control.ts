@@ -11,15 +11,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function waitCommand(values: CliValues): Promise<number> {
   const base = (values.url ?? `http://localhost:${int(values.port ?? process.env.OTA_PORT, "port", 8221)}`).replace(/\/+$/, "");
   const deadline = Date.now() + int(values.timeout, "timeout", 30) * 1000;
-  let ca: string | undefined;
-  try {
-    ca = base.startsWith("https:") ? caOf(values) : undefined;
-  } catch (e) {
-    throw new CliError(`--cacert: ${(e as Error).message}`);
-  }
+  const caFile = values.cacert ?? join(dataDirOf(values), "tls", "ca.pem");
   let last = "";
   while (Date.now() < deadline) {
     try {
+      // A server on its first start is still generating that CA: wait for the file too.
+      const ca = !base.startsWith("https:") ? undefined : existsSync(caFile) ? readFileSync(caFile, "utf8") : values.cacert ? null : undefined;
+      if (ca === null) {
+        last = `no ${caFile} yet`;
+        await sleep(200);
+        continue;
+      }
       const status = base.startsWith("https:") ? await httpsStatus(`${base}/health`, ca) : (await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) })).status;
       if (status >= 200 && status < 300) return 0;
       last = `HTTP ${status}`;
@@ -31,13 +33,7 @@ export async function waitCommand(values: CliValues): Promise<number> {
   throw new CliError(`${base} not ready after ${values.timeout ?? 30} s (${last})`, null, 1, "is the server started? its log says why it is not");
 }
 
-function caOf(values: CliValues): string | undefined {
-  const file = values.cacert ?? join(dataDirOf(values), "tls", "ca.pem");
-  if (values.cacert !== undefined || existsSync(file)) return readFileSync(file, "utf8");
-  return undefined; // the system's trust store: a certificate from a public CA
-}
-
-/** GET over https trusting `ca` (Node 20's fetch cannot be given a CA). */
+/** GET over https trusting `ca`, or the system's trust store without one (Node 20's fetch cannot be given a CA). */
 function httpsStatus(url: string, ca: string | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = https.get(url, { ...(ca ? { ca } : {}), timeout: 2000 }, (res) => (res.resume(), resolve(res.statusCode ?? 0)));

@@ -1,13 +1,13 @@
 // The server's TLS identity: the operator's certificate and key, or a private CA and a server certificate
 // generated with node-forge into <data-dir>/tls/ on first start. Devices pin the CA (device/protocol/README.md).
-import { createHash, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import forge from "node-forge";
 
 export interface TlsIdentity {
-  /** PEM chain the server presents (its certificate). */
+  /** PEM chain the server presents: its certificate, then the CA's when generated. */
   cert: string;
   key: string;
   /** The CA devices pin: the generated one, or null when the operator brought their own certificate. */
@@ -52,6 +52,8 @@ export function generateCa(commonName = "esp32-ota private CA", opts: { notBefor
     { name: "basicConstraints", cA: true, critical: true },
     { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
     { name: "subjectKeyIdentifier" },
+    // Its own key id again, as OpenSSL writes it: Moddable's TLS looks a chain's anchor up by the AKI of its top.
+    { name: "authorityKeyIdentifier", keyIdentifier: cert.generateSubjectKeyIdentifier().getBytes() },
   ]);
   cert.sign(keys.privateKey, forge.md.sha256.create());
   return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) };
@@ -124,7 +126,8 @@ export function loadOrCreateTls(dir: string, hosts: string[]): TlsIdentity & { c
     created = true;
   }
   const cert = readFileSync(file("server.pem"), "utf8");
-  return { cert, key: readFileSync(file("server-key.pem"), "utf8"), ca: ca.cert, fingerprint: fingerprint256(cert), dir, created };
+  // The chain, not the leaf alone: Moddable's TLS checks the host name only while walking a chain of two or more.
+  return { cert: cert + ca.cert, key: readFileSync(file("server-key.pem"), "utf8"), ca: ca.cert, fingerprint: fingerprint256(cert), dir, created };
 }
 
 /** The operator's own certificate and key files. */
@@ -136,9 +139,4 @@ export function loadTlsFiles(certFile: string, keyFile: string): TlsIdentity {
 /** A host that only this machine can reach, where plain HTTP may stay (the demo, the README's first hour). */
 export function isLoopbackHost(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\./.test(host);
-}
-
-/** SHA-256 of a PEM certificate's DER, hex, for log lines that must not need colons. */
-export function certSha256Hex(pem: string): string {
-  return createHash("sha256").update(pemToDer(pem)).digest("hex");
 }

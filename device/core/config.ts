@@ -22,8 +22,8 @@ export interface AgentConfig {
   /** The device credential the server issued (X-API-Key). */
   apiKey: string;
   trustedKeys: TrustedKey[];
-  /** PEM certificates of the CAs the server's TLS certificate must chain to: one, or two while a CA is rotated. The
-   * platform's HTTP and MQTT ports enforce them (host name and validity checked, plain URLs refused); the agent
+  /** The CAs the server's TLS certificate must chain to: one, or two while a CA is rotated (PEM text on the
+   * simulator, names of DER resources on the ESP32). The platform's HTTP and MQTT ports enforce them (host name and validity checked, plain URLs refused); the agent
    * refuses to start with a plain serverUrl when any is set. Empty: plain HTTP allowed (a loopback test bench). */
   pinnedCas?: string[];
   /** Download buffer; the one fixed-size buffer the agent streams through. Default 4096. */

@@ -3,7 +3,7 @@ import type { LogLevel, Ports } from "../core/ports";
 import { JournalStore } from "../core/journal-store";
 import { EspClock } from "./clock";
 import { EspHashPort } from "./hash";
-import { EspHttpPort } from "./http";
+import { EspHttpPort, type EspTlsOptions } from "./http";
 import { EspLog } from "./log";
 import { EspMqttPort, type EspMqttOptions } from "./mqtt";
 import { EspOtaPort } from "./ota";
@@ -16,6 +16,8 @@ export interface EspPortsOptions {
   journalPartition?: string;
   /** Without it the agent polls over HTTP only. */
   mqtt?: EspMqttOptions;
+  /** The pinned CAs: https only, and MQTT refused (see EspMqttOptions.tlsRequired). */
+  tls?: EspTlsOptions;
   logLevel?: LogLevel;
 }
 
@@ -25,7 +27,7 @@ export function createEspPorts(options: EspPortsOptions = {}): Ports {
   const log = new EspLog({ level: options.logLevel });
   const ports: Ports = {
     ota: new EspOtaPort(),
-    http: new EspHttpPort(),
+    http: new EspHttpPort(options.tls),
     hash: new EspHashPort(),
     // Moddable's native UTF-8 encoder: each journal commit encodes a whole record.
     storage: new JournalStore(new EspRawFlash({ partition: options.journalPartition ?? "agent" }), undefined, (text) => encoder.encode(text)),
@@ -33,6 +35,6 @@ export function createEspPorts(options: EspPortsOptions = {}): Ports {
     restart: new EspRestart(log),
     log,
   };
-  if (options.mqtt) ports.mqtt = new EspMqttPort(options.mqtt);
+  if (options.mqtt) ports.mqtt = new EspMqttPort({ ...options.mqtt, tlsRequired: (options.tls?.caResources.length ?? 0) > 0 });
   return ports;
 }

@@ -3,7 +3,7 @@ import { generateCa, issueServerCert, type CertAuthority } from "../../server-st
 
 export interface TestTls {
   ca: CertAuthority;
-  /** For localhost and 127.0.0.1, signed by `ca`. */
+  /** For localhost and 127.0.0.1, signed by `ca`; the chain (then the CA), as ota-server presents it. */
   server: { cert: string; key: string };
 }
 
@@ -12,7 +12,8 @@ let cached: TestTls | null = null;
 export function testTls(): TestTls {
   if (!cached) {
     const ca = generateCa("esp32-ota test CA");
-    cached = { ca, server: issueServerCert(ca, ["localhost", "127.0.0.1"]) };
+    const leaf = issueServerCert(ca, ["localhost", "127.0.0.1"]);
+    cached = { ca, server: { cert: leaf.cert + ca.cert, key: leaf.key } };
   }
   return cached;
 }
