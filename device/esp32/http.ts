@@ -43,13 +43,13 @@ function open(url: string, tls: PinnedCas | null, onError: (e: Error) => void): 
 /** A connection registers one CA; with two pinned (a rotation), a failed connection makes the next one try the other,
  * and the agent's retries do the rest. */
 class PinnedCas {
-  #cas: Resource[];
+  #cas: InstanceType<typeof Resource>[];
   #index = 0;
   constructor(names: string[]) {
     if (names.length < 1 || names.length > 2) throw new Error("pin one CA, or two while rotating");
     this.#cas = names.map((name) => new Resource(name)); // read in place from flash, as Moddable's TLS allows
   }
-  current(): Resource {
+  current(): InstanceType<typeof Resource> {
     return this.#cas[this.#index];
   }
   failed(): void {
