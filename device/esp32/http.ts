@@ -1,8 +1,8 @@
 // HttpPort on the ECMA-419 HTTP client (embedded:network/http/client). Its read(buffer) copies straight
 // from the TCP socket into the caller's buffer and nothing is read until asked: the TCP window, not RAM,
 // absorbs a fast server, so the agent's one download buffer is the only one. https goes through Moddable's TLS
-// (embedded:io/socket/tcp/tls) with the pinned CA as the only anchor the connection registers; the build leaves
-// out Moddable's public CA store (manifest.json), so nothing else anchors a chain.
+// (embedded:io/socket/tcp/tls) with the pinned CA as the one certificate the connection registers; the build
+// carries none of Moddable's public CA certificates (only the store's index), so nothing else anchors a chain.
 import HTTPClient from "embedded:network/http/client";
 import TCP from "embedded:io/socket/tcp";
 import TLSSocket from "embedded:io/socket/tcp/tls";
@@ -34,7 +34,9 @@ function open(url: string, tls: PinnedCas | null, onError: (e: Error) => void): 
     socket,
     onError: (e: unknown) => {
       tls?.failed();
-      onError(new Error(`${tls ? "TLS_HANDSHAKE_FAILED: untrusted CA, host name or expiry" : "connection failed"} (${u.host}): ${e instanceof Error ? e.message : "error"}`));
+      // Moddable's socket says neither which TLS check failed nor whether the network did.
+      const what = tls ? "TLS_HANDSHAKE_FAILED: connection or TLS handshake failed (untrusted CA, host name, expiry, or the network)" : "connection failed";
+      onError(new Error(`${what} (${u.host}): ${e instanceof Error ? e.message : "error"}`));
     },
   } as ConstructorParameters<typeof HTTPClient>[0]);
   return { client, path: u.path, host: u.host };
