@@ -247,6 +247,8 @@ describe.each(RUNTIMES)("agent on %s", (runtime) => {
     expect(w.h.server.mqttUrl).toMatch(/^mqtts:/);
     const { dev } = await device(w, `${runtime}-mqtt`, { extra: { mqttUrl: w.h.server.mqttUrl! } });
     await dev.runForever();
+    // A TLS handshake under load can take a while: the hint must not be published before the session is up.
+    for (const until = Date.now() + 10_000; !dev.mqttConnected && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300)); // let it subscribe
     const { update_id } = await assign(w, dev.options.id, v110);
     const deadline = Date.now() + 15_000;
