@@ -9,6 +9,8 @@ import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
 import { startOtaServer } from "../server-stub/server";
+import { loadOrCreateTls } from "../server-stub/tls";
+import { pinnedFetch } from "../host-sim/pinned-fetch";
 import type { OtaServer } from "../server-stub/server";
 import { pickBehaviour, unitHash } from "../host-sim/device/behaviour-mix";
 import { buildAppImage } from "../esp-image/app-image";
@@ -121,19 +123,24 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
   let fleet: Fleet | null = null;
   try {
     await say(`1. Server stub and a fleet of ${o.devices} simulated ESP32s on v1.0.0`);
+    // TLS end to end with a private CA generated for this run, pinned by every device. With an external broker
+    // (plain, or with a CA of its own) the run stays plain: a pinning device would refuse that broker.
+    const tls = o.mqttUrl ? null : loadOrCreateTls(join(dataDir, "tls"), ["localhost", "127.0.0.1"]);
+    const cas = tls?.ca ? [tls.ca] : undefined;
     server = await startOtaServer({
-      dataDir, port: 0, host: "127.0.0.1", authPort: null, tickIntervalMs: 250,
+      dataDir, port: 0, host: "127.0.0.1", authPort: null, tickIntervalMs: 250, tls,
       ...(o.mqttUrl ? { mqttUrl: o.mqttUrl, mqttPort: null } : { mqttPort: 0 }),
       logger: pino({ level: "info" }, logStream),
     });
     note(`server ${server.url} · MQTT ${server.mqttUrl ?? "-"} · log ${relative(process.cwd(), logFile)}`);
+    if (tls) note(`TLS: private CA pinned by every device · server certificate SHA-256 ${tls.fingerprint.slice(0, 23)}…`);
     // The server runs in this process: its own token service signs the operator's token (no dev-token endpoint).
-    const op = new Operator(server.url, server.ctx.tokens.issue({ user_id: "demo-operator", email: "operator@example.com", role: "operator" }, 24 * 3600));
+    const op = new Operator(server.url, server.ctx.tokens.issue({ user_id: "demo-operator", email: "operator@example.com", role: "operator" }, 24 * 3600), pinnedFetch(cas));
     const size = o.imageKiB * 1024;
     const deviceMqtt = o.mqttUrl ? withoutCredentials(o.mqttUrl) : server.mqttUrl;
     const factory = buildAppImage({ version: "1.0.0", size });
     fleet = await Fleet.start({
-      devices: o.devices, serverUrl: server.url, token: op.token, mqttUrl: deviceMqtt, seed: o.seed, model: MODEL,
+      devices: o.devices, serverUrl: server.url, token: op.token, mqttUrl: deviceMqtt, seed: o.seed, model: MODEL, ...(cas ? { tlsCas: cas } : {}),
       factoryImage: factory, pollIntervalMs: 30_000, agent: { retryBaseMs: 250 },
     });
     await fleet.waitConnected(Math.max(10_000, deadline - Date.now()));
@@ -223,7 +230,10 @@ export async function runDemo(o: DemoOptions, write: (s: string) => void): Promi
       // The token rides in the fragment, which browsers never send; the page takes it out of the address bar.
       view.line(`  Dashboard (signed in as operator): ${server.url}/#token=${op.token}`);
       view.line("Try:");
-      view.line(`  export OTA=${server.url} TOKEN=${op.token}`);
+      if (tls?.dir) {
+        // The run's data dir goes when it ends: curl needs the CA meanwhile.
+        view.line(`  export OTA=${server.url} TOKEN=${op.token} CURL_CA_BUNDLE=${join(tls.dir, "ca.pem")}`);
+      } else view.line(`  export OTA=${server.url} TOKEN=${op.token}`);
       view.line(`  curl -s $OTA${ROUTES.stats} -H "Authorization: Bearer $TOKEN"`);
       view.line(`  curl -s $OTA${ROUTES.campaigns} -H "Authorization: Bearer $TOKEN"`);
       view.line(`  curl -s $OTA${campaignStatsPath(c2.campaign_id)} -H "Authorization: Bearer $TOKEN"`);

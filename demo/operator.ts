@@ -1,18 +1,20 @@
 // What an operator does with curl, as a tiny REST client: token, firmware upload, campaigns, stats.
 import { campaignActionPath, campaignStatsPath, ROUTES } from "../device/protocol/paths";
+import type { FetchLike } from "../host-sim/pinned-fetch";
 
 export class Operator {
-  constructor(readonly baseUrl: string, readonly token: string) {}
+  /** `fetch`: one that trusts the server's CA when it speaks TLS (host-sim/pinned-fetch.ts). */
+  constructor(readonly baseUrl: string, readonly token: string, private readonly fetch: FetchLike = globalThis.fetch) {}
 
   /** A dev token from the stub's dev-token endpoint (a server started with --dev-tokens, called from loopback). */
-  static async login(baseUrl: string, role = "operator"): Promise<Operator> {
+  static async login(baseUrl: string, role = "operator", fetch: FetchLike = globalThis.fetch): Promise<Operator> {
     const res = await fetch(baseUrl + ROUTES.devToken, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ user_id: "demo-operator", email: "operator@example.com", role, expires_in: 24 * 3600 }),
     });
     if (!res.ok) throw new Error(`dev-token: ${res.status} ${await res.text()}`);
-    return new Operator(baseUrl, ((await res.json()) as { access_token: string }).access_token);
+    return new Operator(baseUrl, ((await res.json()) as { access_token: string }).access_token, fetch);
   }
 
   async call<T = any>(method: string, path: string, body?: unknown): Promise<T> {
@@ -23,7 +25,7 @@ export class Operator {
       headers["content-type"] = "application/json";
       payload = JSON.stringify(body);
     }
-    const res = await fetch(this.baseUrl + path, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+    const res = await this.fetch(this.baseUrl + path, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
     return (text ? JSON.parse(text) : null) as T;

@@ -1,6 +1,7 @@
 // ESP32 application entry (mcconfig -m -p esp32 manifest.json). Moddable's setup/network joins Wi-Fi and
 // sets the clock by SNTP before it calls this default export.
 import config from "mc/config";
+import Resource from "Resource";
 import { Agent } from "./core/agent";
 import type { AgentConfig, SelfTestCheck, TrustedKey } from "./core/config";
 import { createEspPorts } from "./esp32/ports";
@@ -30,10 +31,19 @@ function text(name: string, fallback = ""): string {
   return value === undefined || value === null ? fallback : String(value);
 }
 
+/** The pinned CAs: DER resources (manifest.json "resources", written by `npm run esp32:prebuild`). */
+function caResources(): string[] {
+  const names = text("caCerts").split(",").map((n) => n.trim()).filter((n) => n.length > 0);
+  for (const name of names) if (!Resource.exists(name)) throw new Error(`pinned CA resource ${name} is not in the build (npm run esp32:prebuild)`);
+  return names;
+}
+
 export default function main(): void {
   const deviceId = text("deviceId");
   const mqttUrl = text("mqttUrl");
+  const cas = caResources();
   const ports = createEspPorts({
+    tls: { caResources: cas },
     mqtt: mqttUrl
       ? { url: mqttUrl, clientId: deviceId, user: text("mqttUser") || undefined, password: text("mqttPassword") || undefined }
       : undefined,
@@ -49,6 +59,7 @@ export default function main(): void {
     // The firmware team's release keys (ota-sign keygen); with requireReleaseSignature="1" only released images install.
     releaseKeys: parseKeys(text("releaseKeys")),
     requireReleaseSignature: text("requireReleaseSignature") === "1",
+    pinnedCas: cas,
     // SNTP ran before main; a clock still in 1970 must not judge manifest validity windows.
     clockTrusted: () => Date.now() > 1_700_000_000_000,
     selfTests,

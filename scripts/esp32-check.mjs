@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { kib, linkedModules, projectModuleInputs, unresolvedImports } from "./esp32-check-lib.mjs";
-import { outDir as prebuildDir, prebuild } from "./esp32-prebuild.mjs";
+import { caDir, outDir as prebuildDir, prebuild } from "./esp32-prebuild.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const keep = process.argv.includes("--keep");
@@ -92,7 +92,7 @@ async function check(moddable) {
   const sdkVersion = readFileSync(join(moddable, "tools", "VERSION"), "utf8").trim();
   if (sdkVersion !== "8.2.3") console.warn(`esp32:check: warning: Moddable SDK ${sdkVersion}; the build is written for 8.2.3`);
   const tsVersion = typescriptVersion(env);
-  if (!existsSync(join(prebuildDir, "tweetnacl.js")) || !existsSync(join(prebuildDir, "tweetnacl.d.ts"))) await prebuild();
+  if (!existsSync(join(prebuildDir, "tweetnacl.js")) || !existsSync(join(prebuildDir, "tweetnacl.d.ts")) || !existsSync(join(caDir, "ota-ca.der"))) await prebuild();
 
   const work = mkdtempSync(join(tmpdir(), "esp32-check-"));
   console.log(`esp32:check: Moddable ${sdkVersion}, TypeScript ${tsVersion}, building in ${work} (a few minutes)`);

@@ -52,12 +52,16 @@ export interface AppLimits {
   limits?: RequestLimits;
   /** null = no rate limiting. */
   rateLimits?: RateLimits | null;
+  /** HTTPS with this certificate and key (PEM); plain HTTP without. */
+  https?: { cert: string; key: string } | null;
 }
 
 export async function buildApp(deps: AppDeps, logger: Logger, opts: AppLimits = {}): Promise<FastifyInstance> {
   const limits = opts.limits ?? DEFAULT_REQUEST_LIMITS;
   const rateLimits = opts.rateLimits === undefined ? DEFAULT_RATE_LIMITS : opts.rateLimits;
+  const https = opts.https ?? null;
   const app = Fastify({
+    ...(https ? { https } : {}),
     loggerInstance: logger as unknown as FastifyBaseLogger, // pino types vs fastify's logger interface
     bodyLimit: 1024 * 1024,
     ...fastifyLimits(limits),

@@ -7,6 +7,7 @@ import { CliError, type CliValues, dataDirOf, int, pidFileOf } from "./cli-usage
 import { isRunning, readPid } from "./pid-file";
 import { logDestination, RotatingFile, type Sink } from "./log";
 import { serverOptionsProblem, startOtaServer } from "./server";
+import { defaultHosts, isLoopbackHost, loadOrCreateTls, loadTlsFiles, type TlsIdentity } from "./tls";
 
 /** How long a shutdown may take before the process exits anyway (open keep-alive sockets, a stuck client). */
 const SHUTDOWN_LIMIT_MS = 5000;
@@ -45,12 +46,16 @@ export async function runServer(values: CliValues): Promise<void> {
   if (!values.quiet) sinks.push({ write: (text) => process.stdout.write(text) });
   const logger = pino({ level: values["log-level"] ?? "info" }, logDestination(format, sinks));
 
+  const host = values.host ?? "0.0.0.0";
+  const tls = tlsOf(values, dataDir, host);
+
   let server;
   try {
     server = await startOtaServer({
       dataDir,
       port,
-      host: values.host ?? "0.0.0.0",
+      host,
+      tls,
       publicUrl: values["public-url"],
       mqttPort,
       mqttUrl: values["mqtt-url"] ?? null,
@@ -77,6 +82,11 @@ export async function runServer(values: CliValues): Promise<void> {
   }
   mkdirSync(dirname(pidFile), { recursive: true });
   writeFileSync(pidFile, `${process.pid}\n`);
+  if (tls) {
+    const pin = tls.dir ? `; devices pin the CA ${join(tls.dir, "ca.pem")}${tls.created ? ", generated now" : ""}` : "";
+    process.stdout.write(`ota-server TLS: certificate SHA-256 ${tls.fingerprint}${pin}\n`);
+    logger.info({ event: "ota_server_tls", fingerprint: tls.fingerprint, ca: tls.dir ? join(tls.dir, "ca.pem") : null }, `ota_server_tls fingerprint=${tls.fingerprint}`);
+  }
   process.stdout.write(`ota-server ready: ${server.url} (log ${logFile}, pid ${process.pid})\n`);
 
   let closing = false;
@@ -110,6 +120,25 @@ function watchNpx(shutdown: (reason: string) => void): void {
   setInterval(() => {
     if (process.ppid !== parent) shutdown("npx-exited");
   }, 250).unref();
+}
+
+/** TLS unless asked for plain (--insecure-http) or bound to loopback: the operator's files, or a CA and certificate
+ * generated into <data-dir>/tls/ on first start (the same CA on every later start). */
+function tlsOf(values: CliValues, dataDir: string, host: string): (TlsIdentity & { created?: boolean }) | null {
+  const certFile = values["tls-cert"];
+  const keyFile = values["tls-key"];
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new CliError("--tls-cert and --tls-key go together");
+  if (certFile && values["insecure-http"]) throw new CliError("--insecure-http turns TLS off: drop it, or --tls-cert/--tls-key");
+  if (certFile && keyFile) {
+    try {
+      return loadTlsFiles(certFile, keyFile);
+    } catch (e) {
+      throw new CliError(`--tls-cert/--tls-key: ${(e as Error).message}`, null, 1, "give a PEM certificate and its PEM private key");
+    }
+  }
+  if (values["insecure-http"] || isLoopbackHost(host)) return null;
+  const publicHost = values["public-url"] ? new URL(values["public-url"]).hostname.replace(/^\[|\]$/g, "") : null;
+  return loadOrCreateTls(join(dataDir, "tls"), defaultHosts([host, ...(publicHost ? [publicHost] : [])]));
 }
 
 function portArg(value: string | undefined, name: string, fallback: number): number {

@@ -6,6 +6,7 @@ const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--pub
              [--mqtt-port 1883 | --mqtt-url mqtt://host:port | --no-mqtt]
              [--dev-tokens [--auth-port 8202]] [--device-allow-list] [--distinct-approver]
              [--signing-key FILE] [--pid-file PATH]
+             [--tls-cert FILE --tls-key FILE | --insecure-http]
              [--log-dir logs] [--log-file PATH] [--log-format text|json] [--log-level info]
              [--log-max-mb 10] [--quiet]
              [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
@@ -17,9 +18,12 @@ const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--pub
     --dev-tokens: POST /api/v1/auth/dev-token for callers on this machine only (operator tokens unless a
     role is asked for), also on --auth-port, which listens on 127.0.0.1. Off by default: use API keys.
     --cdn-url: manifests send devices to this mirror of the server's download paths, with
-    --cdn-fallback-url (default: this server) for a device to switch to after a failure.`;
-const WAIT = `  ota-server wait [--port 8221 | --url URL] [--timeout 30]
-    Returns once GET /health answers (exit 1 after the timeout): start a server with \`&\`, then wait.`;
+    --cdn-fallback-url (default: this server) for a device to switch to after a failure.
+    REST, MQTT and dev tokens speak TLS with --tls-cert/--tls-key, or else with a private CA and certificate
+    generated into <data-dir>/tls/ (devices pin tls/ca.pem); plain only on a loopback --host or with --insecure-http.`;
+const WAIT = `  ota-server wait [--port 8221 | --url URL] [--cacert FILE] [--timeout 30]
+    Returns once GET /health answers (exit 1 after the timeout): start a server with \`&\`, then wait.
+    An https URL is verified against --cacert (default <data-dir>/tls/ca.pem).`;
 const STOP = `  ota-server stop [--data-dir DIR | --pid-file PATH] [--timeout 10]
     Stops the server of that data dir (its pid is in <data-dir>/ota-server.pid) and waits until it exited;
     exit 0 also when none was running.`;
@@ -62,8 +66,9 @@ const OPTIONS = {
   "max-upload-mb": { type: "string" }, "manifest-ttl": { type: "string" }, "default-timeout-minutes": { type: "string" },
   "event-retention-days": { type: "string" }, "allow-http-webhooks": { type: "boolean" },
   "cdn-url": { type: "string" }, "cdn-fallback-url": { type: "string" }, "cdn-cache-control": { type: "string" },
-  url: { type: "string" }, timeout: { type: "string" },
+  url: { type: "string" }, timeout: { type: "string" }, cacert: { type: "string" },
   "release-key": { type: "string", multiple: true }, "require-release-signature": { type: "boolean" },
+  "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "insecure-http": { type: "boolean" },
   role: { type: "string" }, name: { type: "string" }, help: { type: "boolean", short: "h" },
 } as const;
 

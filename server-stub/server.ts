@@ -72,11 +72,15 @@ export interface ServerOptions {
   requireReleaseSignature?: boolean;
   /** Build and offer delta patches (default true; false: every device downloads full images). */
   deltas?: boolean;
+  /** HTTPS and MQTT over TLS with this certificate and key (PEM); plain listeners without it. */
+  tls?: { cert: string; key: string } | null;
 }
 
 export interface OtaServer {
   url: string;
   port: number;
+  /** Whether REST, MQTT and the dev-token listener speak TLS. */
+  tls: boolean;
   authUrl: string | null;
   mqttUrl: string | null;
   mqttPort: number | null;
@@ -166,7 +170,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   engine = new CampaignEngine(ctx, opts.promotionGates ?? []);
 
   if (opts.mqttUrl) bus = await connectExternalBroker(ctx, opts.mqttUrl);
-  else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host, limits);
+  else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host, limits, opts.tls ?? null);
   if (bus) opened.push(() => bus!.close());
 
   const manual = clock instanceof ManualClock;
@@ -178,24 +182,26 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   const stopDispatch = webhooks.start(hub);
   opened.push(() => (stopDispatch(), webhooks.close()));
 
-  const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }), events }, log, { limits, rateLimits });
+  const https = opts.tls ? { cert: opts.tls.cert, key: opts.tls.key } : null;
+  const scheme = https ? "https" : "http";
+  const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }), events }, log, { limits, rateLimits, https });
   opened.push(() => app.close());
   await app.listen({ port: opts.port ?? 8221, host });
   const port = (app.server.address() as AddressInfo).port;
-  ctx.config.publicUrl = (opts.publicUrl ?? `http://localhost:${port}`).replace(/\/$/, "");
+  ctx.config.publicUrl = (opts.publicUrl ?? `${scheme}://localhost:${port}`).replace(/\/$/, "");
 
   let authApp: FastifyInstance | null = null;
   let authUrl: string | null = null;
   if (ctx.config.devTokenEnabled && opts.authPort !== null) {
     // The HOWTO fetches dev tokens from a separate auth service on 8202; it listens on loopback only, whatever --host says.
-    authApp = Fastify({ loggerInstance: log as unknown as FastifyBaseLogger, ...fastifyLimits(limits) });
+    authApp = Fastify({ loggerInstance: log as unknown as FastifyBaseLogger, ...fastifyLimits(limits), ...(https ? { https } : {}) }) as unknown as FastifyInstance;
     installErrorHandling(authApp, limits);
     if (rateLimits) await installRateLimit(authApp, ctx, rateLimits);
     installAuth(authApp, ctx);
     await devTokenRoute(authApp, ctx);
     opened.push(() => authApp!.close());
     await authApp.listen({ port: opts.authPort ?? 8202, host: "127.0.0.1" });
-    authUrl = `http://localhost:${(authApp.server.address() as AddressInfo).port}`;
+    authUrl = `${scheme}://localhost:${(authApp.server.address() as AddressInfo).port}`;
   }
 
   const timer = manual || opts.tickIntervalMs === 0 ? null : setInterval(() => engine!.tick(), opts.tickIntervalMs ?? 1000);
@@ -205,7 +211,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
 
   logEvent(log, "ota_server_started", { url: ctx.config.publicUrl, mqtt_url: bus?.url ?? null, auth_url: authUrl ?? undefined, key_id: signingKey.key_id, data_dir: opts.dataDir });
   return {
-    url: `http://localhost:${port}`, port, authUrl, mqttUrl: bus?.url ?? null, mqttPort: bus?.port ?? null, ctx, engine, app, events,
+    url: `${scheme}://localhost:${port}`, port, tls: https !== null, authUrl, mqttUrl: bus?.url ?? null, mqttPort: bus?.port ?? null, ctx, engine, app, events,
     async close() {
       if (timer) clearInterval(timer);
       if (pruneTimer) clearInterval(pruneTimer);

@@ -1,6 +1,7 @@
 // The device agent end to end: the real server stub over real HTTP and MQTT, simulated devices running the
 // real agent on Node and on the real XS engine, and the flash inspected afterwards. A scenario that passes
-// on one runtime and fails on the other is a bug in the agent.
+// on one runtime and fails on the other is a bug in the agent. The world speaks TLS (HTTPS and MQTTS, the proxy
+// included), with its private CA pinned in every device.
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -34,6 +35,8 @@ describe.each(RUNTIMES)("agent on %s", (runtime) => {
     const u = await updateRecord(w, update_id);
     expect(u).toMatchObject({ status: "completed", from_version: "1.0.0", to_version: "1.1.0" });
     expect(dev.http.downloaded).toBe(image("1.1.0").length);
+    expect([dev.options.serverUrl, u.download_url ?? w.proxy.url, w.h.server.url]).toEqual([expect.stringMatching(/^https:/), expect.stringMatching(/^https:/), expect.stringMatching(/^https:/)]);
+    expect(dev.options.tlsCas).toEqual([w.ca]);
     const d = (await api(w.h, "GET", `/api/v1/devices/${dev.options.id}`, asAdmin(w.h))).body;
     expect(d.current_version ?? d.reported_version ?? d.firmware_version).toBe("1.1.0");
   });
@@ -242,8 +245,11 @@ describe.each(RUNTIMES)("agent on %s", (runtime) => {
   }, 120_000);
 
   it("MQTT notification triggers the update on a running device", async () => {
+    expect(w.h.server.mqttUrl).toMatch(/^mqtts:/);
     const { dev } = await device(w, `${runtime}-mqtt`, { extra: { mqttUrl: w.h.server.mqttUrl! } });
     await dev.runForever();
+    // A TLS handshake under load can take a while: the hint must not be published before the session is up.
+    for (const until = Date.now() + 10_000; !dev.mqttConnected && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300)); // let it subscribe
     const { update_id } = await assign(w, dev.options.id, v110);
     const deadline = Date.now() + 15_000;

@@ -35,6 +35,10 @@ export interface AgentConfig {
   requireReleaseSignature?: boolean;
   /** The key_list_version the baked-in keys correspond to: only a higher one replaces them. Default 0. */
   keyListVersion?: number;
+  /** The CAs the server's TLS certificate must chain to: one, or two while a CA is rotated (PEM text on the
+   * simulator, names of DER resources on the ESP32). The platform's HTTP and MQTT ports enforce them (host name and validity checked, plain URLs refused); the agent
+   * refuses to start with a plain serverUrl when any is set. Empty: plain HTTP allowed (a loopback test bench). */
+  pinnedCas?: string[];
   /** Download buffer; the one fixed-size buffer the agent streams through. Default 4096. */
   chunkSize?: number;
   /** Persist the download offset at least every this many bytes (a multiple of 4096). Default 65536. */
@@ -84,9 +88,13 @@ export function resolveConfig(c: AgentConfig): ResolvedConfig {
   if (persistEvery % 4096 !== 0 || persistEvery <= 0) throw new Error("persistEvery must be a positive multiple of 4096");
   if (c.trustedKeys.length === 0) throw new Error("at least one trusted public key is required");
   if (c.requireReleaseSignature && !c.releaseKeys?.length) throw new Error("requireReleaseSignature needs at least one release key");
+  const pinnedCas = c.pinnedCas ?? [];
+  if (pinnedCas.length > 2) throw new Error("pin one CA, or two while rotating");
+  if (pinnedCas.length > 0 && !/^https:\/\//i.test(c.serverUrl)) throw new Error(`TLS_REQUIRED: serverUrl must be https:// when CAs are pinned, not ${c.serverUrl}`);
   return {
     ...c,
     serverUrl: c.serverUrl.replace(/\/+$/, ""),
+    pinnedCas,
     chunkSize,
     persistEvery,
     selfTestDeadlineMs: c.selfTestDeadlineMs ?? 60_000,

@@ -51,7 +51,11 @@ export class Installer {
     const runningVersion = ctx.runningVersion();
     const runningSha256 = runningImageDigest(ctx)?.sha256;
     const offer = await ctx.client.check({ currentVersion: runningVersion, deviceModel: ctx.config.deviceModel, hardwareVersion: ctx.config.hardwareVersion, runningSha256 });
-    if (offer.kind === "unreachable") return { result: "unreachable", message: offer.message };
+    if (offer.kind === "unreachable") {
+      // The message starts with its code for a TLS refusal (TLS_UNTRUSTED_CA, ...): the log is the only place it goes.
+      ctx.ports.log.log("warn", "check failed: server unreachable", { error: offer.message });
+      return { result: "unreachable", message: offer.message };
+    }
     await syncKeyList(ctx, offer.body); // a newer key list applies to this very offer
     // Only the accepted update outlives this line: the envelope and its checks are not kept during the download.
     const accepted = this.accept(offer.body, runningVersion, runningSha256);

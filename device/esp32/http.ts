@@ -1,8 +1,12 @@
 // HttpPort on the ECMA-419 HTTP client (embedded:network/http/client). Its read(buffer) copies straight
 // from the TCP socket into the caller's buffer and nothing is read until asked: the TCP window, not RAM,
-// absorbs a fast server, so the agent's one download buffer is the only one.
+// absorbs a fast server, so the agent's one download buffer is the only one. https goes through Moddable's TLS
+// (embedded:io/socket/tcp/tls) with the pinned CA as the one certificate the connection registers; the build
+// carries none of Moddable's public CA certificates (only the store's index), so nothing else anchors a chain.
 import HTTPClient from "embedded:network/http/client";
 import TCP from "embedded:io/socket/tcp";
+import TLSSocket from "embedded:io/socket/tcp/tls";
+import Resource from "Resource";
 import Timer from "timer";
 import type { HttpBodyStream, HttpPort, HttpRequest, HttpResponse } from "../core/ports";
 import { NetResolver } from "./net-resolver";
@@ -11,19 +15,48 @@ import { parseUrl } from "./url";
 type Client = InstanceType<typeof HTTPClient>;
 type Request = ReturnType<Client["request"]>;
 
-function open(url: string, onError: (e: Error) => void): { client: Client; path: string; host: string } {
+/** The pinned CAs: DER resources named in manifest.json (config `caCerts`), one, or two while a CA is rotated. */
+export interface EspTlsOptions {
+  caResources: string[];
+}
+
+function open(url: string, tls: PinnedCas | null, onError: (e: Error) => void): { client: Client; path: string; host: string } {
   const u = parseUrl(url);
-  // TLS needs a TLS socket and a CA store the build does not include yet: plain HTTP only (images are
-  // signed and hashed, so integrity does not depend on the transport).
-  if (u.scheme !== "http") throw new Error(`only http:// URLs are supported on the ESP32 build: ${url}`);
+  if (tls && u.scheme !== "https") throw new Error(`TLS_REQUIRED: refused ${u.scheme}:// URL: this device only talks TLS to its pinned CAs (${u.host})`);
+  if (!tls && u.scheme !== "http") throw new Error(`https needs a pinned CA (config caCerts): ${url}`);
+  // Moddable's TLS verifies the chain, each certificate's validity against the clock (SNTP ran before main) and the
+  // server name against the leaf's subjectAltName; a failure is one handshake error that does not say which check.
+  const socket = tls ? { io: TLSSocket, TCP: { io: TCP }, secure: { certificate: tls.current() } } : { io: TCP };
   const client = new HTTPClient({
     host: u.host,
     port: u.port,
     dns: { io: NetResolver },
-    socket: { io: TCP },
-    onError: (e: unknown) => onError(e instanceof Error ? e : new Error("connection failed")),
-  });
+    socket,
+    onError: (e: unknown) => {
+      tls?.failed();
+      // Moddable's socket says neither which TLS check failed nor whether the network did.
+      const what = tls ? "TLS_HANDSHAKE_FAILED: connection or TLS handshake failed (untrusted CA, host name, expiry, or the network)" : "connection failed";
+      onError(new Error(`${what} (${u.host}): ${e instanceof Error ? e.message : "error"}`));
+    },
+  } as ConstructorParameters<typeof HTTPClient>[0]);
   return { client, path: u.path, host: u.host };
+}
+
+/** A connection registers one CA; with two pinned (a rotation), a failed connection makes the next one try the other,
+ * and the agent's retries do the rest. */
+class PinnedCas {
+  #cas: InstanceType<typeof Resource>[];
+  #index = 0;
+  constructor(names: string[]) {
+    if (names.length < 1 || names.length > 2) throw new Error("pin one CA, or two while rotating");
+    this.#cas = names.map((name) => new Resource(name)); // read in place from flash, as Moddable's TLS allows
+  }
+  current(): InstanceType<typeof Resource> {
+    return this.#cas[this.#index];
+  }
+  failed(): void {
+    this.#index = (this.#index + 1) % this.#cas.length;
+  }
 }
 
 function headerMap(headers: Record<string, string>): Map<string, string> {
@@ -39,6 +72,11 @@ function plain(headers: Map<unknown, string>): Record<string, string> {
 }
 
 export class EspHttpPort implements HttpPort {
+  #tls: PinnedCas | null;
+  constructor(tls?: EspTlsOptions) {
+    this.#tls = tls && tls.caResources.length > 0 ? new PinnedCas(tls.caResources) : null;
+  }
+
   request(req: HttpRequest): Promise<HttpResponse> {
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -58,7 +96,7 @@ export class EspHttpPort implements HttpPort {
           resolve({ status, headers, body: String.fromArrayBuffer(all) });
         }
       };
-      const { client, path } = open(req.url, (e) => finish(e));
+      const { client, path } = open(req.url, this.#tls, (e) => finish(e));
       const timer = Timer.set(() => finish(new Error(`timeout after ${req.timeoutMs} ms: ${req.method} ${req.url}`)), req.timeoutMs);
       const requestHeaders = headerMap(req.headers ?? {});
       if (body) requestHeaders.set("content-length", String(body.byteLength));
@@ -94,7 +132,7 @@ export class EspHttpPort implements HttpPort {
         stream.close();
         reject(new Error(`timeout after ${timeoutMs} ms waiting for ${url}`));
       }, timeoutMs);
-      const { client, path } = open(url, (e) => {
+      const { client, path } = open(url, this.#tls, (e) => {
         Timer.clear(timer);
         stream.fail(e);
         reject(e);

@@ -4,7 +4,7 @@ import { JournalStore } from "../core/journal-store";
 import { EspClock } from "./clock";
 import { EspHashPort } from "./hash";
 import { EspHealthPort } from "./health";
-import { EspHttpPort } from "./http";
+import { EspHttpPort, type EspTlsOptions } from "./http";
 import { EspLog } from "./log";
 import { EspMqttPort, type EspMqttOptions } from "./mqtt";
 import { EspOtaPort } from "./ota";
@@ -17,6 +17,8 @@ export interface EspPortsOptions {
   journalPartition?: string;
   /** Without it the agent polls over HTTP only. */
   mqtt?: EspMqttOptions;
+  /** The pinned CAs: https only, and MQTT refused (see EspMqttOptions.tlsRequired). */
+  tls?: EspTlsOptions;
   logLevel?: LogLevel;
 }
 
@@ -26,7 +28,7 @@ export function createEspPorts(options: EspPortsOptions = {}): Ports {
   const log = new EspLog({ level: options.logLevel });
   const ports: Ports = {
     ota: new EspOtaPort(),
-    http: new EspHttpPort(),
+    http: new EspHttpPort(options.tls),
     hash: new EspHashPort(),
     // Moddable's native UTF-8 encoder: each journal commit encodes a whole record.
     storage: new JournalStore(new EspRawFlash({ partition: options.journalPartition ?? "agent" }), undefined, (text) => encoder.encode(text)),
@@ -35,6 +37,6 @@ export function createEspPorts(options: EspPortsOptions = {}): Ports {
     log,
     health: new EspHealthPort(),
   };
-  if (options.mqtt) ports.mqtt = new EspMqttPort(options.mqtt);
+  if (options.mqtt) ports.mqtt = new EspMqttPort({ ...options.mqtt, tlsRequired: (options.tls?.caResources.length ?? 0) > 0 });
   return ports;
 }

@@ -38,6 +38,19 @@ export const NON_RETRYABLE_ERROR_CODES: readonly DeviceErrorCode[] = [
   "UNKNOWN_COMMAND",
 ];
 
+/** Transport refusals. The device logs them (`<code>: <detail>`) and never reports them in a status body: it refused
+ * to talk to the server that would receive it. A download from another host that fails this way ends, after its
+ * retries, as DOWNLOAD_FAILED with the refusal in its message. */
+export const TLS_ERROR_CODES = [
+  "TLS_REQUIRED", // an http:// or mqtt:// URL while the device has pinned CAs
+  "TLS_UNTRUSTED_CA", // the server's chain does not end at a pinned CA
+  "TLS_HOSTNAME_MISMATCH", // the certificate does not name the host the URL names
+  "TLS_CERT_EXPIRED", // a certificate of the chain is expired (or not valid yet)
+  "TLS_HANDSHAKE_FAILED", // any other TLS failure (protocol, cipher, a reset during the handshake)
+] as const;
+
+export type TlsErrorCode = (typeof TLS_ERROR_CODES)[number];
+
 export function isDeviceErrorCode(code: string): code is DeviceErrorCode {
   return (DEVICE_ERROR_CODES as readonly string[]).includes(code);
 }

@@ -14,17 +14,20 @@ import { Fleet } from "../fleet/fleet";
 import { type CampaignSummary, formatCounts as fmt, liveLine, newestCampaign } from "../fleet/live-line";
 import { writeRunning } from "../running-slot";
 import { ROUTES } from "../../device/protocol/paths";
+import { pinnedFetch, type FetchLike } from "../pinned-fetch";
 import { parseArgsMessage, usageOf, wantsHelp } from "./usage";
 
 const USAGE = `usage:
   ota-sim device --id ID --flash FLASH.bin --server URL --api-key KEY [--mqtt URL] [--key PUBKEY ...]
-                 [--model MODEL] [--hardware-version V] [--once] [--verbose]
+                 [--cacert CA.pem ...] [--model MODEL] [--hardware-version V] [--once] [--verbose]
     Boots the flash (created with a v1.0.0 image if missing) and runs the update agent.
     --key      a trusted server public key, base64 as GET /api/v1/keys returns it (repeatable);
                without it the device trusts the keys in FLASH.bin.keys.json (its "baked-in" config)
+    --cacert   pin this CA (PEM; repeat for two while a CA is rotated): https:// and mqtts:// only, the
+               server's certificate must chain to it (ota-server's is <data-dir>/tls/ca.pem)
     --once     exit after one check-and-update cycle (reboot, confirm or rollback included):
                exit code 0 when the device ends on a verified image
-  ota-sim fleet --devices N --server URL [--token TOKEN] [--mqtt URL | --no-mqtt]
+  ota-sim fleet --devices N --server URL [--token TOKEN] [--mqtt URL | --no-mqtt] [--cacert CA.pem ...]
                 [--mix healthy=0.9,fail-self-test=0.05,crash=0.05] [--seed S] [--prefix sim-]
                 [--image-size 64K] [--poll-interval SECONDS] [--status-every SECONDS] [--group NAME]
                 [--until-campaign-ends] [--verbose]
@@ -84,6 +87,7 @@ async function device(args: string[], out: Out): Promise<number> {
       "api-key": { type: "string" },
       mqtt: { type: "string" },
       key: { type: "string", multiple: true },
+      cacert: { type: "string", multiple: true },
       model: { type: "string" },
       "hardware-version": { type: "string" },
       once: { type: "boolean" },
@@ -102,6 +106,7 @@ async function device(args: string[], out: Out): Promise<number> {
     serverUrl: values.server!,
     apiKey: values["api-key"]!,
     trustedKeys,
+    ...(values.cacert ? { tlsCas: readCas(values.cacert) } : {}),
     ...(values.mqtt ? { mqttUrl: values.mqtt } : {}),
     ...(values.model ? { model: values.model } : {}),
     ...(values["hardware-version"] ? { hardwareVersion: values["hardware-version"] } : {}),
@@ -144,19 +149,23 @@ async function fleet(args: string[], out: Out): Promise<number> {
       group: { type: "string" },
       "until-campaign-ends": { type: "boolean" },
       verbose: { type: "boolean" },
+      cacert: { type: "string", multiple: true },
     },
   });
   if (!values.server) throw new UsageError("--server is required");
   const n = Number(values.devices ?? "10");
   if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new UsageError("--devices must be a positive integer");
   const server = values.server.replace(/\/+$/, "");
-  const token = values.token ?? process.env.OTA_TOKEN ?? (await devToken(server));
+  const tlsCas = values.cacert ? readCas(values.cacert) : undefined;
+  const fetch = pinnedFetch(tlsCas);
+  const token = values.token ?? process.env.OTA_TOKEN ?? (await devToken(server, fetch));
   const size = parseSize(values["image-size"] ?? "64K");
   const started = Date.now();
   const f = await Fleet.start({
     devices: n,
     serverUrl: server,
     token,
+    ...(tlsCas ? { tlsCas } : {}),
     ...(values["no-mqtt"] ? { mqttUrl: null } : values.mqtt ? { mqttUrl: values.mqtt } : {}),
     ...(values.mix ? { mix: parseMix(values.mix) } : {}),
     seed: Number(values.seed ?? "1"),
@@ -173,7 +182,7 @@ async function fleet(args: string[], out: Out): Promise<number> {
   let ended: CampaignSummary | null = null;
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
-      void newestCampaign(server, token).then((c) => {
+      void newestCampaign(server, token, fetch).then((c) => {
         out(liveLine(f.versions(), f.phases(), f.downloadedBytes() / 1048576, c));
         if (values["until-campaign-ends"] && c !== "unknown" && c !== null && FINAL.includes(c.status)) {
           ended = c;
@@ -213,7 +222,17 @@ function parseSize(text: string): number {
 }
 
 /** The stub's dev-token endpoint (an operator token for an hour). */
-async function devToken(server: string): Promise<string> {
+function readCas(files: string[]): string[] {
+  if (files.length > 2) throw new UsageError("--cacert: pin one CA, or two while rotating");
+  return files.map((file) => {
+    if (!existsSync(file)) throw new UsageError(`--cacert ${file}: no such file`);
+    const pem = readFileSync(file, "utf8");
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--cacert ${file}: not a PEM certificate`);
+    return pem;
+  });
+}
+
+async function devToken(server: string, fetch: FetchLike): Promise<string> {
   const res = await fetch(server + ROUTES.devToken, {
     method: "POST",
     headers: { "content-type": "application/json" },

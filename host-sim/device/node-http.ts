@@ -1,8 +1,10 @@
 // HttpPort on Node's http/https, with a pull-based body stream (the agent reads into its own buffer).
-// Optional network faults let tests drop or stall a download at chosen byte offsets.
+// Optional network faults let tests drop or stall a download at chosen byte offsets. With pinned CAs, https only,
+// verified against those CAs alone (pinned-tls.ts).
 import http from "node:http";
 import https from "node:https";
 import type { HttpBodyStream, HttpPort, HttpRequest, HttpResponse } from "../../device/core/ports";
+import { checkPinnedCas, pinnedTlsOptions, plainUrlRefusal, tlsRefusal, type PinnedTls } from "./pinned-tls";
 
 const MAX_API_BODY = 64 * 1024;
 
@@ -22,15 +24,23 @@ export class NodeHttpPort implements HttpPort {
   requests = 0;
   /** @internal The link's throughput limit (bytes per second), if any. */
   readonly bytesPerSecond: number | undefined;
-  /** `agent`: a shared keep-alive agent (fleets); Node's global agent when absent. */
-  constructor(private faults: NetworkFaults = {}, private readonly agent?: http.Agent) {
+  /** `agent`: a shared keep-alive agent (fleets; an https.Agent for an https server); Node's global agent when absent.
+   * `tls`: the pinned CAs; every URL must then be https and chain to one of them. */
+  constructor(private faults: NetworkFaults = {}, private readonly agent?: http.Agent, private readonly tls: PinnedTls | null = null) {
     this.bytesPerSecond = faults.bytesPerSecond;
+    if (tls) checkPinnedCas(tls.cas);
+  }
+
+  private options(url: string) {
+    return { ...(this.agent ? { agent: this.agent } : {}), ...(this.tls && url.startsWith("https:") ? pinnedTlsOptions(this.tls) : {}) };
   }
 
   request(req: HttpRequest): Promise<HttpResponse> {
     this.requests++;
+    const plain = plainUrlRefusal(req.url, this.tls);
+    if (plain) return Promise.reject(plain);
     return new Promise((resolve, reject) => {
-      const r = client(req.url).request(req.url, { method: req.method, headers: req.headers, timeout: req.timeoutMs, ...(this.agent ? { agent: this.agent } : {}) }, (res) => {
+      const r = client(req.url).request(req.url, { method: req.method, headers: req.headers, timeout: req.timeoutMs, ...this.options(req.url) }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (c: Buffer) => {
@@ -42,23 +52,25 @@ export class NodeHttpPort implements HttpPort {
         res.on("error", reject);
       });
       r.on("timeout", () => r.destroy(new Error(`request timed out after ${req.timeoutMs} ms`)));
-      r.on("error", reject);
+      r.on("error", (e) => reject(tlsRefusal(e, req.url) ?? e));
       r.end(req.body);
     });
   }
 
   stream(url: string, headers: Record<string, string>, timeoutMs: number): Promise<HttpBodyStream> {
     this.requests++;
+    const plain = plainUrlRefusal(url, this.tls);
+    if (plain) return Promise.reject(plain);
     return new Promise((resolve, reject) => {
       let body: NodeBodyStream | null = null;
-      const r = client(url).get(url, { headers, timeout: timeoutMs, ...(this.agent ? { agent: this.agent } : {}) }, (res) => resolve((body = new NodeBodyStream(res, this))));
+      const r = client(url).get(url, { headers, timeout: timeoutMs, ...this.options(url) }, (res) => resolve((body = new NodeBodyStream(res, this))));
       // The socket's idle timer doubles as the stall detector once the body flows.
       r.on("timeout", () => {
         const e = new Error(body ? `download stalled: no data for ${timeoutMs} ms (timed out)` : `connect timed out after ${timeoutMs} ms`);
         body?.fail(e);
         r.destroy(e);
       });
-      r.on("error", reject);
+      r.on("error", (e) => reject(tlsRefusal(e, url) ?? e));
     });
   }
 

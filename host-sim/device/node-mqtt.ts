@@ -1,16 +1,26 @@
-// MqttPort on mqtt.js. Login is the device id and its API key (the broker's ACL keys on them).
+// MqttPort on mqtt.js. Login is the device id and its API key (the broker's ACL keys on them). With pinned CAs,
+// mqtts only, verified against those CAs alone (pinned-tls.ts), so the key never crosses in clear.
 import mqtt from "mqtt";
 import type { MqttPort } from "../../device/core/ports";
+import { checkPinnedCas, pinnedTlsOptions, plainUrlRefusal, tlsRefusal, type PinnedTls, type TlsRefusedError } from "./pinned-tls";
 
 export class NodeMqttPort implements MqttPort {
   private client: mqtt.MqttClient | null = null;
   private handlers: ((topic: string, payload: string) => void)[] = [];
 
-  constructor(private readonly url: string, private readonly username: string, private readonly password: string) {}
+  /** The last TLS refusal of a connection attempt (mqtt.js keeps retrying; connect() reports it). */
+  private refused: TlsRefusedError | null = null;
+
+  constructor(private readonly url: string, private readonly username: string, private readonly password: string, private readonly tls: PinnedTls | null = null) {
+    if (tls) checkPinnedCas(tls.cas);
+  }
 
   async connect(subscriptions: string[]): Promise<void> {
+    const plain = plainUrlRefusal(this.url, this.tls);
+    if (plain) throw plain;
     if (!this.client) {
       this.client = mqtt.connect(this.url, {
+        ...(this.tls ? pinnedTlsOptions(this.tls) : {}),
         username: this.username,
         password: this.password,
         clientId: `${this.username}-${Math.random().toString(16).slice(2, 8)}`,
@@ -20,13 +30,22 @@ export class NodeMqttPort implements MqttPort {
       this.client.on("message", (topic, payload) => {
         for (const h of this.handlers) h(topic, payload.toString("utf8"));
       });
-      this.client.on("error", () => {}); // reconnects on its own; connected() tells the agent
+      // mqtt.js reconnects on its own and connected() tells the agent; a TLS refusal is kept to be reported.
+      this.client.on("error", (e) => (this.refused = tlsRefusal(e, this.url) ?? this.refused));
+      this.client.on("connect", () => (this.refused = null));
     }
     const c = this.client;
     if (!c.connected) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("MQTT connect timed out")), 5000);
-        c.once("connect", () => (clearTimeout(timer), resolve()));
+        const done = (e?: Error) => (clearTimeout(timer), c.off("connect", ok), c.off("error", failed), e ? reject(e) : resolve());
+        const ok = () => done();
+        const failed = (e: Error) => {
+          const refusal = tlsRefusal(e, this.url);
+          if (refusal) done(refusal);
+        };
+        const timer = setTimeout(() => done(this.refused ?? new Error("MQTT connect timed out")), 5000);
+        c.once("connect", ok);
+        c.on("error", failed);
       });
     }
     if (subscriptions.length > 0) await c.subscribeAsync(subscriptions, { qos: 1 });

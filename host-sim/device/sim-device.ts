@@ -41,6 +41,8 @@ export interface SimDeviceOptions {
   apiKey: string;
   trustedKeys: TrustedKey[];
   mqttUrl?: string;
+  /** PEM certificates of the pinned CAs (1, or 2 while rotating): HTTPS and MQTTS only, verified against them. */
+  tlsCas?: string[];
   model?: string;
   hardwareVersion?: string;
   /** Agent options for this device (chunk size, deadlines, ...). */
@@ -120,7 +122,7 @@ export class SimDevice {
   crashes = 0;
 
   constructor(readonly options: SimDeviceOptions) {
-    this.http = new NodeHttpPort(options.network, options.httpAgent);
+    this.http = new NodeHttpPort(options.network, options.httpAgent, options.tlsCas ? { cas: options.tlsCas } : null);
     const random = seededRandom(options.seed ?? 1);
     this.clock = options.clock ?? {
       now: () => Date.now(),
@@ -188,6 +190,7 @@ export class SimDevice {
       serverUrl: this.options.serverUrl,
       apiKey: this.options.apiKey,
       trustedKeys: this.options.trustedKeys,
+      ...(this.options.tlsCas ? { pinnedCas: this.options.tlsCas } : {}),
       ...this.options.agent,
       selfTests,
     };
@@ -302,7 +305,7 @@ export class SimDevice {
     const log: LogPort = {
       log: (level, message, fields) => this.note(`[${this.options.id}] ${level} ${message}${fields ? " " + JSON.stringify(fields) : ""}`),
     };
-    if (this.options.mqttUrl) this.mqtt = new NodeMqttPort(this.options.mqttUrl, this.options.id, this.options.apiKey);
+    if (this.options.mqttUrl) this.mqtt = new NodeMqttPort(this.options.mqttUrl, this.options.id, this.options.apiKey, this.options.tlsCas ? { cas: this.options.tlsCas } : null);
     return {
       ota: new SimOtaPort(esp, esp.flash),
       http: this.http,

@@ -3,11 +3,13 @@
 // keep-alive HTTP agent, polls are minutes apart (with the agent's ±20 % jitter) because MQTT carries the
 // "update available" hint, and device logs are kept short.
 import http from "node:http";
+import https from "node:https";
 import type { AgentConfig, TrustedKey } from "../../device/core/config";
 import { createDeviceFlash, programPartition } from "../device-flash";
 import type { BehaviourMix } from "../device/behaviour-mix";
 import { boardBehaviour } from "../device/behaviour-mix";
 import { SimDevice } from "../device/sim-device";
+import { pinnedFetch } from "../pinned-fetch";
 import type { Behaviour } from "../../esp-image/app-image";
 import { buildAppImage, readAppDesc } from "../../esp-image/app-image";
 import { loadPartitionTable } from "../esp/esp-ota";
@@ -39,6 +41,8 @@ export interface FleetOptions {
   agent?: Partial<AgentConfig>;
   /** Concurrent sockets of the shared HTTP agent (default 256). */
   maxSockets?: number;
+  /** PEM certificates of the CAs every device pins (1, or 2 while rotating): the server must then be https. */
+  tlsCas?: string[];
   /** Device log lines at warn/error level (default: dropped). */
   log?: (line: string) => void;
 }
@@ -59,7 +63,9 @@ export class Fleet {
   /** Registers the devices, factory-flashes them and boots them (polling + MQTT). */
   static async start(o: FleetOptions): Promise<Fleet> {
     const server = o.serverUrl.replace(/\/+$/, "");
-    const httpAgent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets ?? 256, maxFreeSockets: o.maxSockets ?? 256 });
+    const sockets = { keepAlive: true, maxSockets: o.maxSockets ?? 256, maxFreeSockets: o.maxSockets ?? 256 };
+    const httpAgent = server.startsWith("https:") ? new https.Agent({ ...sockets, ...(o.tlsCas ? { ca: o.tlsCas } : {}) }) : new http.Agent(sockets);
+    const fetch = pinnedFetch(o.tlsCas);
     const credential: Record<string, string> = o.token.split(".").length === 3 ? { authorization: `Bearer ${o.token}` } : { "x-api-key": o.token };
     const call = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(server + path, {
@@ -104,6 +110,7 @@ export class Fleet {
         board,
         factoryVersion,
         httpAgent,
+        ...(o.tlsCas ? { tlsCas: o.tlsCas } : {}),
         logLimit: 40,
         nativeEd25519: true,
         maxBoots: 1000,

@@ -1,5 +1,6 @@
 // The fleet simulator's status line: what the devices run (seen from the fleet) and how the
 // newest campaign stands (seen from the server), so failures, rollbacks and a pause show up.
+import type { FetchLike } from "../pinned-fetch";
 
 export interface CampaignSummary {
   campaign_id: string;
@@ -33,7 +34,7 @@ export function campaignPart(c: CampaignSummary | null): string {
 }
 
 /** The newest campaign on the server, or null when there is none or the server cannot say (the line still prints). */
-export async function newestCampaign(server: string, token: string): Promise<CampaignSummary | null | "unknown"> {
+export async function newestCampaign(server: string, token: string, fetch: FetchLike = globalThis.fetch): Promise<CampaignSummary | null | "unknown"> {
   const auth: Record<string, string> = token.split(".").length === 3 ? { authorization: `Bearer ${token}` } : { "x-api-key": token };
   try {
     const res = await fetch(`${server}/api/v1/campaigns?limit=1`, { headers: auth, signal: AbortSignal.timeout(5000) });

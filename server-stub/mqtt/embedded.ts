@@ -1,5 +1,6 @@
 // Embedded aedes broker with authentication and the per-device ACL.
-import { createServer, type AddressInfo, type Server } from "node:net";
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
 import { deviceTopicPrefix, otaCommandTopic, parseStatusTopic, type OtaNotification } from "../../device/protocol";
 import { allowListed } from "../auth/allow-list";
@@ -35,7 +36,8 @@ function principalOfSecret(ctx: Ctx, secret: string): Principal | null {
 /** How often live sessions re-check their credential (expiring tokens); a revocation re-checks at once. */
 const RECHECK_MS = 1000;
 
-export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string, limits: Pick<RequestLimits, "mqttMaxPacketBytes">): Promise<OtaBus> {
+/** `tls`: MQTT over TLS (mqtts) with the server's certificate, so a device's API key (its MQTT password) never crosses in clear. */
+export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string, limits: Pick<RequestLimits, "mqttMaxPacketBytes">, tls: { cert: string; key: string } | null = null): Promise<OtaBus> {
   const sessions = new Map<Client, { principal: Principal; secret: string }>();
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
@@ -107,7 +109,7 @@ export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string, 
   });
   const actualPort = (server.address() as AddressInfo).port;
   return {
-    url: `mqtt://${host === "0.0.0.0" || host === "::" ? "localhost" : host}:${actualPort}`,
+    url: `${tls ? "mqtts" : "mqtt"}://${host === "0.0.0.0" || host === "::" ? "localhost" : host}:${actualPort}`,
     port: actualPort,
     publish(deviceId: string, message: OtaNotification) {
       broker.publish({ cmd: "publish", topic: otaCommandTopic(deviceId), payload: Buffer.from(JSON.stringify(message)), qos: 1, retain: false, dup: false }, (err) => {

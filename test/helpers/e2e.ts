@@ -1,6 +1,7 @@
 // End-to-end fixtures: the real server stub on ephemeral ports, and simulated devices running the real agent
 // (on Node or on XS) over real HTTP and MQTT, with their flashes inspected afterwards.
 import http from "node:http";
+import https from "node:https";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ import type { ServerOptions } from "../../server-stub/server";
 import type { Harness } from "../server/harness";
 import { api, asAdmin, registerDevice, startHarness, uploadFirmware } from "../server/harness";
 import { deviceUpdatePath, ROUTES, updatePath } from "../../device/protocol/paths";
+import { testTls } from "./tls";
 
 export const MODEL = "ESP32-DEVKIT";
 
@@ -47,16 +49,22 @@ export interface World {
   runtime: AgentRuntime;
   /** Devices talk to the server through this proxy (download URLs point at it too). */
   proxy: Proxy;
+  /** The CA devices pin (null in a plain world). */
+  ca: string | null;
   close(): Promise<void>;
 }
 
-/** `deltas: false`: the server offers full images only (scenarios about the image download itself). */
-export async function startWorld(runtime: AgentRuntime, server: Partial<ServerOptions> = {}): Promise<World> {
-  const p = await proxy();
-  const h = await startHarness({ ...server, publicUrl: p.url }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) });
+/** The server and the proxy in front of it speak TLS (HTTPS and MQTTS) with a private CA that every device pins,
+ * unless `{ tls: false }`; other fields are server options (e.g. `deltas: false`: full images only). */
+export async function startWorld(runtime: AgentRuntime, opts: Omit<Partial<ServerOptions>, "tls"> & { tls?: boolean } = {}): Promise<World> {
+  const { tls: useTls, ...server } = opts;
+  const tls = useTls === false ? null : testTls();
+  const ca = tls?.ca.cert ?? null;
+  const p = await proxy(tls ? { ...tls.server, ca: tls.ca.cert } : null);
+  const h = await startHarness({ ...server, publicUrl: p.url, tls: tls?.server ?? null }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) }, ca);
   p.target = h.server.url;
   const keys = (await api(h, "GET", ROUTES.keys, asAdmin(h))).body.keys.map((k: { key_id: string; public_key: string }) => ({ keyId: k.key_id, publicKey: k.public_key }));
-  return { h, keys, runtime, proxy: p, close: async () => (await p.close(), await h.close()) };
+  return { h, keys, runtime, proxy: p, ca, close: async () => (await p.close(), await h.close()) };
 }
 
 const images = new Map<string, Uint8Array>();
@@ -104,6 +112,7 @@ export async function device(w: World, id: string, opts: DeviceOptions = {}) {
     serverUrl: w.proxy.url,
     apiKey,
     trustedKeys: opts.keys ?? w.keys,
+    ...(w.ca ? { tlsCas: [w.ca] } : {}),
     runtime: w.runtime,
     agent: TEST_AGENT,
     ...opts.extra,
@@ -158,14 +167,15 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-/** An HTTP proxy in front of the server that can rewrite what devices see (replays, ignored Range...). */
-export async function proxy(): Promise<Proxy> {
+/** An HTTP(S) proxy in front of the server that can rewrite what devices see (replays, ignored Range...). With `tls`
+ * it serves that certificate and reaches the server over TLS, trusting `tls.ca`. */
+export async function proxy(tls: { cert: string; key: string; ca: string } | null = null): Promise<Proxy> {
   const p = { target: "", availableUpdates: null, ignoreRange: false, recorded: new Map() } as unknown as Proxy;
   const inFlight = new Set<http.ClientRequest>();
   p.dropConnections = () => {
     for (const up of inFlight) up.destroy(new Error("server went away"));
   };
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const m = /\/devices\/([^/]+)\/available-updates/.exec(req.url ?? "");
     const replay = m && p.availableUpdates ? p.availableUpdates(decodeURIComponent(m[1]!)) : null;
     if (replay !== null) {
@@ -176,7 +186,8 @@ export async function proxy(): Promise<Proxy> {
     const t = new URL(p.target);
     const headers = { ...req.headers, host: t.host };
     if (p.ignoreRange) delete headers.range;
-    const up = http.request({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers }, (r) => {
+    const upstream = t.protocol === "https:" ? https.request : http.request;
+    const up = upstream({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers, ...(tls ? { ca: [tls.ca] } : {}) }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);
       if (m && r.statusCode === 200) record(p.recorded, decodeURIComponent(m[1]!), r);
       const bps = p.bytesPerSecond;
@@ -193,9 +204,10 @@ export async function proxy(): Promise<Proxy> {
     up.on("close", () => inFlight.delete(up));
     up.on("error", () => res.destroy());
     req.pipe(up);
-  });
+  };
+  const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, handler) : http.createServer(handler);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  p.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  p.url = `${tls ? "https" : "http"}://127.0.0.1:${(server.address() as { port: number }).port}`;
   p.close = () =>
     new Promise<void>((r) => {
       server.closeAllConnections();

@@ -9,6 +9,7 @@ import pino from "pino";
 import { ManualClock } from "../../server-stub/clock";
 import { startOtaServer, type OtaServer, type ServerOptions } from "../../server-stub/server";
 import { ROUTES, updateStatusPath } from "../../device/protocol/paths";
+import { pinnedFetch, type FetchLike } from "../../host-sim/pinned-fetch";
 
 export interface Harness {
   server: OtaServer;
@@ -16,11 +17,15 @@ export interface Harness {
   dataDir: string;
   logs: string[];
   admin: string;
+  /** The CA the server's certificate chains to, when it speaks TLS; `fetch` trusts it. */
+  ca: string | null;
+  fetch: FetchLike;
   restart(extra?: Partial<ServerOptions>): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startHarness(extra: Partial<ServerOptions> = {}, reuse?: { dataDir: string; clock: ManualClock }): Promise<Harness> {
+/** `ca`: the CA of `extra.tls`'s certificate, for the harness's own requests. */
+export async function startHarness(extra: Partial<ServerOptions> = {}, reuse?: { dataDir: string; clock: ManualClock }, ca: string | null = null): Promise<Harness> {
   const dataDir = reuse?.dataDir ?? mkdtempSync(join(tmpdir(), "ota-test-"));
   const clock = reuse?.clock ?? new ManualClock();
   const logs: string[] = [];
@@ -36,7 +41,7 @@ export async function startHarness(extra: Partial<ServerOptions> = {}, reuse?: {
   }
   const h: Harness = {
     server,
-    clock, dataDir, logs, admin: "",
+    clock, dataDir, logs, admin: "", ca, fetch: pinnedFetch(ca ? [ca] : null),
     async restart(opts = {}) {
       await h.server.close();
       h.server = await boot(opts);
@@ -71,7 +76,7 @@ export async function api<T = any>(h: Harness, method: string, path: string, opt
     headers["content-type"] = "application/json";
     body = JSON.stringify(opts.body);
   }
-  const res = await fetch(h.server.url + path, { method, headers, body });
+  const res = await h.fetch(h.server.url + path, { method, headers, body });
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -85,7 +90,7 @@ export async function api<T = any>(h: Harness, method: string, path: string, opt
 export const asAdmin = (h: Harness) => ({ token: h.admin });
 
 export async function devToken(h: Harness, body: Record<string, unknown>, base?: string): Promise<any> {
-  const res = await fetch((base ?? h.server.url) + ROUTES.devToken, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await h.fetch((base ?? h.server.url) + ROUTES.devToken, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   if (res.status !== 200) throw new Error(`dev-token ${res.status}: ${await res.text()}`);
   return res.json();
 }
@@ -130,7 +135,7 @@ export async function report(h: Harness, apiKey: string, updateId: string, ...st
 }
 
 export async function connectMqtt(h: Harness, username: string, password: string): Promise<MqttClient> {
-  return mqtt.connectAsync(h.server.mqttUrl!, { username, password, reconnectPeriod: 0, connectTimeout: 5000 });
+  return mqtt.connectAsync(h.server.mqttUrl!, { username, password, reconnectPeriod: 0, connectTimeout: 5000, ...(h.ca ? { ca: [h.ca] } : {}) });
 }
 
 /** Resolves with the next message on a topic, or rejects after ms. */
