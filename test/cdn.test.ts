@@ -38,7 +38,7 @@ describe.each(["node", "xs"] as AgentRuntime[])("CDN on %s", (runtime) => {
 
   async function world(cdnStatus: number) {
     cdn = await fakeCdn(cdnStatus);
-    w = await startWorld(runtime, { cdn: { enabled: true, base_url: cdn.url, cache_control: "public, max-age=600", fallback_url: null } });
+    w = await startWorld(runtime, { deltas: false, cdn: { enabled: true, base_url: cdn.url, cache_control: "public, max-age=600", fallback_url: null } });
     await upload(w, "1.0.0");
     const v110 = await upload(w, "1.1.0");
     const { dev } = await device(w, `${runtime}-cdn-${cdnStatus}`);
@@ -73,7 +73,7 @@ describe("download headers", () => {
   let w: World;
   let fw: string;
   beforeAll(async () => {
-    w = await startWorld("node");
+    w = await startWorld("node", { deltas: false });
     fw = await upload(w, "1.1.0");
   });
   afterAll(() => w.close());

@@ -171,9 +171,15 @@ export function campaignToApi(db: Db, c: CampaignRow, now: number) {
     cancel_reason: c.cancel_reason,
     rollback_reason: c.rollback_reason,
     // Found at creation (e.g. ROLLBACK_IMPOSSIBLE: auto_rollback without the previous firmware in the catalogue).
-    warnings: (db.prepare("SELECT detail FROM campaign_events WHERE campaign_id = ? AND type = 'warning' ORDER BY id").all(c.campaign_id) as { detail: string }[]).map((r) => json.parse(r.detail, {})),
+    warnings: (db.prepare("SELECT detail FROM campaign_events WHERE campaign_id = ? AND type = 'warning' ORDER BY id").all(c.campaign_id) as { detail: string }[]).map((r) => withoutStatus(json.parse(r.detail, {}))),
     created_at: iso(c.created_at),
     started_at: iso(c.started_at),
     completed_at: iso(c.completed_at),
   };
+}
+
+/** A warning as the API shows it: the event's detail without the campaign status every campaign event records. */
+function withoutStatus(detail: Record<string, unknown>): Record<string, unknown> {
+  const { status: _status, ...warning } = detail;
+  return warning;
 }

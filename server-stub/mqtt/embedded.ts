@@ -97,12 +97,14 @@ export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string, 
   };
   const timer = setInterval(recheck, RECHECK_MS);
   timer.unref();
-  const server: Server = createServer((socket) => {
+  const onSocket = (socket: Socket) => {
     const guarded = limitPacketSize(socket, limits.mqttMaxPacketBytes, (size) =>
       logEvent(ctx.log, "mqtt_packet_too_large", { remote: socket.remoteAddress, size, max: limits.mqttMaxPacketBytes }, "warn"),
     );
     broker.handle(guarded);
-  });
+  };
+  // With TLS the packet cap reads the decrypted stream, as the broker does.
+  const server: Server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, onSocket) : createServer(onSocket);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve());

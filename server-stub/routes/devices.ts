@@ -101,7 +101,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
           current_version: { type: "string", maxLength: VERSION_MAX }, device_model: { type: "string", maxLength: DEVICE_MODEL_MAX },
           hardware_version: { type: "string", maxLength: HARDWARE_VERSION_MAX },
           chip_id: { type: "integer", minimum: 0, maximum: CHIP_ID_MAX }, secure_version: { type: "integer", minimum: 0, maximum: SECURE_VERSION_MAX },
-          running_sha256: { type: "string", pattern: "^[0-9a-f]{64}$" },
+          running_sha256: { type: "string", minLength: 64, maxLength: 64, pattern: "^[0-9a-f]{64}$" },
         },
       },
       response: { 200: availableUpdatesResponseSchema, ...authErrors },

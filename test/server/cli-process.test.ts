@@ -64,7 +64,8 @@ describe("ota-server process behaviour", () => {
 
   it("serves no dev tokens unless started with --dev-tokens, and then only on loopback", async () => {
     const start = async (...args: string[]) => {
-      const proc = spawn(process.execPath, [bin, "--host", "0.0.0.0", "--port", "0", "--no-mqtt", "--data-dir", join(dir, `dev-${args.length}`), "--log-dir", join(dir, "logs"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+      // All interfaces in plain HTTP (--insecure-http), so the loopback rule is what refuses, not TLS.
+      const proc = spawn(process.execPath, [bin, "--host", "0.0.0.0", "--insecure-http", "--port", "0", "--no-mqtt", "--data-dir", join(dir, `dev-${args.length}`), "--log-dir", join(dir, "logs"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
       let out = "";
       const started = await new Promise<string>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`no start: ${out}`)), 20_000);
