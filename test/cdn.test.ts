@@ -37,8 +37,8 @@ describe.each(["node", "xs"] as AgentRuntime[])("CDN on %s", (runtime) => {
   });
 
   async function world(cdnStatus: number) {
-    cdn = await fakeCdn(cdnStatus);
-    w = await startWorld(runtime, { deltas: false, cdn: { enabled: true, base_url: cdn.url, cache_control: "public, max-age=600", fallback_url: null } });
+    cdn = await fakeCdn(cdnStatus); // a plain-HTTP mirror, so the world is plain too (pinned devices refuse http://: test/tls.test.ts)
+    w = await startWorld(runtime, { tls: false, deltas: false, cdn: { enabled: true, base_url: cdn.url, cache_control: "public, max-age=600", fallback_url: null } });
     await upload(w, "1.0.0");
     const v110 = await upload(w, "1.1.0");
     const { dev } = await device(w, `${runtime}-cdn-${cdnStatus}`);
@@ -73,7 +73,7 @@ describe("download headers", () => {
   let w: World;
   let fw: string;
   beforeAll(async () => {
-    w = await startWorld("node", { deltas: false });
+    w = await startWorld("node", { tls: false, deltas: false });
     fw = await upload(w, "1.1.0");
   });
   afterAll(() => w.close());
