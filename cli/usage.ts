@@ -16,7 +16,7 @@ export const USAGE = `usage:
                       [--strategy immediate|staged|canary|blue_green] [--batch-size N] [--max-concurrent N]
                       [--threshold PERCENT] [--min-sample N] [--auto-rollback] [--requires-approval]
                       [--rollout PERCENT] [--canary-percent PERCENT] [--canary-minutes N]
-                      [--timeout-minutes N] [--description TEXT]
+                      [--timeout-minutes N] [--description TEXT] [--selection spread|list_order] [--seed S]
   ota campaign list [--status STATUS]
   ota campaign show ID
   ota campaign approve ID [--comment TEXT]

@@ -136,7 +136,7 @@ describe("ota campaign watch", () => {
     writeFileSync(join(dir, "bad.bin"), buildAppImage({ version: "1.4.0", projectName: "thermostat" }));
     expect((await ota("firmware", "upload", join(dir, "bad.bin"), "--model", "IOT-2024")).code).toBe(0);
     const created = await ota("campaign", "create", "--name", "bad", "--firmware", "fw_v1.4.0", "--strategy", "staged", "--batch-size", "3",
-      "--devices", "d07,d08,d09,d10,d11,d12", "--threshold", "20", "--min-sample", "3", "--json");
+      "--devices", "d07,d08,d09,d10,d11,d12", "--threshold", "20", "--min-sample", "3", "--selection", "list_order", "--json");
     const id = JSON.parse(created.stdout).campaign_id as string;
     expect((await ota("campaign", "start", id)).code).toBe(0);
 

@@ -16,6 +16,7 @@ const CREATE_OPTIONS: Options = {
   threshold: { type: "string" }, "min-sample": { type: "string" }, "auto-rollback": { type: "boolean" },
   "requires-approval": { type: "boolean" }, rollout: { type: "string" }, "canary-percent": { type: "string" },
   "canary-minutes": { type: "string" }, "timeout-minutes": { type: "string" }, description: { type: "string" },
+  selection: { type: "string" }, seed: { type: "string" },
 };
 
 /** Per command: its own flags and what POST /campaigns/{id}/… gets as body. */
@@ -87,6 +88,9 @@ async function create(cmd: Command, topic: string[]): Promise<number> {
     canary_percentage: num(v, "canary-percent", topic, 0.01, 100, false),
     canary_duration_minutes: num(v, "canary-minutes", topic, 0, 525600),
     timeout_minutes: num(v, "timeout-minutes", topic, 1, 525600),
+    // How stages draw their devices: a seeded sample spread over groups and hardware (default) or the list's order.
+    selection: str(v, "selection"),
+    sample_seed: str(v, "seed"),
   };
   for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
   const c = await cmd.client().post(ROUTES.campaigns, body);

@@ -70,7 +70,7 @@ export class DeltaDownloader extends Downloader implements PatchOutput {
     return current;
   }
 
-  protected override flush(_current: SlotWrite, fill: number) {
+  protected override flush(_current: SlotWrite, fill: number): Promise<unknown> | void {
     const piece = this.buffer.subarray(0, fill);
     try {
       this.reader!.feed(piece, this);
@@ -78,7 +78,7 @@ export class DeltaDownloader extends Downloader implements PatchOutput {
       if (e instanceof PatchFormatError) throw new UpdateError("CHECKSUM_MISMATCH", `delta patch is corrupt: ${e.message}`);
       throw e;
     }
-    this.hooks.progress(this.reader!.patchOffset, this.delta.patch_size);
+    return this.hooks.progress(this.reader!.patchOffset, this.delta.patch_size);
   }
 
   protected override verify(current: SlotWrite) {

@@ -16,7 +16,8 @@ export const SECTOR = 4096;
 export interface DownloadHooks {
   /** Persist the durable offset (a multiple of 4096) and attempt count before going on; for a delta, where the patch stands there. */
   persist(offset: number, attempts: number, delta?: PatchPosition): void;
-  progress(bytes: number, total: number): void;
+  /** A progress report to send: the download waits for it, so one network operation at a time holds memory. */
+  progress(bytes: number, total: number): Promise<unknown> | void;
 }
 
 /** The open slot and the hash of what went into it. */
@@ -150,9 +151,10 @@ export class Downloader {
     // One watchdog per connection instead of a timer per read: it closes a stream that made no progress
     // for a whole period (so a stall is noticed within one to two periods), and costs nothing per chunk.
     let progressed = false;
+    let reporting = false;
     let stalled = false;
     const watchdog = () => {
-      if (progressed) {
+      if (progressed || reporting) {
         progressed = false;
         timer = clock.setTimeout(watchdog, stallMs);
       } else {
@@ -178,11 +180,19 @@ export class Downloader {
         fill += n;
         if (this.received(current) + fill > size) throw new UpdateError("DOWNLOAD_FAILED", `server sent more than the manifest's ${size} bytes`);
         if (fill === this.buffer.length) {
-          this.flush(current, fill);
+          const report = this.flush(current, fill);
           fill = 0;
+          if (report) {
+            // A progress report: one request in flight at a time (the stream waits in the socket meanwhile).
+            reporting = true;
+            await report;
+            reporting = false;
+            progressed = true;
+            this.checkSignals();
+          }
         }
       }
-      if (fill > 0) this.flush(current, fill);
+      if (fill > 0) await this.flush(current, fill);
       if (this.received(current) < size) throw new TransientError(stalled ? `download stalled for ${stallMs} ms` : `connection ended at ${this.received(current)} of ${size} bytes`);
     } finally {
       clock.clearTimeout(timer);
@@ -245,7 +255,7 @@ export class Downloader {
   }
 
   /** Hash and write one buffer; persist the offset each time it passed another `persistEvery` bytes. */
-  protected flush({ writer, sha }: SlotWrite, fill: number) {
+  protected flush({ writer, sha }: SlotWrite, fill: number): Promise<unknown> | void {
     const piece = this.buffer.subarray(0, fill);
     sha.update(piece);
     writer.write(piece);
@@ -255,7 +265,7 @@ export class Downloader {
       this.persisted = durable;
       this.persistAt(durable, 0);
     }
-    this.hooks.progress(written, this.manifest.size);
+    return this.hooks.progress(written, this.manifest.size);
   }
 
   /** SHA-256 of the stream against the manifest, then esp_ota_end's image verification. */

@@ -30,7 +30,6 @@ export class Installer {
   /** The server's cancel of the download under way, if any. */
   private cancelling: { updateId: string; controller: Controller } | null = null;
   private lastProgress = -1;
-  private progressInFlight: Promise<unknown> | null = null;
   /** When the application first deferred the update it defers (in memory: a reboot starts the bound again). */
   private deferredSince: { updateId: string; at: number } | null = null;
   /** Why an offered delta is not used (reported with the first "downloading"). */
@@ -199,8 +198,7 @@ export class Installer {
       if (!(e instanceof OtaPortError)) throw e;
       throw new UpdateError("IMAGE_INVALID", `set_boot_partition refused ${slot.label}: ${e.message}`);
     }
-    // A progress report still on its way must not land after "installing".
-    await this.progressInFlight;
+    // No progress report is still on its way (the download waited for each), so none lands after "installing".
     ctx.report(s, "installing", { progress: 100 });
     try {
       await withTimeout(ctx.ports.clock, ctx.outbox.flush(), ctx.config.requestTimeoutMs, "report");
@@ -243,17 +241,14 @@ export class Installer {
     return { result: "failed", code, message: failure.message, updateId };
   }
 
-  /** Best effort, never persisted, and only when no stored report waits (sequences stay in order). */
-  private progress(updateId: string, bytes: number, total: number) {
+  /** Best effort, never persisted, and only when no stored report waits (sequences stay in order). The download
+   * waits for it: never a report and a read in flight together, which bounds the agent's memory on the chip. */
+  private progress(updateId: string, bytes: number, total: number): Promise<unknown> | void {
     const { ctx } = this;
     const percent = Math.floor((bytes * 100) / total);
     if (percent < this.lastProgress + ctx.config.progressStepPercent || percent >= 100) return;
     this.lastProgress = percent;
-    if (ctx.outbox.pending > 0 || this.progressInFlight) return;
-    const report = { status: "downloading" as const, progress: percent, timestamp: ctx.timestamp(), sequence: ctx.outbox.takeSequence() };
-    const settled = () => {
-      this.progressInFlight = null;
-    };
-    this.progressInFlight = ctx.client.report(updateId, report).then(settled, settled);
+    if (ctx.outbox.pending > 0) return;
+    return ctx.client.report(updateId, { status: "downloading", progress: percent, timestamp: ctx.timestamp(), sequence: ctx.outbox.takeSequence() });
   }
 }
