@@ -48,3 +48,19 @@ describe("signals", () => {
     await expect(hung).rejects.toThrow(/aborted: stop/);
   });
 });
+
+describe("listen/off", () => {
+  it("calls a listener once on abort (at once if already aborted) and off() removes it", () => {
+    const c = new Controller();
+    let calls = 0;
+    const fn = () => calls++;
+    c.signal.listen(fn);
+    c.signal.off(fn);
+    expect(c.signal.listenerCount).toBe(0);
+    c.signal.listen(fn);
+    c.abort("x");
+    expect(calls).toBe(1);
+    c.signal.listen(fn);
+    expect(calls).toBe(2);
+  });
+});

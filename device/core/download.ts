@@ -146,8 +146,9 @@ export class Downloader {
     const stallMs = this.ctx.config.stallTimeoutMs;
     const stream = await this.connect(start, stallMs);
     // Cancel or stop closes the connection: the pending read rejects and checkSignals() says why.
-    const offCancel = this.cancel.onAbort(() => stream.close());
-    const offLife = this.ctx.lifetime.onAbort(() => stream.close());
+    const close = () => stream.close();
+    this.cancel.listen(close);
+    this.ctx.lifetime.listen(close);
     // One watchdog per connection instead of a timer per read: it closes a stream that made no progress
     // for a whole period (so a stall is noticed within one to two periods), and costs nothing per chunk.
     let progressed = false;
@@ -196,8 +197,8 @@ export class Downloader {
       if (this.received(current) < size) throw new TransientError(stalled ? `download stalled for ${stallMs} ms` : `connection ended at ${this.received(current)} of ${size} bytes`);
     } finally {
       clock.clearTimeout(timer);
-      offCancel();
-      offLife();
+      this.cancel.off(close);
+      this.ctx.lifetime.off(close);
       stream.close();
     }
   }

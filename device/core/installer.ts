@@ -8,7 +8,7 @@ import type { CheckOutcome } from "./agent";
 import type { AgentContext } from "./context";
 import { deliveryFields, deltaRefusal, newDownloader, PATCH_START } from "./delta-apply";
 import type { DownloadHooks } from "./download";
-import { AbortedError, asUpdateFailure, errorMessage, UpdateError } from "./failures";
+import { asUpdateFailure, UpdateError } from "./failures";
 import type { Slot } from "./ports";
 import { OtaPortError } from "./ports";
 import { forgetImage, rememberImage, runningImageDigest } from "./running-image";
@@ -159,10 +159,8 @@ export class Installer {
       };
       const baseSize = s.delta ? (runningImageDigest(ctx)?.size ?? ctx.ports.ota.running().size) : 0;
       const downloader = newDownloader(ctx, s, slot, controller.signal, hooks, baseSize);
-      // "downloading" goes out while the first bytes come in; progress reports wait until it is delivered.
-      ctx.outbox.flush().catch((e: unknown) => {
-        if (!(e instanceof AbortedError)) ctx.ports.log.log("error", "report delivery failed", { error: errorMessage(e) });
-      });
+      // "downloading" goes out before the first bytes come in: one network operation in flight at a time.
+      await ctx.outbox.flush();
       await downloader.run(s.offset, s.downloadAttempts);
       this.cancelling = null;
       const desc = ctx.ports.ota.description(slot);

@@ -40,6 +40,18 @@ export class Signal {
     };
   }
 
+  /** Like onAbort, for a caller that keeps `fn` and lets go with off(fn): no unsubscribe closure (the download
+   * registers one per connection and its memory is counted in slots). */
+  listen(fn: () => void) {
+    if (this.fired !== null) fn();
+    else this.listeners.push(fn);
+  }
+
+  off(fn: () => void) {
+    const i = this.listeners.indexOf(fn);
+    if (i >= 0) this.listeners.splice(i, 1);
+  }
+
   throwIfAborted() {
     if (this.fired !== null) throw new AbortedError(this.fired);
   }
