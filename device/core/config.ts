@@ -57,6 +57,8 @@ export interface AgentConfig {
   retryBaseMs?: number;
   /** Report progress when it advanced by at least this many percent. Default 5. */
   progressStepPercent?: number;
+  /** ...and at most one report per this many ms (the download waits for each; a fast link needs few). Default 2 s. */
+  progressMinIntervalMs?: number;
   /** Tolerated clock skew for manifest validity. Default 5 min. */
   clockSkewMs?: number;
   /** Trust manifests' time window only when the clock is synced (a chip without SNTP starts in 1970). */
@@ -104,6 +106,7 @@ export function resolveConfig(c: AgentConfig): ResolvedConfig {
     maxDownloadAttempts: c.maxDownloadAttempts ?? 8,
     retryBaseMs: c.retryBaseMs ?? 1000,
     progressStepPercent: c.progressStepPercent ?? 5,
+    progressMinIntervalMs: c.progressMinIntervalMs ?? 2000,
     clockSkewMs: c.clockSkewMs ?? 300_000,
     clockTrusted: c.clockTrusted ?? (() => true),
     selfTests: c.selfTests ?? {},

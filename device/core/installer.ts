@@ -30,6 +30,7 @@ export class Installer {
   /** The server's cancel of the download under way, if any. */
   private cancelling: { updateId: string; controller: Controller } | null = null;
   private lastProgress = -1;
+  private lastProgressAt = 0;
   /** When the application first deferred the update it defers (in memory: a reboot starts the bound again). */
   private deferredSince: { updateId: string; at: number } | null = null;
   /** Why an offered delta is not used (reported with the first "downloading"). */
@@ -151,6 +152,7 @@ export class Installer {
         ctx.report(s, "downloading", { progress: 0, ...deliveryFields(s, this.deltaRefused) });
       }
       this.lastProgress = -1;
+      this.lastProgressAt = ctx.ports.clock.now();
       const controller = new Controller();
       this.cancelling = { updateId: manifest.update_id, controller };
       const hooks: DownloadHooks = {
@@ -245,7 +247,10 @@ export class Installer {
     const { ctx } = this;
     const percent = Math.floor((bytes * 100) / total);
     if (percent < this.lastProgress + ctx.config.progressStepPercent || percent >= 100) return;
+    const now = ctx.ports.clock.now();
+    if (now - this.lastProgressAt < ctx.config.progressMinIntervalMs) return;
     this.lastProgress = percent;
+    this.lastProgressAt = now;
     if (ctx.outbox.pending > 0) return;
     return ctx.client.report(updateId, { status: "downloading", progress: percent, timestamp: ctx.timestamp(), sequence: ctx.outbox.takeSequence() });
   }

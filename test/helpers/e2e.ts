@@ -41,6 +41,8 @@ export const TEST_AGENT: Partial<AgentConfig> = {
   stallTimeoutMs: 1000,
   requestTimeoutMs: 3000,
   maxDownloadAttempts: 12,
+  // Every 5 % step reports, however fast the simulated link: the tests and the XS memory figures see each report.
+  progressMinIntervalMs: 0,
 };
 
 export interface World {
