@@ -3,19 +3,13 @@ import type { HealthReport } from "../../device/protocol";
 import type { Db } from "../db";
 import { json } from "../db";
 
-export interface HealthRow {
+/** A stored report: the protocol's body (one definition) as the server keeps it, per device, with its arrival time. */
+export type HealthRow = Omit<HealthReport, "sequence" | "timestamp" | "reset_reason"> & {
   device_id: string;
-  update_id: string | null;
-  version: string;
+  /** As the device said it (a newer agent may name a reason this server does not know). */
   reset_reason: string;
-  uptime_s: number;
-  free_heap: number | null;
-  min_free_heap: number | null;
-  crash_reboots: number;
-  checks: Record<string, boolean>;
-  metrics: Record<string, number>;
   received_at: number;
-}
+};
 
 /** Stores a report; false when its sequence was stored already (a report resent after a power cut). */
 export function storeHealthReport(db: Db, deviceId: string, r: HealthReport, now: number): boolean {
