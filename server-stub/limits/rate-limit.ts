@@ -3,6 +3,7 @@
 // one (or with a wrong one: guessing keys) is counted by its address. Runs before authentication's
 // refusal, so failed guesses count too.
 import rateLimit from "@fastify/rate-limit";
+import { ROUTES } from "../../device/protocol";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ApiError } from "../api-error";
 import { authenticateOnce } from "../auth/hook";
@@ -30,6 +31,9 @@ export async function installRateLimit(app: FastifyInstance, ctx: Ctx, limits: R
   const maxOf = (key: string): number => (key.startsWith("ip:") ? limits.perIp : key.startsWith("device:") ? limits.perDevice : limits.perUser);
   // A global hook added before the auth hook (route-level hooks would run after authentication had refused).
   app.addHook("onRequest", app.rateLimit({
+    // The liveness probe stays answerable under a flood (it touches nothing but a SELECT 1): load balancers and
+    // `ota-server wait` must tell a busy server from a dead one.
+    allowList: (req: FastifyRequest) => req.url === ROUTES.health,
     keyGenerator: keyOf,
     max: (_req: FastifyRequest, key: string) => maxOf(key),
     timeWindow: limits.windowMs,
