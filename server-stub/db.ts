@@ -98,7 +98,7 @@ CREATE TABLE IF NOT EXISTS patches (
 
 /** Columns added after the first release: added to a data directory that predates them. */
 const ADDED_COLUMNS: Record<string, Record<string, string>> = {
-  devices: { running_sha256: "TEXT" },
+  devices: { running_sha256: "TEXT", tags: "TEXT" }, // tags: a JSON array, NULL = none
   updates: { delivery: "TEXT", delivery_note: "TEXT", patch_size: "INTEGER", bytes_saved: "INTEGER" },
 };
 

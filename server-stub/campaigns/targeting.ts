@@ -4,15 +4,17 @@
 // first batch is a fair cut of the fleet rather than the start of a list.
 import { DEVICE_MODEL_MAX, HARDWARE_VERSION_MAX, VERSION_MAX, versionInRange } from "../../device/protocol";
 import type { Db } from "../db";
-import { deviceGroups, type DeviceRow } from "../model/devices";
+import { deviceGroups, deviceTagsSchema, tagsOf, type DeviceRow } from "../model/devices";
 
-/** Every field that is set must match; groups and current_versions match when any entry does. */
+/** Every field that is set must match; groups and current_versions match when any entry does, tags when all do
+ * (a device must carry every tag listed: "site:berlin" and "beta" picks the Berlin beta boards). */
 export interface TargetFilter {
   device_model?: string;
   min_hardware_version?: string;
   max_hardware_version?: string;
   groups?: string[];
   current_versions?: string[];
+  tags?: string[];
 }
 
 const str = (max: number) => ({ type: "string", minLength: 1, maxLength: max });
@@ -26,6 +28,7 @@ export const targetFilterSchema = {
     max_hardware_version: str(HARDWARE_VERSION_MAX),
     groups: { type: "array", minItems: 1, maxItems: 100, items: str(128) },
     current_versions: { type: "array", minItems: 1, maxItems: 100, items: str(VERSION_MAX) },
+    tags: { ...deviceTagsSchema, minItems: 1 },
   },
 };
 
@@ -35,6 +38,10 @@ export function matchesFilter(f: TargetFilter, d: DeviceRow, groups: () => strin
     if (d.hardware_version === null || !versionInRange(d.hardware_version, f.min_hardware_version, f.max_hardware_version)) return false;
   }
   if (f.current_versions !== undefined && (d.current_version === null || !f.current_versions.includes(d.current_version))) return false;
+  if (f.tags !== undefined) {
+    const have = tagsOf(d);
+    if (!f.tags.every((t) => have.includes(t))) return false;
+  }
   if (f.groups !== undefined && !groups().some((g) => f.groups!.includes(g))) return false;
   return true;
 }

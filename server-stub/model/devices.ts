@@ -3,7 +3,7 @@
 import { isValidDeviceId } from "../../device/protocol";
 import { badRequest } from "../api-error";
 import { iso } from "../clock";
-import type { Db } from "../db";
+import { json, type Db } from "../db";
 import { deviceEvent } from "../events/emit";
 import { ACTIVE_IN } from "./updates";
 
@@ -19,6 +19,8 @@ export interface DeviceRow {
   previous_version: string | null;
   previous_firmware_id: string | null;
   last_contact_at: number | null;
+  /** JSON array of the operator's tags, sorted; NULL when never tagged. */
+  tags: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -66,6 +68,26 @@ export function deviceGroups(db: Db, id: string): string[] {
   return (db.prepare("SELECT group_name FROM group_members WHERE device_id = ? ORDER BY group_name").all(id) as { group_name: string }[]).map((r) => r.group_name);
 }
 
+/** Operator tags on a device (ours, not the HOWTO's): short plain-ASCII words such as "site:berlin" or "beta",
+ * so a target filter means the same thing to whoever types it. */
+export const DEVICE_TAGS_MAX = 32;
+export const DEVICE_TAG_MAX = 64;
+export const deviceTagSchema = { type: "string", minLength: 1, maxLength: DEVICE_TAG_MAX, pattern: "^[A-Za-z0-9_.:=-]+$" };
+export const deviceTagsSchema = { type: "array", maxItems: DEVICE_TAGS_MAX, items: deviceTagSchema };
+
+export function tagsOf(d: Pick<DeviceRow, "tags">): string[] {
+  return json.parse<string[]>(d.tags, []);
+}
+
+/** Replaces a device's tags (deduplicated, sorted); records a device.updated event when they change. */
+export function setDeviceTags(db: Db, id: string, tags: string[], now: number): void {
+  const before = getDevice(db, id);
+  const next = [...new Set(tags)].sort();
+  if (!before || JSON.stringify(tagsOf(before)) === JSON.stringify(next)) return;
+  db.prepare("UPDATE devices SET tags = ?, updated_at = ? WHERE device_id = ?").run(JSON.stringify(next), now, id);
+  deviceEvent(db, id, now, "updated", { tags: next, previous_tags: tagsOf(before) });
+}
+
 export function deviceToApi(db: Db, d: DeviceRow) {
   const current = db
     .prepare(`SELECT update_id, status, to_version, progress FROM updates WHERE device_id = ? AND status IN ${ACTIVE_IN} ORDER BY created_at DESC, rowid DESC LIMIT 1`)
@@ -81,6 +103,7 @@ export function deviceToApi(db: Db, d: DeviceRow) {
     current_firmware_id: d.current_firmware_id,
     previous_version: d.previous_version,
     groups: deviceGroups(db, d.device_id),
+    tags: tagsOf(d),
     last_contact_at: iso(d.last_contact_at),
     created_at: iso(d.created_at),
     current_update: current
@@ -102,6 +125,7 @@ export const deviceSchema = {
     current_firmware_id: { type: ["string", "null"] },
     previous_version: { type: ["string", "null"] },
     groups: { type: "array", items: { type: "string" } },
+    tags: { type: "array", items: { type: "string" } },
     last_contact_at: { type: ["string", "null"] },
     created_at: { type: ["string", "null"] },
     current_update: {

@@ -9,7 +9,9 @@ import { principalOf } from "../auth/hook";
 import { assertDeviceScope, DEVICE_FACING, READERS, WRITERS } from "../auth/principal";
 import { deviceEvent } from "../events/emit";
 import { logEvent } from "../log";
-import { assertDeviceId, deviceSchema, deviceToApi, ensureDevice, getDevice, type DeviceRow } from "../model/devices";
+import {
+  assertDeviceId, deviceSchema, deviceTagSchema, deviceTagsSchema, deviceToApi, ensureDevice, getDevice, setDeviceTags, type DeviceRow,
+} from "../model/devices";
 import { addMembers } from "../model/groups";
 import { updateSchema, updateToApi, type UpdateRow } from "../model/updates";
 import { rollbackDevice } from "../services/rollbacks";
@@ -35,12 +37,13 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
           chip_id: { type: ["integer", "null"], minimum: 0, maximum: CHIP_ID_MAX },
           current_version: { type: ["string", "null"], maxLength: VERSION_MAX },
           groups: { type: "array", maxItems: 64, items: { type: "string", maxLength: 128 }, default: [] },
+          tags: deviceTagsSchema,
         },
       },
       response: { 201: { type: "object", properties: { device: deviceSchema, api_key: { type: "string" }, mqtt_username: { type: "string" } } }, ...authErrors },
     },
   }, async (req, reply) => {
-    const b = req.body as { device_id: string; device_model?: string | null; hardware_version?: string | null; chip_id?: number | null; current_version?: string | null; groups: string[] };
+    const b = req.body as { device_id: string; device_model?: string | null; hardware_version?: string | null; chip_id?: number | null; current_version?: string | null; groups: string[]; tags?: string[] };
     assertDeviceId(b.device_id);
     const { api_key } = ctx.db.transaction(() => {
       const now = ctx.clock.now();
@@ -52,6 +55,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
         )
         .run(b.device_model ?? null, b.hardware_version ?? null, b.chip_id ?? null, b.current_version ?? null, now, b.device_id);
       for (const g of b.groups) addMembers(ctx.db, g, [b.device_id], now);
+      if (b.tags) setDeviceTags(ctx.db, b.device_id, b.tags, now); // absent: a re-registration keeps the operator's tags
       const d = getDevice(ctx.db, b.device_id)!;
       deviceEvent(ctx.db, b.device_id, now, before.registered ? "updated" : "registered", {
         device_model: d.device_model, hardware_version: d.hardware_version, current_version: d.current_version, groups: b.groups, rekeyed: true,
@@ -66,15 +70,16 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     config: { roles: READERS },
     schema: {
       tags: ["devices"],
-      querystring: { type: "object", properties: { ...paging, device_model: { type: "string", maxLength: 128 }, group: { type: "string", maxLength: 128 } } },
+      querystring: { type: "object", properties: { ...paging, device_model: { type: "string", maxLength: 128 }, group: { type: "string", maxLength: 128 }, tag: deviceTagSchema } },
       response: { 200: { type: "object", properties: { devices: { type: "array", items: deviceSchema }, total: { type: "integer" } } }, ...authErrors },
     },
   }, async (req) => {
-    const q = req.query as { limit: number; offset: number; device_model?: string; group?: string };
+    const q = req.query as { limit: number; offset: number; device_model?: string; group?: string; tag?: string };
     const where: string[] = [];
     const args: unknown[] = [];
     if (q.device_model) (where.push("device_model = ?"), args.push(q.device_model));
     if (q.group) (where.push("device_id IN (SELECT device_id FROM group_members WHERE group_name = ?)"), args.push(q.group));
+    if (q.tag) (where.push("EXISTS (SELECT 1 FROM json_each(devices.tags) WHERE value = ?)"), args.push(q.tag));
     const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
     const { rows, total } = pageOf<DeviceRow>(ctx.db, `devices ${w}`, "device_id", args, q.limit, q.offset);
     return { devices: rows.map((d) => deviceToApi(ctx.db, d)), total };
@@ -88,6 +93,23 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const d = getDevice(ctx.db, device_id);
     if (!d) throw notFound("device", device_id);
     return deviceToApi(ctx.db, d);
+  });
+
+  // The operator's tags (target_filter.tags picks devices by them): the whole list, replaced.
+  app.patch(ROUTES.device, {
+    config: { roles: WRITERS },
+    schema: {
+      tags: ["devices"], params: deviceParam,
+      body: { type: "object", additionalProperties: false, required: ["tags"], properties: { tags: deviceTagsSchema } },
+      response: { 200: deviceSchema, ...authErrors },
+    },
+  }, async (req) => {
+    const { device_id } = req.params as { device_id: string };
+    const { tags } = req.body as { tags: string[] };
+    if (!getDevice(ctx.db, device_id)) throw notFound("device", device_id);
+    setDeviceTags(ctx.db, device_id, tags, ctx.clock.now());
+    logEvent(ctx.log, "device_tagged", { device_id, tags: tags.join(","), by: principalOf(req).subject });
+    return deviceToApi(ctx.db, getDevice(ctx.db, device_id)!);
   });
 
   app.get(ROUTES.availableUpdates, {
