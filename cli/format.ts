@@ -53,7 +53,7 @@ export function updateLines(u: any): string[] {
 export function deviceLines(d: any, updates: any[]): string[] {
   const lines = [
     `${d.device_id}  model ${orDash(d.device_model)}  hardware ${orDash(d.hardware_version)}  version ${orDash(d.current_version)}`,
-    `  last contact ${orDash(d.last_contact_at)}${Array.isArray(d.groups) && d.groups.length > 0 ? `  groups ${d.groups.join(", ")}` : ""}`,
+    `  last contact ${orDash(d.last_contact_at)}${Array.isArray(d.groups) && d.groups.length > 0 ? `  groups ${d.groups.join(", ")}` : ""}${Array.isArray(d.tags) && d.tags.length > 0 ? `  tags ${d.tags.join(", ")}` : ""}`,
   ];
   const cu = d.current_update;
   if (cu) lines.push(`  updating: ${cu.update_id} ${cu.status} to ${cu.to_version} (${cu.progress_percentage ?? 0}%)`);

@@ -12,7 +12,7 @@ export const USAGE = `usage:
     Uploads an ESP32 app image; version and name come from its app descriptor (esp_app_desc_t),
     the model from --model or the one \`ota login --model\` stored.
   ota firmware list [--model MODEL]
-  ota campaign create --name NAME --firmware FIRMWARE_ID [--devices ID,…] [--groups NAME,…]
+  ota campaign create --name NAME --firmware FIRMWARE_ID [--devices ID,…] [--groups NAME,…] [--tags TAG,…]
                       [--strategy immediate|staged|canary|blue_green] [--batch-size N] [--max-concurrent N]
                       [--threshold PERCENT] [--min-sample N] [--auto-rollback] [--requires-approval]
                       [--rollout PERCENT] [--canary-percent PERCENT] [--canary-minutes N]
@@ -33,6 +33,9 @@ export const USAGE = `usage:
   ota device show ID
   ota device update ID --firmware FIRMWARE_ID [--force] [--priority low|normal|high|critical]
   ota device rollback ID [--version V] [--reason TEXT]
+  ota device tag ID (--set TAG,… | [--add TAG,…] [--remove TAG,…])
+    The operator's tags of a device (--set "" clears them); a campaign's target_filter.tags picks the
+    devices carrying all of its tags.
   ota events [--follow] [--campaign ID] [--device ID] [--type PREFIX] [--after EVENT_ID] [--limit N]
     The server's events, one line each, oldest first: a page of --limit (default 100) after --after
     (default 0); with --follow the new ones as they happen (from --after when given) until Ctrl-C,

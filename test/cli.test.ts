@@ -204,6 +204,20 @@ describe("ota device", () => {
     expect(rb.code).toBe(1); // d13 never installed anything newer
     expect(rb.stderr).toMatch(/^ota: [A-Z_]+: .+ \(HTTP 4\d\d\)\n$/);
   }, 30_000);
+
+  it("tag sets, adds and removes a device's tags; campaign create --tags targets the devices carrying them all", async () => {
+    const set = await ota("device", "tag", "d12", "--set", "site:x,beta");
+    expect([set.code, set.stdout]).toEqual([0, expect.stringContaining("tags beta, site:x")]);
+    const edited = JSON.parse((await ota("device", "tag", "d12", "--add", "floor=1", "--remove", "beta", "--json")).stdout);
+    expect(edited.tags).toEqual(["floor=1", "site:x"]);
+    const bad = await ota("device", "tag", "d12", "--set", "no spaces");
+    expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/^ota: [A-Z_]+: .+ \(HTTP 400\)\n$/)]);
+    expect((await ota("device", "tag", "d12", "--set", "a", "--add", "b")).code).toBe(2);
+    const c = JSON.parse((await ota("campaign", "create", "--name", "tagged", "--firmware", "fw_v1.3.0", "--tags", "site:x,floor=1", "--json")).stdout);
+    expect(c.target_filter).toEqual({ tags: ["site:x", "floor=1"] });
+    const preview = await api(h, "POST", `/api/v1/campaigns/${c.campaign_id}/preview`, asAdmin(h));
+    expect(preview.body.devices.map((d: any) => d.device_id)).toEqual(["d12"]);
+  }, 30_000);
 });
 
 describe("ota events --follow", () => {

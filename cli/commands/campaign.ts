@@ -11,7 +11,7 @@ const STATUSES = ["created", "scheduled", "in_progress", "paused", "completed", 
 const COMMANDS = "create, list, show, approve, start, resume, pause, cancel, rollback, watch";
 
 const CREATE_OPTIONS: Options = {
-  name: { type: "string" }, firmware: { type: "string" }, devices: { type: "string" }, groups: { type: "string" },
+  name: { type: "string" }, firmware: { type: "string" }, devices: { type: "string" }, groups: { type: "string" }, tags: { type: "string" },
   strategy: { type: "string" }, "batch-size": { type: "string" }, "max-concurrent": { type: "string" },
   threshold: { type: "string" }, "min-sample": { type: "string" }, "auto-rollback": { type: "boolean" },
   "requires-approval": { type: "boolean" }, rollout: { type: "string" }, "canary-percent": { type: "string" },
@@ -70,7 +70,8 @@ async function create(cmd: Command, topic: string[]): Promise<number> {
   if (strategy !== undefined && !STRATEGIES.includes(strategy)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(", ")}`, topic);
   const devices = list(v, "devices");
   const groups = list(v, "groups");
-  if (!devices?.length && !groups?.length) throw new UsageError("campaign create needs --devices ID,… or --groups NAME,…", topic);
+  const tags = list(v, "tags");
+  if (!devices?.length && !groups?.length && !tags?.length) throw new UsageError("campaign create needs --devices ID,…, --groups NAME,… or --tags TAG,…", topic);
   const body: Record<string, unknown> = {
     name: required(v, "name", topic),
     firmware_id: required(v, "firmware", topic),
@@ -78,6 +79,8 @@ async function create(cmd: Command, topic: string[]): Promise<number> {
     deployment_strategy: strategy,
     target_devices: devices,
     target_groups: groups,
+    // Tags are a live filter: devices tagged after the start join the campaign.
+    target_filter: tags?.length ? { tags } : undefined,
     batch_size: num(v, "batch-size", topic, 1, 100000),
     max_concurrent_updates: num(v, "max-concurrent", topic, 1, 100000),
     failure_threshold_percent: num(v, "threshold", topic, 0, 100, false),

@@ -1,5 +1,5 @@
-// ota device show|update|rollback.
-import { num, parseCommand, required, str } from "../args";
+// ota device show|update|rollback|tag.
+import { list, num, parseCommand, required, str } from "../args";
 import { deviceLines, updateLines } from "../format";
 import { commandOf, type Io, show } from "../io";
 import { UsageError } from "../usage";
@@ -37,5 +37,19 @@ export async function device(sub: string | undefined, args: string[], io: Io): P
     show(cmd, u, () => updateLines(u));
     return 0;
   }
-  throw new UsageError(sub === undefined ? "device needs a command: show, update, rollback" : `unknown device command ${JSON.stringify(sub)}`, ["device"]);
+  if (sub === "tag") {
+    const parsed = parseCommand(args, topic, { set: { type: "string" }, add: { type: "string" }, remove: { type: "string" } }, ["ID"]);
+    const cmd = commandOf(parsed, io);
+    const [set, add, remove] = [list(cmd.values, "set"), list(cmd.values, "add"), list(cmd.values, "remove")];
+    if (!set && !add && !remove) throw new UsageError("device tag needs --set, --add or --remove", topic);
+    if (set && (add || remove)) throw new UsageError("--set replaces every tag: use it alone, or --add and --remove", topic);
+    const path = devicePath(cmd.positionals[0]!);
+    // --add/--remove start from the tags the server has now (the PATCH replaces the whole list).
+    const before: string[] = set ?? (await cmd.client().get(path)).tags ?? [];
+    const tags = [...before, ...(add ?? [])].filter((t) => !remove?.includes(t));
+    const d = await cmd.client().request("PATCH", path, { tags });
+    show(cmd, d, () => deviceLines(d, []));
+    return 0;
+  }
+  throw new UsageError(sub === undefined ? "device needs a command: show, update, rollback, tag" : `unknown device command ${JSON.stringify(sub)}`, ["device"]);
 }
