@@ -31,8 +31,6 @@ export class Installer {
   private cancelling: { updateId: string; controller: Controller } | null = null;
   private lastProgress = -1;
   private lastProgressAt = 0;
-  /** When the application first deferred the update it defers (in memory: a reboot starts the bound again). */
-  private deferredSince: { updateId: string; at: number } | null = null;
   /** Why an offered delta is not used (reported with the first "downloading"). */
   private deltaRefused: string | null = null;
 
@@ -81,14 +79,17 @@ export class Installer {
     return this.download({ phase: "downloading", ...ref, offset: 0, downloadAttempts: 0, ...(delta ? { delta: PATCH_START } : {}) });
   }
 
-  /** The application's "busy until…": reported as deferred (not a failure) until maxDeferralMs after the first one. */
+  /** The application's "busy until…": reported as deferred (not a failure) until maxDeferralMs after the first
+   * one, which the journal keeps so that a reboot does not start the bound again. */
   private async defer(m: UpdateManifest): Promise<boolean> {
     const { ctx } = this;
     const now = ctx.ports.clock.now();
     const busy = await ctx.config.deferUpdate({ updateId: m.update_id, version: m.version, mandatory: m.mandatory });
-    const since = this.deferredSince?.updateId === m.update_id ? this.deferredSince.at : now;
+    const first = ctx.state.deferredSince(m.update_id);
+    // A clock that went back (a reboot before time sync) restarts the bound rather than deferring for ever.
+    const since = first !== undefined && first <= now ? first : now;
     if (!busy || busy.until <= now || now - since >= ctx.config.maxDeferralMs) return false;
-    this.deferredSince = { updateId: m.update_id, at: since };
+    if (since !== first) ctx.state.recordDeferral(m.update_id, since);
     ctx.ports.log.log("info", "update deferred by the application", { update_id: m.update_id, reason: busy.reason });
     ctx.outbox.add(m.update_id, { status: "deferred", reason: busy.reason.slice(0, 300), deferred_until: new Date(busy.until).toISOString(), timestamp: ctx.timestamp() });
     await ctx.outbox.flush();

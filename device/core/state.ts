@@ -69,6 +69,7 @@ const FLOOR_KEY = "ota.secure_floor";
 const BOOTS_KEY = "ota.boots";
 const APPLIED_KEY = "ota.applied";
 const TRUST_KEY = "ota.trust";
+const DEFERRED_KEY = "ota.deferred";
 /** Update ids remembered as applied. Older ones are still refused by the issued_at floor, so a few suffice;
  * at most 8 × 64 characters, as every journal commit rewrites the whole map. */
 export const APPLIED_IDS_MAX = 8;
@@ -122,6 +123,25 @@ export class StateStore {
     ids.push(m.update_id);
     const t = Math.max(a.newestIssuedMs, Date.parse(m.issued_at) || 0);
     this.storage.set(APPLIED_KEY, JSON.stringify({ t, ids: ids.slice(-APPLIED_IDS_MAX) }));
+  }
+
+  /** When the application first deferred update `updateId` (device clock, ms), if it did. */
+  deferredSince(updateId: string): number | undefined {
+    const raw = this.storage.get(DEFERRED_KEY);
+    if (!raw) return undefined;
+    try {
+      const o = JSON.parse(raw) as { id?: unknown; t?: unknown };
+      return o.id === updateId && typeof o.t === "number" && Number.isFinite(o.t) ? o.t : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** One record, for the latest deferred update only (≤ 64-character id and a time), written at its first
+   * deferral and not on every check that defers it again: the maximum deferral outlives a reboot at the cost
+   * of one journal commit per deferred update. */
+  recordDeferral(updateId: string, at: number) {
+    this.storage.set(DEFERRED_KEY, JSON.stringify({ id: updateId, t: at }));
   }
 
   /** The trusted key set a signed key list installed (release-keys.ts encodes it); undefined = the baked-in keys.

@@ -7,6 +7,7 @@
 //             set and the chunk follows as the next message, by itself
 //   reply:    [u8 0][result]  |  [u8 1][error]              (sync calls; async ones reply [u8 0] at once)
 //   push:     [u8 kind][...]  host → XS: a timer fired, an MQTT message, an async call completed, a run
+import type { DeferHook, Deferral } from "../../device/core/config";
 import type { AppDescription, HttpRequest, HttpResponse, ImageState, LogLevel, Slot } from "../../device/core/ports";
 import type { ByteReader, ByteWriter, Codec } from "./codec";
 import { bool, bulk, bytes, f64, json, none, nullable, oneOf, str, tuple, u32 } from "./codec";
@@ -30,6 +31,7 @@ const slot: Codec<Slot> = {
 /** A handle the host keeps for the agent (an open slot, a stream, a hash), with what the agent must know of it. */
 const handle = tuple<[number, number]>(u32, u32);
 const headers = json<Record<string, string>>();
+type DeferOffer = Parameters<DeferHook>[0];
 
 export const CALLS = {
   "ota.chipId": sync(tuple(), u32),
@@ -75,6 +77,8 @@ export const CALLS = {
   "clock.clearTimeout": sync(tuple<[number]>(u32), none),
   /** An application hook (self-test check, update command) of the host's configuration. */
   "hook.run": later(tuple<[string, string, unknown[]]>(str, str, json<unknown[]>()), json<unknown>()),
+  /** The application's deferUpdate hook (busy until…, or null), when the host's configuration has one. */
+  "hook.defer": later(tuple<[DeferOffer]>(json<DeferOffer>()), json<Deferral | null>()),
   "restart": sync(tuple<[string]>(str), none),
   "log": sync(tuple<[LogLevel, string, Record<string, string | number | boolean | null> | null]>(oneOf(LOG_LEVELS), str, json()), none),
   /** The agent finished a run the host asked for (push `run`): [run ticket, result or error]. */

@@ -106,12 +106,13 @@ export class XsAgent {
     this.worker = new XsWorker((m) => this.onCall(m));
     this.idleMeter = await this.worker.evaluate(await agentBundle());
     if (this.options.sampleLiveSlotsEvery) this.idleHeapCount = (await this.worker.evaluate("gc()")).currentHeapCount;
-    const { selfTests, commands, ...plain } = this.config;
+    const { selfTests, commands, deferUpdate, ...plain } = this.config;
     this.ports.mqtt?.onMessage((topic, payload) => void this.push(PUSH.mqtt, (w) => (w.str(topic), w.str(payload))));
     const config: WireConfig = {
       ...plain,
       selfTests: Object.keys(selfTests ?? {}),
       commands: Object.keys(commands ?? {}),
+      hasDeferHook: deferUpdate !== undefined,
       hasMqtt: Boolean(this.ports.mqtt),
       nativeEd25519: this.options.nativeEd25519 ?? true,
     };
@@ -328,6 +329,7 @@ export class XsAgent {
         if (!fn) throw new Error(`no ${kind} hook ${name}`);
         return (await fn(...args)) ?? null;
       },
+      "hook.defer": async (offer) => (await this.config.deferUpdate?.(offer)) ?? null,
       "restart": (reason) => restart.restart(reason),
       "log": (level, message, fields) => log.log(level, message, fields ?? undefined),
       "run.done": (ticket, ok, payload) => {

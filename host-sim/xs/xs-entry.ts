@@ -161,7 +161,14 @@ function hookProxy(kind: string, name: string) {
 
 let agent: Agent | null = null;
 
-export type WireConfig = Omit<AgentConfig, "selfTests" | "commands"> & { selfTests: string[]; commands: string[]; hasMqtt: boolean; nativeEd25519: boolean };
+/** The agent's configuration as it crosses into XS: hooks (functions) stay on the host, named or flagged here. */
+export type WireConfig = Omit<AgentConfig, "selfTests" | "commands" | "deferUpdate"> & {
+  selfTests: string[];
+  commands: string[];
+  hasDeferHook: boolean;
+  hasMqtt: boolean;
+  nativeEd25519: boolean;
+};
 
 function ports(c: WireConfig): Ports {
   ota.chipId = call("ota.chipId");
@@ -185,7 +192,8 @@ function run(what: string, args: unknown): Promise<unknown> {
       const { options, config } = args as { options: { poll?: boolean; mqtt?: boolean }; config: WireConfig };
       const selfTests = Object.fromEntries(config.selfTests.map((n) => [n, hookProxy("selfTest", n)]));
       const commands = Object.fromEntries(config.commands.map((n) => [n, hookProxy("command", n)]));
-      agent = new Agent({ ...config, selfTests, commands }, ports(config));
+      const deferUpdate: AgentConfig["deferUpdate"] = config.hasDeferHook ? (offer) => callAsync("hook.defer", offer) : undefined;
+      agent = new Agent({ ...config, selfTests, commands, ...(deferUpdate ? { deferUpdate } : {}) }, ports(config));
       return agent.start(options);
     }
     case "check":
