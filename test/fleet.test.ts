@@ -136,7 +136,7 @@ describe("ota-sim fleet: a release that crash-reboots after confirming", () => {
   });
   afterAll(async () => h?.close());
 
-  it("the metric trigger (crash reboots against the 1.0.0 baseline) stops the campaign (paused, or failed once nothing is left to dispatch) and rolls the release back", async () => {
+  it("the metric trigger (crash reboots against the 1.0.0 baseline) pauses the canary and rolls back every device that took the release", async () => {
     const { buildAppImage } = await import("../esp-image/app-image");
     const { uploadFirmware } = await import("./server/harness");
     const child = spawn(process.execPath, ["bin/ota-sim.js", "fleet", "--devices", "8", "--server", h.server.url, "--token", h.admin, "--prefix", "cr-",
@@ -150,7 +150,7 @@ describe("ota-sim fleet: a release that crash-reboots after confirming", () => {
       for (;;) {
         const v = await fn();
         if (v) return v;
-        if (Date.now() > end) throw new Error(`${what} did not happen:\n${out.slice(-600)}\n${JSON.stringify((await api(h, "GET", "/api/v1/campaigns", asAdmin(h))).body.campaigns?.map((c: any) => c.campaign_id))}\n${h.logs.filter((l) => /rollback|update_failed|cancel/.test(l)).slice(-30).join("")}`);
+        if (Date.now() > end) throw new Error(`${what} did not happen:\n${out.slice(-600)}\n${h.logs.filter((l) => /rollback|update_failed|cancel|campaign_/.test(l)).slice(-30).join("")}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     };
@@ -159,10 +159,12 @@ describe("ota-sim fleet: a release that crash-reboots after confirming", () => {
       await uploadFirmware(h, { version: "1.0.0", device_model: "ESP32-DEVKIT" }, buildAppImage({ version: "1.0.0", size: 64 * 1024 })); // the rollback target
       const fw = await uploadFirmware(h, { version: "1.1.0", device_model: "ESP32-DEVKIT" }, buildAppImage({ version: "1.1.0", size: 64 * 1024 }));
       const ids = Array.from({ length: 8 }, (_, i) => `cr-${String(i + 1).padStart(3, "0")}`);
+      // A canary of 4 whose soak outlasts the test (the server's clock is manual and stands still): the other 4 stay
+      // on 1.0.0 as the baseline, and the trigger must act on the canary's health reports alone.
       const created = await api(h, "POST", "/api/v1/campaigns", { ...asAdmin(h), body: {
-        name: "crashy", firmware_id: fw.firmware_id, target_devices: ids, deployment_strategy: "staged", batch_size: 4, auto_rollback: true,
-        rollback_triggers: ["metric_threshold"], failure_threshold_percent: 20,
-        health_check_config: { soak_minutes: 60, metric_rules: [{ metric: "crash_reboots", max: 0, min_sample: 2 }] },
+        name: "crashy", firmware_id: fw.firmware_id, target_devices: ids, deployment_strategy: "canary", canary_percentage: 50, canary_duration_minutes: 5,
+        auto_rollback: true, rollback_triggers: ["metric_threshold"], failure_threshold_percent: 20,
+        health_check_config: { soak_minutes: 60, metric_rules: [{ metric: "crash_reboots", max: 0, min_sample: 4 }] },
       } });
       expect(created.status, JSON.stringify(created.body)).toBe(201);
       expect(created.body.warnings).toEqual([]);
@@ -170,21 +172,29 @@ describe("ota-sim fleet: a release that crash-reboots after confirming", () => {
       await api(h, "POST", `/api/v1/campaigns/${id}/start`, asAdmin(h));
       const c = await until("the trigger", async () => {
         const body = (await api(h, "GET", `/api/v1/campaigns/${id}`, asAdmin(h))).body;
-        return body.status === "paused" || body.status === "failed" ? body : null;
+        return body.status !== "in_progress" ? body : null;
       });
-      expect(c.pause_reason).toMatch(/^metric crash_reboots <= 0: \d+ of \d+ devices on the release out of range .* vs 0 of \d+ on the previous version/);
+      expect(c.status).toBe("paused");
+      expect(c.pause_reason).toMatch(/^metric crash_reboots <= 0: [1-4] of 4 devices on the release out of range .* vs 0 of 4 on the previous version/);
       const events = (await api(h, "GET", `/api/v1/stats/campaigns/${id}`, asAdmin(h))).body.events;
-      expect(events.find((e: any) => e.type === "threshold_crossed").detail).toMatchObject({ trigger: "metric_threshold", rule: "crash_reboots <= 0" });
-      // Every device that took 1.1.0 goes back to 1.0.0 (the factory image runs healthy on every board).
+      const fired = events.find((e: any) => e.type === "threshold_crossed").detail;
+      expect(fired).toMatchObject({ trigger: "metric_threshold", rule: "crash_reboots <= 0", sample: 4, observed: { baseline_out_of_range: 0, baseline_sample: 4 } });
+      expect(fired.observed.release_out_of_range).toBeGreaterThan(0);
+      expect(fired.observed.worst).toBeGreaterThan(0);
+      // Every device that took 1.1.0 (the canary) goes back to 1.0.0 (the factory image runs healthy on every board);
+      // the rest never received it.
+      const rowsNow = async () => (await api(h, "GET", `/api/v1/campaigns/${id}/devices`, asAdmin(h))).body.devices as { device_id: string; stage: number; state: string; rollback_update_id: string | null }[];
+      const canary = (await rowsNow()).filter((r) => r.stage === 0).map((r) => r.device_id);
+      expect(canary).toHaveLength(4);
       await until("the rollback", async () => {
         const devs = (await api(h, "GET", "/api/v1/devices?limit=100", asAdmin(h))).body.devices as { device_id: string; current_version: string }[];
-        return devs.filter((d) => d.device_id.startsWith("cr-")).every((d) => d.current_version === "1.0.0");
+        return devs.filter((d) => d.device_id.startsWith("cr-")).every((d) => d.current_version === "1.0.0") && (await rowsNow()).filter((r) => r.stage === 0).every((r) => r.state === "rolled_back");
       });
-      const rows = (await api(h, "GET", `/api/v1/campaigns/${id}/devices`, asAdmin(h))).body.devices as { state: string; rollback_update_id: string | null }[];
-      expect(rows.filter((r) => r.rollback_update_id).length).toBeGreaterThan(0);
-      expect(rows.filter((r) => r.rollback_update_id).every((r) => r.state === "rolled_back")).toBe(true);
-      const reports = (await api(h, "GET", "/api/v1/devices/cr-001/health", asAdmin(h))).body.reports as { reset_reason: string }[];
-      expect(reports.length).toBeGreaterThan(0);
+      const rows = await rowsNow();
+      expect(rows.filter((r) => r.stage === 0).every((r) => r.rollback_update_id !== null)).toBe(true);
+      expect(rows.filter((r) => r.stage !== 0).map((r) => r.state)).toEqual(["pending", "pending", "pending", "pending"]);
+      const reports = (await api(h, "GET", `/api/v1/devices/${canary[0]}/health`, asAdmin(h))).body.reports as { version: string }[];
+      expect(reports.some((r) => r.version === "1.1.0")).toBe(true);
     } finally {
       child.kill("SIGINT");
       expect(await exited).toBe(0);
