@@ -9,6 +9,39 @@ import { NetResolver } from "./net-resolver";
 import { connectionFailure, PinnedCas, tlsSocketOptions, type TlsFault } from "./tls-socket";
 import { parseUrl } from "./url";
 
+// The client as examples/io/tcp/mqttclient/mqttclient.js is: the SDK's typing of it
+// (typings/embedded_network/mqtt/client.d.ts, the one mcconfig's tsc sees) passes onControl an opcode before the
+// message (the client passes only the message, mqttclient.js:727) and lets write() take no null data (control packets).
+interface ControlMessage {
+  operation: number;
+  /** SUBACK: the granted QoS of each topic. */
+  payload?: number[];
+}
+interface ConnectionOptions {
+  host: string;
+  port: number;
+  id: string;
+  user?: string;
+  password?: string;
+  clean: boolean;
+  /** ms; 0 sends no PINGREQ. */
+  keepalive: number;
+  dns: { io: unknown };
+  socket: Record<string, unknown>;
+  onControl: (message: ControlMessage) => void;
+  /** `topic` and `byteLength` on a message's first fragment; `more` while fragments follow. */
+  onReadable: (count: number, info: { more: boolean; topic?: string; byteLength?: number }) => void;
+  /** No argument: a socket error, a refused CONNACK, a protocol error or a missed PINGRESP; the client has closed. */
+  onError: () => void;
+}
+interface Connection {
+  read(count: number): ArrayBuffer | undefined;
+  /** Throws "overflow" when the packet does not fit what the socket takes now. */
+  write(data: ArrayBuffer | null, options: { operation?: number; topic?: string; QoS?: number; items?: { topic: string; QoS: number }[] }): number;
+  close(): void;
+}
+const Client = MQTTClient as unknown as new (options: ConnectionOptions) => Connection;
+
 /** Messages above this are read and dropped unassembled: the agent's notifications are at most 1 KiB. */
 const MESSAGE_MAX_BYTES = 4096;
 /** SUBACK's code for a refused subscription. */
@@ -40,7 +73,7 @@ const asError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
 export class EspMqttPort implements MqttPort {
   #options: EspMqttOptions;
   #cas: PinnedCas | null;
-  #client: MQTTClient | undefined;
+  #client: Connection | undefined;
   #ready = false;
   #inbound: Inbound | undefined;
   #handler: ((topic: string, payload: string) => void) | undefined;
@@ -77,7 +110,7 @@ export class EspMqttPort implements MqttPort {
         settle(e);
       };
       const timer = Timer.set(() => fail(new Error("MQTT connect timeout")), o.connectTimeoutMs ?? 15_000);
-      const client: MQTTClient = new MQTTClient({
+      const client: Connection = new Client({
         host: u.host,
         port: u.port,
         id: o.clientId,
@@ -139,7 +172,7 @@ export class EspMqttPort implements MqttPort {
 
   /** A message arrives in fragments; the first names its topic and whole length. Every byte is read, or the client
    * stops parsing. */
-  #receive(client: MQTTClient, count: number, topic: string | undefined, byteLength: number | undefined, more: boolean): void {
+  #receive(client: Connection, count: number, topic: string | undefined, byteLength: number | undefined, more: boolean): void {
     if (topic !== undefined) this.#inbound = { topic, byteLength: byteLength ?? 0, chunks: [] };
     const inbound = this.#inbound;
     const piece = client.read(count);
