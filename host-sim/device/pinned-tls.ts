@@ -6,6 +6,8 @@ import type { TlsErrorCode } from "../../device/protocol/errors";
 export interface PinnedTls {
   /** PEM certificates of the CAs the device trusts (1 or 2). */
   cas: string[];
+  /** The device's own certificate and key (PEM), presented when the server asks (mutual TLS). */
+  clientCert?: { cert: string; key: string };
 }
 
 export class TlsRefusedError extends Error {
@@ -20,9 +22,9 @@ export function checkPinnedCas(cas: string[]): void {
   for (const pem of cas) if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new Error("a pinned CA must be a PEM certificate");
 }
 
-/** Options for https.request / tls.connect that trust the pinned CAs only. */
-export function pinnedTlsOptions(tls: PinnedTls): { ca: string[]; rejectUnauthorized: true } {
-  return { ca: tls.cas, rejectUnauthorized: true };
+/** Options for https.request / tls.connect that trust the pinned CAs only (and present the client certificate). */
+export function pinnedTlsOptions(tls: PinnedTls): { ca: string[]; rejectUnauthorized: true; cert?: string; key?: string } {
+  return { ca: tls.cas, rejectUnauthorized: true, ...(tls.clientCert ? { cert: tls.clientCert.cert, key: tls.clientCert.key } : {}) };
 }
 
 /** TLS_REQUIRED for a URL that would travel in clear while CAs are pinned; null when the URL may be used. */
