@@ -49,7 +49,9 @@ const EXPIRED = new Set(["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"]);
 /** The refusal a Node TLS error stands for, or null for an error that is not about TLS (a reset, a timeout). */
 export function tlsRefusal(e: unknown, url: string): TlsRefusedError | null {
   if (e instanceof TlsRefusedError) return e;
-  const code = (e as NodeJS.ErrnoException | null)?.code ?? "";
+  // Node's TLS codes are strings; mqtt.js gives a refused CONNACK its numeric return code.
+  const raw: unknown = (e as NodeJS.ErrnoException | null)?.code;
+  const code = typeof raw === "string" ? raw : "";
   const host = hostOf(url);
   const reason = (e as Error).message;
   if (UNTRUSTED.has(code)) return new TlsRefusedError("TLS_UNTRUSTED_CA", `${host} presented a certificate no pinned CA signed (${reason})`);
