@@ -24,6 +24,15 @@ describe("ota-server device-cert", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it("the server's mutual TLS flags need TLS, and one CA", () => {
+    const log = ["--log-file", join(dataDir, "server.log"), "--port", "0", "--no-mqtt"];
+    const plain = run("--host", "127.0.0.1", "--device-certs", ...log);
+    expect(plain.status).toBe(2);
+    expect(plain.stderr).toMatch(/--device-certs and --tls-client-ca need TLS/);
+    const both = run("--insecure-http", "--device-certs", "--tls-client-ca", "ca.pem", ...log);
+    expect(both.status).toBe(2);
+  });
+
   it("issues a certificate naming the device, signed by the data dir's CA, recorded as its credential", () => {
     // The CA a first start generates (the shared test one, to spare an RSA key generation).
     const t = testTls();
