@@ -47,7 +47,9 @@ export async function runServer(values: CliValues): Promise<void> {
   const logger = pino({ level: values["log-level"] ?? "info" }, logDestination(format, sinks));
 
   const host = values.host ?? "0.0.0.0";
-  const tls = tlsOf(values, dataDir, host);
+  const identity = tlsOf(values, dataDir, host);
+  const tls = identity ? { ...identity, clientCa: clientCaOf(values, identity) } : null;
+  if (!tls && (values["device-certs"] || values["tls-client-ca"])) throw new CliError("--device-certs and --tls-client-ca need TLS: drop --insecure-http, or use a non-loopback --host");
 
   let server;
   try {
@@ -85,6 +87,7 @@ export async function runServer(values: CliValues): Promise<void> {
   if (tls) {
     const pin = tls.dir ? `; devices pin the CA ${join(tls.dir, "ca.pem")}${tls.created ? ", generated now" : ""}` : "";
     process.stdout.write(`ota-server TLS: certificate SHA-256 ${tls.fingerprint}${pin}\n`);
+    if (tls.clientCa) process.stdout.write("ota-server mutual TLS: a device certificate (ota-server device-cert DEVICE_ID) stands for its device\n");
     logger.info({ event: "ota_server_tls", fingerprint: tls.fingerprint, ca: tls.dir ? join(tls.dir, "ca.pem") : null }, `ota_server_tls fingerprint=${tls.fingerprint}`);
   }
   process.stdout.write(`ota-server ready: ${server.url} (log ${logFile}, pid ${process.pid})\n`);
@@ -139,6 +142,22 @@ function tlsOf(values: CliValues, dataDir: string, host: string): (TlsIdentity &
   if (values["insecure-http"] || isLoopbackHost(host)) return null;
   const publicHost = values["public-url"] ? new URL(values["public-url"]).hostname.replace(/^\[|\]$/g, "") : null;
   return loadOrCreateTls(join(dataDir, "tls"), defaultHosts([host, ...(publicHost ? [publicHost] : [])]));
+}
+
+/** The CA whose device certificates stand for devices (mutual TLS), or null when off (the default). */
+function clientCaOf(values: CliValues, tls: TlsIdentity): string | null {
+  const file = values["tls-client-ca"];
+  if (file && values["device-certs"]) throw new CliError("--device-certs trusts the generated CA, --tls-client-ca your own: give one");
+  if (file) {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (e) {
+      throw new CliError(`--tls-client-ca: ${(e as Error).message}`, null, 1, "give the PEM certificate of the CA that issues device certificates");
+    }
+  }
+  if (!values["device-certs"]) return null;
+  if (!tls.ca) throw new CliError("--device-certs uses the generated CA, and --tls-cert brings your own certificate: give --tls-client-ca");
+  return tls.ca;
 }
 
 function portArg(value: string | undefined, name: string, fallback: number): number {

@@ -6,7 +6,7 @@ const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--pub
              [--mqtt-port 1883 | --mqtt-url mqtt://host:port | --no-mqtt]
              [--dev-tokens [--auth-port 8202]] [--device-allow-list] [--distinct-approver]
              [--signing-key FILE] [--pid-file PATH]
-             [--tls-cert FILE --tls-key FILE | --insecure-http]
+             [--tls-cert FILE --tls-key FILE | --insecure-http] [--device-certs | --tls-client-ca FILE]
              [--log-dir logs] [--log-file PATH] [--log-format text|json] [--log-level info]
              [--log-max-mb 10] [--quiet]
              [--max-upload-mb 32] [--manifest-ttl SECONDS] [--default-timeout-minutes 0]
@@ -20,7 +20,10 @@ const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--pub
     --cdn-url: manifests send devices to this mirror of the server's download paths, with
     --cdn-fallback-url (default: this server) for a device to switch to after a failure.
     REST, MQTT and dev tokens speak TLS with --tls-cert/--tls-key, or else with a private CA and certificate
-    generated into <data-dir>/tls/ (devices pin tls/ca.pem); plain only on a loopback --host or with --insecure-http.`;
+    generated into <data-dir>/tls/ (devices pin tls/ca.pem); plain only on a loopback --host or with --insecure-http.
+    --device-certs: mutual TLS: HTTPS and MQTTS ask for a client certificate, and one the generated CA issued to a
+    device (\`ota-server device-cert\`) stands for that device instead of an API key; --tls-client-ca: the same with
+    your own CA issuing them. Off by default; operators keep their API keys and tokens.`;
 const WAIT = `  ota-server wait [--port 8221 | --url URL] [--cacert FILE] [--timeout 30]
     Returns once GET /health answers (exit 1 after the timeout): start a server with \`&\`, then wait.
     An https URL is verified against --cacert (default <data-dir>/tls/ca.pem).`;
@@ -34,6 +37,11 @@ const API_KEY = `  ota-server api-key create --role admin|operator|viewer [--nam
   ota-server api-key revoke KEY_ID [--data-dir DIR]
     create prints a new key once (and its key_id); list shows every key by key_id, never the key itself;
     revoke refuses the key from then on and closes its MQTT sessions within a second, server running or not.`;
+const DEVICE_CERT = `  ota-server device-cert DEVICE_ID [--out DIR] [--data-dir DIR]
+    Issues a client certificate for the device from the CA generated in <data-dir>/tls/ and writes
+    DIR/DEVICE_ID.pem and DIR/DEVICE_ID-key.pem (default DIR: .); with --device-certs it stands for the device.
+    Issuing again revokes the device's earlier certificates; it is listed by \`api-key list\` (key_prefix x509:)
+    and refused once that key_id or the device (POST /api/v1/devices/{id}/revoke) is revoked.`;
 
 export const USAGE = `usage:
 ${RUN}
@@ -41,11 +49,12 @@ ${WAIT}
 ${STOP}
 ${KEYS}
 ${API_KEY}
+${DEVICE_CERT}
 
 The data dir defaults to $OTA_DATA_DIR or ./.ota-data; the ports to $OTA_PORT, $OTA_MQTT_PORT, $OTA_AUTH_PORT
 or 8221, 1883, 8202. JWT secret: $OTA_JWT_SECRET or <data-dir>/jwt-secret.`;
 
-export const HELP = { wait: `usage:\n${WAIT}`, stop: `usage:\n${STOP}`, keys: `usage:\n${KEYS}`, "api-key": `usage:\n${API_KEY}` };
+export const HELP = { wait: `usage:\n${WAIT}`, stop: `usage:\n${STOP}`, keys: `usage:\n${KEYS}`, "api-key": `usage:\n${API_KEY}`, "device-cert": `usage:\n${DEVICE_CERT}` };
 
 /** A user error: one line on stderr, a hint, exit code 2 (usage) or 1. */
 export class CliError extends Error {
@@ -69,6 +78,7 @@ const OPTIONS = {
   url: { type: "string" }, timeout: { type: "string" }, cacert: { type: "string" },
   "release-key": { type: "string", multiple: true }, "require-release-signature": { type: "boolean" },
   "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "insecure-http": { type: "boolean" },
+  "device-certs": { type: "boolean" }, "tls-client-ca": { type: "string" }, out: { type: "string" },
   role: { type: "string" }, name: { type: "string" }, help: { type: "boolean", short: "h" },
 } as const;
 

@@ -1,12 +1,14 @@
-// ota-server CLI: run the server, wait for it, stop it, manage signing keys and API keys.
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+// ota-server CLI: run the server, wait for it, stop it, manage signing keys, API keys and device certificates.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { isValidDeviceId } from "../device/protocol";
 import { ApiKeyStore } from "./auth/api-keys";
 import { ROLES, type Role } from "./auth/principal";
 import { CliError, type CliValues, dataDirOf, HELP, parse, USAGE } from "./cli-usage";
 import { systemClock } from "./clock";
 import { openDb } from "./db";
 import { KeyStore } from "./signing/keystore";
+import { fingerprint256, issueDeviceCert } from "./tls";
 
 function openStores(values: CliValues) {
   const dir = dataDirOf(values);
@@ -65,6 +67,30 @@ function apiKeyCommand(values: CliValues, sub: string | undefined, arg: string |
   }
 }
 
+/** Issues a device's client certificate from the generated CA and records it as the device's credential. */
+function deviceCertCommand(values: CliValues, deviceId: string | undefined): void {
+  if (!deviceId || !isValidDeviceId(deviceId)) throw new CliError(`device-cert needs a DEVICE_ID (1-128 of A-Z a-z 0-9 . _ : -), not ${JSON.stringify(deviceId ?? "")}`, "device-cert");
+  const tlsDir = join(dataDirOf(values), "tls");
+  if (!existsSync(join(tlsDir, "ca.pem")) || !existsSync(join(tlsDir, "ca-key.pem"))) {
+    throw new CliError(`no generated CA in ${tlsDir}`, "device-cert", 1, "start ota-server once with TLS and without --tls-cert: it generates the CA there");
+  }
+  const ca = { cert: readFileSync(join(tlsDir, "ca.pem"), "utf8"), key: readFileSync(join(tlsDir, "ca-key.pem"), "utf8") };
+  const { cert, key } = issueDeviceCert(ca, deviceId);
+  const out = resolve(values.out ?? ".");
+  mkdirSync(out, { recursive: true });
+  const certFile = join(out, `${deviceId}.pem`);
+  const keyFile = join(out, `${deviceId}-key.pem`);
+  writeFileSync(keyFile, key, { mode: 0o600 });
+  writeFileSync(certFile, cert);
+  const db = openStores(values);
+  try {
+    const info = new ApiKeyStore(db, systemClock).addDeviceCert(deviceId, fingerprint256(cert));
+    console.log(JSON.stringify({ device_id: deviceId, cert: certFile, key: keyFile, fingerprint: fingerprint256(cert), key_id: info.key_id }, null, 2));
+  } finally {
+    db.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   const [cmd, sub, arg] = positionals;
@@ -75,6 +101,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === "keys") keysCommand(values, sub, arg);
   else if (cmd === "api-key") apiKeyCommand(values, sub, arg);
+  else if (cmd === "device-cert") deviceCertCommand(values, sub);
   else if (cmd === "wait" || cmd === "stop") {
     // Loaded here so the run path does not pay for them (and the other way round).
     const control = await import("./cli-control");

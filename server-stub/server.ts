@@ -9,6 +9,7 @@ import { buildApp, installErrorHandling, type EventsRuntime } from "./app";
 import { DEFAULT_RATE_LIMITS, installRateLimit, type RateLimits } from "./limits/rate-limit";
 import { DEFAULT_REQUEST_LIMITS, fastifyLimits, type RequestLimits } from "./limits/request-limits";
 import { ApiKeyStore } from "./auth/api-keys";
+import { clientCertOptions } from "./auth/device-certs";
 import { installAuth } from "./auth/hook";
 import { loadJwtSecret, TokenService } from "./auth/tokens";
 import { CampaignEngine } from "./campaigns/engine";
@@ -72,8 +73,9 @@ export interface ServerOptions {
   requireReleaseSignature?: boolean;
   /** Build and offer delta patches (default true; false: every device downloads full images). */
   deltas?: boolean;
-  /** HTTPS and MQTT over TLS with this certificate and key (PEM); plain listeners without it. */
-  tls?: { cert: string; key: string } | null;
+  /** HTTPS and MQTT over TLS with this certificate and key (PEM); plain listeners without it. `clientCa`: ask clients
+   * for a certificate, and let one this CA issued to a device stand for it (mutual TLS, auth/device-certs.ts). */
+  tls?: { cert: string; key: string; clientCa?: string | null } | null;
 }
 
 export interface OtaServer {
@@ -182,7 +184,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   const stopDispatch = webhooks.start(hub);
   opened.push(() => (stopDispatch(), webhooks.close()));
 
-  const https = opts.tls ? { cert: opts.tls.cert, key: opts.tls.key } : null;
+  const https = opts.tls ? { cert: opts.tls.cert, key: opts.tls.key, ...clientCertOptions(opts.tls.clientCa) } : null;
   const scheme = https ? "https" : "http";
   const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }), events }, log, { limits, rateLimits, https });
   opened.push(() => app.close());

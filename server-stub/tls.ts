@@ -81,6 +81,29 @@ export function issueServerCert(ca: CertAuthority, hosts: string[], opts: { notB
   return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) };
 }
 
+const DEVICE_CERT_DAYS = 3650; // a device's identity for its service life; revoking the device ends it sooner
+
+/** A client certificate naming one device (its id as the common name), signed by `ca`: mutual TLS
+ * (auth/device-certs.ts) lets it stand for the device instead of an API key. */
+export function issueDeviceCert(ca: CertAuthority, deviceId: string, opts: { notBefore?: Date; days?: number } = {}): { cert: string; key: string } {
+  const caCert = forge.pki.certificateFromPem(ca.cert);
+  const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = serial();
+  validity(cert, opts.notBefore ?? new Date(Date.now() - DAY_MS), opts.days ?? DEVICE_CERT_DAYS);
+  cert.setSubject([{ name: "commonName", value: deviceId }]);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: "basicConstraints", cA: false },
+    { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: "extKeyUsage", clientAuth: true },
+    { name: "authorityKeyIdentifier", keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(ca.key), forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) };
+}
+
 function isIp(h: string): boolean {
   return /^[\d.]+$/.test(h) || h.includes(":");
 }

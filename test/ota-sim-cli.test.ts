@@ -26,6 +26,13 @@ describe("ota-sim CLI", () => {
     expect(await run("fleet", "--bogus")).toMatchObject({ code: 2, err: ["ota-sim: Unknown option '--bogus'", "  (see `ota-sim fleet --help`)"] });
     expect(await run("frob")).toMatchObject({ code: 2, err: ['ota-sim: unknown command "frob"', "  (see `ota-sim --help`)"] });
   });
+
+  it("a device needs an API key or a client certificate and key, the certificate only over TLS", async () => {
+    const base = ["device", "--id", "x", "--flash", "x.bin", "--server", "https://localhost:8221"];
+    expect((await run(...base)).err[0]).toBe("ota-sim: --api-key is required (or --client-cert and --client-key)");
+    expect((await run(...base, "--client-cert", "x.pem")).err[0]).toBe("ota-sim: --client-cert and --client-key go together");
+    expect((await run(...base, "--client-cert", "x.pem", "--client-key", "x-key.pem")).err[0]).toMatch(/give the server's CA with --cacert$/);
+  });
 });
 
 describe("fleet live line", () => {

@@ -5,11 +5,10 @@
 // carries none of Moddable's public CA certificates (only the store's index), so nothing else anchors a chain.
 import HTTPClient from "embedded:network/http/client";
 import TCP from "embedded:io/socket/tcp";
-import TLSSocket from "embedded:io/socket/tcp/tls";
-import Resource from "Resource";
 import Timer from "timer";
 import type { HttpBodyStream, HttpPort, HttpRequest, HttpResponse } from "../core/ports";
 import { NetResolver } from "./net-resolver";
+import { connectionFailure, PinnedCas, tlsSocketOptions, type TlsFault } from "./tls-socket";
 import { parseUrl } from "./url";
 
 type Client = InstanceType<typeof HTTPClient>;
@@ -25,38 +24,21 @@ function open(url: string, tls: PinnedCas | null, onError: (e: Error) => void): 
   if (tls && u.scheme !== "https") throw new Error(`TLS_REQUIRED: refused ${u.scheme}:// URL: this device only talks TLS to its pinned CAs (${u.host})`);
   if (!tls && u.scheme !== "http") throw new Error(`https needs a pinned CA (config caCerts): ${url}`);
   // Moddable's TLS verifies the chain, each certificate's validity against the clock (SNTP ran before main) and the
-  // server name against the leaf's subjectAltName; a failure is one handshake error that does not say which check.
-  const socket = tls ? { io: TLSSocket, TCP: { io: TCP }, secure: { certificate: tls.current() } } : { io: TCP };
+  // server name against the leaf's subjectAltName; tls-errors.ts says which failures it tells apart.
+  const fault: TlsFault = {};
+  const socket = tls ? tlsSocketOptions(tls, fault) : { io: TCP };
   const client = new HTTPClient({
     host: u.host,
     port: u.port,
     dns: { io: NetResolver },
     socket,
-    onError: (e: unknown) => {
+    onError: () => {
       tls?.failed();
-      // Moddable's socket says neither which TLS check failed nor whether the network did.
-      const what = tls ? "TLS_HANDSHAKE_FAILED: connection or TLS handshake failed (untrusted CA, host name, expiry, or the network)" : "connection failed";
-      onError(new Error(`${what} (${u.host}): ${e instanceof Error ? e.message : "error"}`));
+      const refusal = connectionFailure(fault, u.host);
+      onError(new Error(refusal ? `${refusal.code}: ${refusal.detail}` : `connection failed (${u.host})`));
     },
   } as ConstructorParameters<typeof HTTPClient>[0]);
   return { client, path: u.path, host: u.host };
-}
-
-/** A connection registers one CA; with two pinned (a rotation), a failed connection makes the next one try the other,
- * and the agent's retries do the rest. */
-class PinnedCas {
-  #cas: InstanceType<typeof Resource>[];
-  #index = 0;
-  constructor(names: string[]) {
-    if (names.length < 1 || names.length > 2) throw new Error("pin one CA, or two while rotating");
-    this.#cas = names.map((name) => new Resource(name)); // read in place from flash, as Moddable's TLS allows
-  }
-  current(): InstanceType<typeof Resource> {
-    return this.#cas[this.#index];
-  }
-  failed(): void {
-    this.#index = (this.#index + 1) % this.#cas.length;
-  }
 }
 
 function headerMap(headers: Record<string, string>): Map<string, string> {

@@ -17,7 +17,7 @@ export interface EspPortsOptions {
   journalPartition?: string;
   /** Without it the agent polls over HTTP only. */
   mqtt?: EspMqttOptions;
-  /** The pinned CAs: https only, and MQTT refused (see EspMqttOptions.tlsRequired). */
+  /** The pinned CAs: https and mqtts only. */
   tls?: EspTlsOptions;
   logLevel?: LogLevel;
 }
@@ -37,6 +37,6 @@ export function createEspPorts(options: EspPortsOptions = {}): Ports {
     log,
     health: new EspHealthPort(),
   };
-  if (options.mqtt) ports.mqtt = new EspMqttPort({ ...options.mqtt, tlsRequired: (options.tls?.caResources.length ?? 0) > 0 });
+  if (options.mqtt) ports.mqtt = new EspMqttPort({ ...options.mqtt, caResources: options.tls?.caResources });
   return ports;
 }

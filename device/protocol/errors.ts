@@ -46,6 +46,7 @@ export const TLS_ERROR_CODES = [
   "TLS_UNTRUSTED_CA", // the server's chain does not end at a pinned CA
   "TLS_HOSTNAME_MISMATCH", // the certificate does not name the host the URL names
   "TLS_CERT_EXPIRED", // a certificate of the chain is expired (or not valid yet)
+  "TLS_CERT_REJECTED", // the certificate check failed and the TLS stack does not say which (ESP32: CA, name or expiry)
   "TLS_HANDSHAKE_FAILED", // any other TLS failure (protocol, cipher, a reset during the handshake)
 ] as const;
 

@@ -18,13 +18,16 @@ import { pinnedFetch, type FetchLike } from "../pinned-fetch";
 import { parseArgsMessage, usageOf, wantsHelp } from "./usage";
 
 const USAGE = `usage:
-  ota-sim device --id ID --flash FLASH.bin --server URL --api-key KEY [--mqtt URL] [--key PUBKEY ...]
-                 [--cacert CA.pem ...] [--model MODEL] [--hardware-version V] [--once] [--verbose]
+  ota-sim device --id ID --flash FLASH.bin --server URL (--api-key KEY | --client-cert PEM --client-key PEM)
+                 [--mqtt URL] [--key PUBKEY ...] [--cacert CA.pem ...] [--model MODEL] [--hardware-version V]
+                 [--once] [--verbose]
     Boots the flash (created with a v1.0.0 image if missing) and runs the update agent.
     --key      a trusted server public key, base64 as GET /api/v1/keys returns it (repeatable);
                without it the device trusts the keys in FLASH.bin.keys.json (its "baked-in" config)
     --cacert   pin this CA (PEM; repeat for two while a CA is rotated): https:// and mqtts:// only, the
                server's certificate must chain to it (ota-server's is <data-dir>/tls/ca.pem)
+    --client-cert, --client-key  the device's certificate and key (\`ota-server device-cert ID\`), presented
+               over TLS (with --cacert) to a server run with --device-certs: no API key needed
     --once     exit after one check-and-update cycle (reboot, confirm or rollback included):
                exit code 0 when the device ends on a verified image
   ota-sim fleet --devices N --server URL [--token TOKEN] [--mqtt URL | --no-mqtt] [--cacert CA.pem ...]
@@ -88,15 +91,19 @@ async function device(args: string[], out: Out): Promise<number> {
       mqtt: { type: "string" },
       key: { type: "string", multiple: true },
       cacert: { type: "string", multiple: true },
+      "client-cert": { type: "string" },
+      "client-key": { type: "string" },
       model: { type: "string" },
       "hardware-version": { type: "string" },
       once: { type: "boolean" },
       verbose: { type: "boolean" },
     },
   });
-  for (const required of ["id", "flash", "server", "api-key"] as const) {
+  for (const required of ["id", "flash", "server"] as const) {
     if (!values[required]) throw new UsageError(`--${required} is required`);
   }
+  const clientCert = readClientCert(values["client-cert"], values["client-key"], values.cacert);
+  if (!values["api-key"] && !clientCert) throw new UsageError("--api-key is required (or --client-cert and --client-key)");
   const flashPath = values.flash!;
   const trustedKeys = loadKeys(values.key ?? [], flashPath);
   const flash = existsSync(flashPath) ? NorFlash.open(flashPath) : factoryFlash(flashPath, out);
@@ -104,9 +111,10 @@ async function device(args: string[], out: Out): Promise<number> {
     id: values.id!,
     flash,
     serverUrl: values.server!,
-    apiKey: values["api-key"]!,
+    apiKey: values["api-key"] ?? "",
     trustedKeys,
     ...(values.cacert ? { tlsCas: readCas(values.cacert) } : {}),
+    ...(clientCert ? { clientCert } : {}),
     ...(values.mqtt ? { mqttUrl: values.mqtt } : {}),
     ...(values.model ? { model: values.model } : {}),
     ...(values["hardware-version"] ? { hardwareVersion: values["hardware-version"] } : {}),
@@ -230,6 +238,19 @@ function readCas(files: string[]): string[] {
     if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--cacert ${file}: not a PEM certificate`);
     return pem;
   });
+}
+
+/** --client-cert and --client-key (PEM files), which go together and only over TLS (--cacert). */
+function readClientCert(certFile: string | undefined, keyFile: string | undefined, cacert: string[] | undefined): { cert: string; key: string } | null {
+  if (certFile === undefined && keyFile === undefined) return null;
+  if (!certFile || !keyFile) throw new UsageError("--client-cert and --client-key go together");
+  if (!cacert) throw new UsageError("--client-cert is presented over TLS: give the server's CA with --cacert");
+  for (const file of [certFile, keyFile]) if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+  const cert = readFileSync(certFile, "utf8");
+  const key = readFileSync(keyFile, "utf8");
+  if (!cert.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--client-cert ${certFile}: not a PEM certificate`);
+  if (!key.includes("PRIVATE KEY-----")) throw new UsageError(`--client-key ${keyFile}: not a PEM private key`);
+  return { cert, key };
 }
 
 async function devToken(server: string, fetch: FetchLike): Promise<string> {

@@ -42,6 +42,8 @@ export class NodeMqttPort implements MqttPort {
         const failed = (e: Error) => {
           const refusal = tlsRefusal(e, this.url);
           if (refusal) done(refusal);
+          // A CONNACK refusal (mqtt.js: a numeric code): a bad login, which retrying will not mend.
+          else if (typeof (e as { code?: unknown }).code === "number") done(new Error(`MQTT login refused: ${e.message}`));
         };
         const timer = setTimeout(() => done(this.refused ?? new Error("MQTT connect timed out")), 5000);
         c.once("connect", ok);

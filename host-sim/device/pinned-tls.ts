@@ -6,6 +6,8 @@ import type { TlsErrorCode } from "../../device/protocol/errors";
 export interface PinnedTls {
   /** PEM certificates of the CAs the device trusts (1 or 2). */
   cas: string[];
+  /** The device's own certificate and key (PEM), presented when the server asks (mutual TLS). */
+  clientCert?: { cert: string; key: string };
 }
 
 export class TlsRefusedError extends Error {
@@ -20,9 +22,9 @@ export function checkPinnedCas(cas: string[]): void {
   for (const pem of cas) if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new Error("a pinned CA must be a PEM certificate");
 }
 
-/** Options for https.request / tls.connect that trust the pinned CAs only. */
-export function pinnedTlsOptions(tls: PinnedTls): { ca: string[]; rejectUnauthorized: true } {
-  return { ca: tls.cas, rejectUnauthorized: true };
+/** Options for https.request / tls.connect that trust the pinned CAs only (and present the client certificate). */
+export function pinnedTlsOptions(tls: PinnedTls): { ca: string[]; rejectUnauthorized: true; cert?: string; key?: string } {
+  return { ca: tls.cas, rejectUnauthorized: true, ...(tls.clientCert ? { cert: tls.clientCert.cert, key: tls.clientCert.key } : {}) };
 }
 
 /** TLS_REQUIRED for a URL that would travel in clear while CAs are pinned; null when the URL may be used. */
@@ -47,7 +49,9 @@ const EXPIRED = new Set(["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"]);
 /** The refusal a Node TLS error stands for, or null for an error that is not about TLS (a reset, a timeout). */
 export function tlsRefusal(e: unknown, url: string): TlsRefusedError | null {
   if (e instanceof TlsRefusedError) return e;
-  const code = (e as NodeJS.ErrnoException | null)?.code ?? "";
+  // Node's TLS codes are strings; mqtt.js gives a refused CONNACK its numeric return code.
+  const raw: unknown = (e as NodeJS.ErrnoException | null)?.code;
+  const code = typeof raw === "string" ? raw : "";
   const host = hostOf(url);
   const reason = (e as Error).message;
   if (UNTRUSTED.has(code)) return new TlsRefusedError("TLS_UNTRUSTED_CA", `${host} presented a certificate no pinned CA signed (${reason})`);

@@ -43,6 +43,8 @@ export interface SimDeviceOptions {
   mqttUrl?: string;
   /** PEM certificates of the pinned CAs (1, or 2 while rotating): HTTPS and MQTTS only, verified against them. */
   tlsCas?: string[];
+  /** The device's client certificate and key (PEM), presented over TLS: with it the server needs no API key. */
+  clientCert?: { cert: string; key: string };
   model?: string;
   hardwareVersion?: string;
   /** Agent options for this device (chunk size, deadlines, ...). */
@@ -122,7 +124,7 @@ export class SimDevice {
   crashes = 0;
 
   constructor(readonly options: SimDeviceOptions) {
-    this.http = new NodeHttpPort(options.network, options.httpAgent, options.tlsCas ? { cas: options.tlsCas } : null);
+    this.http = new NodeHttpPort(options.network, options.httpAgent, options.tlsCas ? { cas: options.tlsCas, clientCert: options.clientCert } : null);
     const random = seededRandom(options.seed ?? 1);
     this.clock = options.clock ?? {
       now: () => Date.now(),
@@ -305,7 +307,7 @@ export class SimDevice {
     const log: LogPort = {
       log: (level, message, fields) => this.note(`[${this.options.id}] ${level} ${message}${fields ? " " + JSON.stringify(fields) : ""}`),
     };
-    if (this.options.mqttUrl) this.mqtt = new NodeMqttPort(this.options.mqttUrl, this.options.id, this.options.apiKey, this.options.tlsCas ? { cas: this.options.tlsCas } : null);
+    if (this.options.mqttUrl) this.mqtt = new NodeMqttPort(this.options.mqttUrl, this.options.id, this.options.apiKey, this.options.tlsCas ? { cas: this.options.tlsCas, clientCert: this.options.clientCert } : null);
     return {
       ota: new SimOtaPort(esp, esp.flash),
       http: this.http,

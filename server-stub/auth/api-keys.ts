@@ -6,6 +6,10 @@ import type { Db } from "../db";
 import type { Principal, Role } from "./principal";
 
 const hash = (key: string) => createHash("sha256").update(key, "utf8").digest("hex");
+/** A device's client certificate is a credential row too (auth/device-certs.ts), keyed by its SHA-256 fingerprint:
+ * listed, revoked and closing MQTT sessions as a key does. */
+const CERT_PREFIX = "x509:";
+const certSecret = (fingerprint: string) => CERT_PREFIX + fingerprint.toUpperCase();
 /** A key's public id: the start of its hash (names it in lists and revocations without revealing it). */
 const KEY_ID_HEX = 16;
 const keyIdOf = (keyHash: string) => `ak_${keyHash.slice(0, KEY_ID_HEX)}`;
@@ -38,7 +42,7 @@ const toInfo = (r: KeyRow): ApiKeyInfo => ({
 export class ApiKeyStore {
   constructor(private db: Db, private clock: Clock) {}
 
-  /** Creates a key; a device key replaces (revokes) the device's previous keys. */
+  /** Creates a key; a device key replaces (revokes) the device's previous keys, not its client certificate. */
   create(role: Role, opts: { device_id?: string; name?: string } = {}): { api_key: string; info: ApiKeyInfo } {
     const apiKey = `ota_${role === "device" ? "dev" : role.slice(0, 3)}_${randomBytes(32).toString("base64url")}`;
     const row: KeyRow = {
@@ -46,7 +50,7 @@ export class ApiKeyStore {
     };
     this.db.transaction(() => {
       if (role === "device" && opts.device_id) {
-        this.db.prepare("UPDATE api_keys SET revoked = 1 WHERE device_id = ? AND role = 'device'").run(opts.device_id);
+        this.db.prepare("UPDATE api_keys SET revoked = 1 WHERE device_id = ? AND role = 'device' AND key_prefix NOT LIKE ?").run(opts.device_id, `${CERT_PREFIX}%`);
       }
       this.db
         .prepare("INSERT INTO api_keys(key_hash, key_prefix, role, device_id, name, created_at) VALUES (?, ?, ?, ?, ?, ?)")
@@ -70,14 +74,36 @@ export class ApiKeyStore {
     return toInfo({ ...row, revoked: 1 });
   }
 
-  /** Revokes every key of a device; how many were active. */
+  /** Records a device's client certificate (by fingerprint), revoking the certificates issued to it before. */
+  addDeviceCert(deviceId: string, fingerprint: string): ApiKeyInfo {
+    const secret = certSecret(fingerprint);
+    const row: KeyRow = { key_hash: hash(secret), key_prefix: secret.slice(0, 12), role: "device", device_id: deviceId, name: "client certificate", created_at: this.clock.now(), revoked: 0 };
+    this.db.transaction(() => {
+      this.db.prepare("UPDATE api_keys SET revoked = 1 WHERE device_id = ? AND role = 'device' AND key_prefix LIKE ?").run(deviceId, `${CERT_PREFIX}%`);
+      this.db
+        .prepare("INSERT INTO api_keys(key_hash, key_prefix, role, device_id, name, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(row.key_hash, row.key_prefix, row.role, row.device_id, row.name, row.created_at);
+    })();
+    return toInfo(row);
+  }
+
+  /** The device a client certificate stands for, when recorded and not revoked. */
+  lookupDeviceCert(fingerprint: string): Principal | null {
+    const row = this.db.prepare("SELECT device_id FROM api_keys WHERE key_hash = ? AND role = 'device' AND revoked = 0").get(hash(certSecret(fingerprint))) as
+      | { device_id: string }
+      | undefined;
+    return row ? { role: "device", subject: row.device_id, via: "client_cert", device_id: row.device_id } : null;
+  }
+
+  /** Revokes every key of a device (its client certificates too); how many were active. */
   revokeDevice(deviceId: string): number {
     return this.db.prepare("UPDATE api_keys SET revoked = 1 WHERE device_id = ? AND role = 'device' AND revoked = 0").run(deviceId).changes;
   }
 
   lookup(apiKey: string): Principal | null {
     if (apiKey.length > 200) return null;
-    const row = this.db.prepare("SELECT role, device_id, name, key_prefix FROM api_keys WHERE key_hash = ? AND revoked = 0").get(hash(apiKey)) as
+    // A certificate's row is found by its public fingerprint: never as an API key.
+    const row = this.db.prepare("SELECT role, device_id, name, key_prefix FROM api_keys WHERE key_hash = ? AND revoked = 0 AND key_prefix NOT LIKE ?").get(hash(apiKey), `${CERT_PREFIX}%`) as
       | { role: Role; device_id: string | null; name: string | null; key_prefix: string }
       | undefined;
     if (!row) return null;

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { forbidden, unauthorized } from "../api-error";
 import type { Ctx } from "../context";
 import { allowListed } from "./allow-list";
+import { deviceOfCertificate } from "./device-certs";
 import type { Principal, Role } from "./principal";
 
 declare module "fastify" {
@@ -32,7 +33,7 @@ export function authenticate(ctx: Ctx, req: FastifyRequest): Principal | null {
     const m = /^Bearer\s+(\S+)$/i.exec(auth);
     if (m) return ctx.tokens.verify(m[1]!);
   }
-  return null;
+  return deviceOfCertificate(ctx, req.socket); // mutual TLS, when the server asks for client certificates
 }
 
 export function installAuth(app: FastifyInstance, ctx: Ctx): void {

@@ -7,7 +7,7 @@ export type Role = (typeof ROLES)[number];
 export interface Principal {
   role: Role;
   subject: string; // user id, device id or api key name
-  via: "jwt" | "api_key";
+  via: "jwt" | "api_key" | "client_cert";
   device_id?: string;
 }
 

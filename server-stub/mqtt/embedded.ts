@@ -4,6 +4,7 @@ import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
 import { deviceTopicPrefix, otaCommandTopic, parseStatusTopic, type OtaNotification } from "../../device/protocol";
 import { allowListed } from "../auth/allow-list";
+import { clientCertOptions, deviceOfCertificate } from "../auth/device-certs";
 import type { Principal } from "../auth/principal";
 import type { RequestLimits } from "../limits/request-limits";
 import type { Ctx } from "../context";
@@ -36,17 +37,25 @@ function principalOfSecret(ctx: Ctx, secret: string): Principal | null {
 /** How often live sessions re-check their credential (expiring tokens); a revocation re-checks at once. */
 const RECHECK_MS = 1000;
 
-/** `tls`: MQTT over TLS (mqtts) with the server's certificate, so a device's API key (its MQTT password) never crosses in clear. */
-export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string, limits: Pick<RequestLimits, "mqttMaxPacketBytes">, tls: { cert: string; key: string } | null = null): Promise<OtaBus> {
-  const sessions = new Map<Client, { principal: Principal; secret: string }>();
+/** `tls`: MQTT over TLS (mqtts) with the server's certificate, so a device's API key (its MQTT password) never crosses in
+ * clear; with `clientCa`, a device may log in with its client certificate and no password (auth/device-certs.ts). */
+export async function startEmbeddedBroker(
+  ctx: Ctx, port: number, host: string, limits: Pick<RequestLimits, "mqttMaxPacketBytes">, tls: { cert: string; key: string; clientCa?: string | null } | null = null,
+): Promise<OtaBus> {
+  /** Each session's credential, asked again by recheck(): a password, or the TLS socket whose certificate logged in. */
+  const sessions = new Map<Client, { principal: Principal; check: () => Principal | null }>();
+  /** The TLS socket under each stream the broker reads (the packet cap's guard sits in between). */
+  const tlsSockets = new WeakMap<object, Socket>();
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
       const secret = password?.toString("utf8") ?? "";
-      const p = principalOfSecret(ctx, secret);
+      const socket = tlsSockets.get(client.conn);
+      const check = secret ? () => principalOfSecret(ctx, secret) : () => deviceOfCertificate(ctx, socket);
+      const p = check();
       if (!p) return done(authError("bad username or password"), false);
       // A device logs in with its own id as username, so the broker's view matches the ACL.
       if (p.role === "device" && username !== p.device_id) return done(authError("username must be the device id"), false);
-      sessions.set(client, { principal: p, secret });
+      sessions.set(client, { principal: p, check });
       done(null, true);
     },
     authorizeSubscribe(client, sub, cb) {
@@ -88,8 +97,8 @@ export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string, 
   broker.on("clientDisconnect", (client) => sessions.delete(client));
   /** Closes every session whose credential no longer holds (revoked key or device, expired token). */
   const recheck = () => {
-    for (const [client, { principal, secret }] of sessions) {
-      if (principalOfSecret(ctx, secret)) continue;
+    for (const [client, { principal, check }] of sessions) {
+      if (check()) continue;
       sessions.delete(client);
       logEvent(ctx.log, "mqtt_session_closed", { device_id: principal.device_id, subject: principal.subject, reason: "credential_no_longer_valid" }, "warn");
       client.close();
@@ -101,10 +110,11 @@ export async function startEmbeddedBroker(ctx: Ctx, port: number, host: string, 
     const guarded = limitPacketSize(socket, limits.mqttMaxPacketBytes, (size) =>
       logEvent(ctx.log, "mqtt_packet_too_large", { remote: socket.remoteAddress, size, max: limits.mqttMaxPacketBytes }, "warn"),
     );
+    tlsSockets.set(guarded, socket);
     broker.handle(guarded);
   };
   // With TLS the packet cap reads the decrypted stream, as the broker does.
-  const server: Server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, onSocket) : createServer(onSocket);
+  const server: Server = tls ? createTlsServer({ cert: tls.cert, key: tls.key, ...clientCertOptions(tls.clientCa) }, onSocket) : createServer(onSocket);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve());
