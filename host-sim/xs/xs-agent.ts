@@ -33,6 +33,9 @@ async function buildBundle(): Promise<string> {
     mainFields: ["module", "main"],
     write: false,
     minify: false,
+    // Strict code throughout, as Moddable compiles every module (strict mode is what turns a write to a frozen
+    // built-in's property into a TypeError instead of a silent no-op).
+    banner: { js: '"use strict";' },
     // tweetnacl probes for Node's crypto only to seed its PRNG; signature checks need no randomness.
     plugins: [{ name: "no-node-crypto", setup: (b) => b.onResolve({ filter: /^crypto$/ }, () => ({ path: "crypto", namespace: "empty" })) }, emptyNamespace()],
   });

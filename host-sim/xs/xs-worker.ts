@@ -1,13 +1,17 @@
 // Drives one xsnap-worker process (the XS engine built from source by @agoric/xsnap) over its netstring
 // pipes: fd 3 carries our requests ("e" evaluate, "?" command, "/" reply to its query), fd 4 its messages
 // ("." done with meter data, "!" uncaught exception, "?" a query from issueCommand). Our own driver, so the
-// test runner needs no SES lockdown.
+// test runner needs no SES lockdown. Every worker first runs moddable-preload.js, so its built-ins are frozen as
+// they are on the ESP32 after Moddable's preload.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+
+const MODDABLE_PRELOAD = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "moddable-preload.js"), "utf8");
 
 export interface Meter {
   /** XS compute count of the crank (the engine's own instruction meter). */
@@ -35,6 +39,7 @@ export class XsWorker {
   private inbox: Buffer[] = [];
   private baton: Promise<unknown> = Promise.resolve();
   private exited = false;
+  private preloadError: Error | null = null;
   /** Meter of the last finished crank, and running totals. */
   last: Meter = { compute: 0, allocate: 0, currentHeapCount: 0 };
   totalCompute = 0;
@@ -55,6 +60,11 @@ export class XsWorker {
       w?.(Buffer.from("!worker exited"));
     });
     this.toXs.on("error", () => {}); // EPIPE after a kill
+    // The prelude is the machine's, not the agent's: its crank counts in no total.
+    this.evaluate(MODDABLE_PRELOAD).then(
+      () => ((this.totalCompute = 0), (this.peakAllocate = 0)),
+      (e: Error) => (this.preloadError = new Error(`the Moddable preload prelude failed: ${e.message}`)),
+    );
   }
 
   get alive() {
@@ -83,6 +93,7 @@ export class XsWorker {
 
   private crank(request: Buffer): Promise<Meter> {
     const run = this.baton.then(async () => {
+      if (this.preloadError) throw this.preloadError;
       if (this.exited) throw new Error("XS worker has exited");
       this.send(request);
       for (;;) {
