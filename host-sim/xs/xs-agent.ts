@@ -102,12 +102,18 @@ export class XsAgent {
   }
 
   get meters() {
-    return { totalCompute: this.worker?.totalCompute ?? 0, peakAllocate: this.worker?.peakAllocate ?? 0, peakHeapCount: this.peakHeapCount, idleHeapCount: this.idleHeapCount, idle: this.idleMeter };
+    return { totalCompute: this.worker?.totalCompute ?? 0, peakAllocate: this.worker?.peakAllocate ?? 0, peakHeapCount: this.peakHeapCount, idleHeapCount: this.idleHeapCount, idle: this.idleMeter, last: this.worker?.last ?? null };
+  }
+
+  /** Evaluates a script in this boot's machine, between the agent's own work (measurements: bench/xs-highwater.ts). */
+  async evaluate(code: string): Promise<Meter> {
+    if (!this.worker) throw new Error("the agent has not started");
+    return this.worker.evaluate(code);
   }
 
   async start(options: { poll?: boolean; mqtt?: boolean } = {}): Promise<BootOutcome> {
     this.worker = new XsWorker((m) => this.onCall(m));
-    this.idleMeter = await this.worker.evaluate(await agentBundle());
+    this.idleMeter = await this.worker.runProgram(await agentBundle());
     if (this.options.sampleLiveSlotsEvery) this.idleHeapCount = (await this.worker.evaluate("gc()")).currentHeapCount;
     const { selfTests, commands, ...plain } = this.config;
     this.ports.mqtt?.onMessage((topic, payload) => void this.push(PUSH.mqtt, (w) => (w.str(topic), w.str(payload))));

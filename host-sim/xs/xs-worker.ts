@@ -5,8 +5,10 @@
 // they are on the ESP32 after Moddable's preload.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -19,6 +21,16 @@ export interface Meter {
   /** Bytes XS has allocated for chunks and slots (the->allocatedSpace). */
   allocate: number;
   currentHeapCount: number;
+  /** Only from the metered worker of bench/xs-highwater.ts: the chunk arena in bytes and the slot arena in slots. */
+  chunkArena?: number;
+  slotArena?: number;
+}
+
+let variant: { binary: string; env: Record<string, string> } | null = null;
+
+/** Workers started from now on run `binary` with `env` added (bench/xs-highwater.ts); null: the stock worker. */
+export function useXsnapWorker(v: { binary: string; env: Record<string, string> } | null) {
+  variant = v;
 }
 
 export type QueryHandler = (message: Uint8Array) => Promise<Uint8Array>;
@@ -47,8 +59,9 @@ export class XsWorker {
 
   constructor(private readonly onQuery: QueryHandler, options: { name?: string; meteringLimit?: number } = {}) {
     // -l 0 would mean "no limit" only for some builds; a huge limit is portable.
-    this.child = spawn(xsnapWorkerPath(), [options.name ?? "ota-agent", "-l", String(options.meteringLimit ?? 2_000_000_000)], {
+    this.child = spawn(variant?.binary ?? xsnapWorkerPath(), [options.name ?? "ota-agent", "-l", String(options.meteringLimit ?? 2_000_000_000)], {
       stdio: ["ignore", "inherit", "inherit", "pipe", "pipe"],
+      env: variant ? { ...process.env, ...variant.env } : process.env,
     });
     this.toXs = this.child.stdio[3] as Writable;
     const fromXs = this.child.stdio[4] as Readable;
@@ -61,7 +74,7 @@ export class XsWorker {
     });
     this.toXs.on("error", () => {}); // EPIPE after a kill
     // The prelude is the machine's, not the agent's: its crank counts in no total.
-    this.evaluate(MODDABLE_PRELOAD).then(
+    this.runProgram(MODDABLE_PRELOAD).then(
       () => ((this.totalCompute = 0), (this.peakAllocate = 0)),
       (e: Error) => (this.preloadError = new Error(`the Moddable preload prelude failed: ${e.message}`)),
     );
@@ -74,6 +87,17 @@ export class XsWorker {
   /** Evaluates a script (e.g. the agent bundle) and runs its jobs to idle. */
   evaluate(code: string): Promise<Meter> {
     return this.crank(Buffer.concat([Buffer.from("e"), Buffer.from(code, "utf8")]));
+  }
+
+  /** Runs a script from a file, as a program: XS parses it from the file, so neither the source text nor the
+   * parser's memory ever sits in the machine's heap (on the ESP32 the bytecode is in flash). */
+  runProgram(code: string): Promise<Meter> {
+    const path = join(tmpdir(), `esp32-ota-xs-${createHash("sha256").update(code).digest("hex").slice(0, 16)}.js`);
+    if (!existsSync(path)) {
+      writeFileSync(`${path}.${process.pid}`, code);
+      renameSync(`${path}.${process.pid}`, path); // whole or absent, as parallel test workers write the same file
+    }
+    return this.crank(Buffer.from(`s${path}`, "utf8"));
   }
 
   /** Calls globalThis.handleCommand(message) in XS and runs to idle. */
