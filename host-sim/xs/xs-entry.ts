@@ -171,7 +171,7 @@ function ports(c: WireConfig): Ports {
     ...(c.hasMqtt ? { mqtt } : {}),
     hash: hashPort(c.nativeEd25519),
     // xsnap has TextEncoder, as the ESP32 build has Moddable's text/encoder.
-    storage: new JournalStore(rawFlash(), undefined, (text) => textEncoder.encode(text)),
+    storage: new JournalStore(rawFlash(), undefined, textEncoder),
     clock,
     restart: { restart: (reason) => call("restart", reason) },
     log: { log: (level, message, fields) => call("log", level, message, fields ?? null) },
