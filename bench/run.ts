@@ -14,9 +14,7 @@ import { loadPartitionTable } from "../host-sim/esp/esp-ota";
 import { findByName, parsePartitionCsv } from "../host-sim/esp/partition-table";
 import type { XsAgent } from "../host-sim/xs/xs-agent";
 import { agentBundle } from "../host-sim/xs/xs-agent";
-import type { Meter } from "../host-sim/xs/xs-worker";
-import { useXsnapWorker } from "../host-sim/xs/xs-worker";
-import { fillArenas, highwaterAbove, HIGHWATER_MACHINE, meteredXsnapWorker } from "./xs-highwater";
+import { updateHighwater } from "./xs-highwater";
 import type { World } from "../test/helpers/e2e";
 import { assign, BIG_SLOTS_CSV, device, startWorld, upload } from "../test/helpers/e2e";
 import { api } from "../test/server/harness";
@@ -40,7 +38,7 @@ const MiB = 1024 * 1024;
 
 
 let serial = 0;
-async function updateOnce(w: World, runtime: AgentRuntime, size: number, extra: Partial<SimDeviceOptions> = {}, beforeUpdate?: (dev: SimDevice) => Promise<void>) {
+async function updateOnce(w: World, runtime: AgentRuntime, size: number, extra: Partial<SimDeviceOptions> = {}) {
   const version = `9.${++serial}.0`;
   const fw = await upload(w, version, { size });
   const { dev, apiKey } = await device(w, `bench-${runtime}-${serial}`, { partitionsCsv: BIG_SLOTS_CSV, flashSize: 16 << 20, extra });
@@ -48,7 +46,6 @@ async function updateOnce(w: World, runtime: AgentRuntime, size: number, extra: 
   if (first.kind !== "running") throw new Error(`device did not boot: ${first.kind}`);
   await assign(w, dev.options.id, fw);
   const env = (await api(w.h, "GET", availableUpdatesPath(dev.options.id), { apiKey })).body;
-  await beforeUpdate?.(dev);
   const t0 = performance.now();
   const outcome = await dev.agent!.checkNow();
   const ms = performance.now() - t0;
@@ -82,22 +79,15 @@ async function xsMemoryTls(figures: Figure[]) {
 /** High-water of an update above the idle agent, in XS's own arenas (bench/xs-highwater.ts): what sampling live
  * slots after a GC (xs_update_memory_*) cannot see, i.e. chunks and the garbage between collections. */
 async function xsHighwater(figures: Figure[]) {
-  useXsnapWorker({ binary: meteredXsnapWorker(), env: HIGHWATER_MACHINE });
   const w = await startWorld("xs", { tls: false });
   try {
     const target = 32 * 1024;
     for (const [label, size] of [["1m", MiB], ["4m", 4 * MiB]] as const) {
-      let idle: Meter | null = null;
-      const { dev } = await updateOnce(w, "xs", size, {}, async (d) => void (idle = await fillArenas((code) => (d.agent as XsAgent).evaluate(code))));
-      const agent = dev.agent as XsAgent;
-      await agent.settledCompute();
-      const h = highwaterAbove(idle!, agent.meters.last!);
+      const h = await updateHighwater(w, size);
       const note = `chunks ${h.chunks} B (64-bit host sizes) + ${h.slots} slots x 16 B`;
       figures.push({ name: `xs_update_highwater_${label}`, value: h.bytes, unit: "bytes", target: `<= ${target}`, met: h.bytes <= target, note });
-      await dev.powerOff();
     }
   } finally {
-    useXsnapWorker(null);
     await w.close();
   }
 }

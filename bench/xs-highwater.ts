@@ -14,14 +14,18 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import type { XsAgent } from "../host-sim/xs/xs-agent";
 import type { Meter } from "../host-sim/xs/xs-worker";
+import { useXsnapWorker } from "../host-sim/xs/xs-worker";
+import type { World } from "../test/helpers/e2e";
+import { assign, BIG_SLOTS_CSV, device, upload } from "../test/helpers/e2e";
 
-/** Small steps: a chunk block of 1 KiB, 128 slots; the idle agent fits after a few dozen steps. */
+/** Small steps (256-byte chunk blocks, 32 slots), so the arenas follow what the agent holds closely. */
 export const HIGHWATER_MACHINE = {
   XSNAP_INITIAL_CHUNKS: String(16 * 1024),
-  XSNAP_INCREMENTAL_CHUNKS: String(1024),
+  XSNAP_INCREMENTAL_CHUNKS: String(256),
   XSNAP_INITIAL_SLOTS: String(1024),
-  XSNAP_INCREMENTAL_SLOTS: String(128),
+  XSNAP_INCREMENTAL_SLOTS: String(32),
 };
 
 const CREATION: [string, string][] = [
@@ -108,4 +112,31 @@ export function highwaterAbove(idle: Meter, end: Meter) {
   const chunks = end.chunkArena! - idle.chunkArena!;
   const slots = end.slotArena! - idle.slotArena!;
   return { chunks, slots, bytes: chunks + slots * 16 };
+}
+
+let serial = 0;
+
+/** Updates a fresh XS device of `w` (a world of XS devices) to an image of `size` bytes, in the metered worker,
+ * and measures the update's high-water above the idle agent, ballast filled. */
+export async function updateHighwater(w: World, size: number) {
+  const version = `8.${++serial}.0`;
+  const fw = await upload(w, version, { size });
+  useXsnapWorker({ binary: meteredXsnapWorker(), env: HIGHWATER_MACHINE });
+  try {
+    const { dev } = await device(w, `highwater-${serial}`, { partitionsCsv: BIG_SLOTS_CSV, flashSize: 16 << 20 });
+    try {
+      if ((await dev.powerOn()).kind !== "running") throw new Error("the device did not boot");
+      await assign(w, dev.options.id, fw);
+      const agent = dev.agent as XsAgent;
+      const idle = await fillArenas((code) => agent.evaluate(code));
+      const outcome = await agent.checkNow();
+      if (outcome.result !== "restarting") throw new Error(`the update did not complete: ${JSON.stringify(outcome)}`);
+      await agent.settledCompute();
+      return highwaterAbove(idle, agent.meters.last!);
+    } finally {
+      await dev.powerOff();
+    }
+  } finally {
+    useXsnapWorker(null);
+  }
 }
