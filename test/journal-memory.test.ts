@@ -14,11 +14,11 @@ const part: Partition = { name: "agent", type: 1, subtype: 6, offset: 0, size: 4
 afterEach(() => vi.restoreAllMocks());
 
 describe("journal saves", () => {
-  it("encode every record into the same buffer, which holds what the flash receives", () => {
+  it("encode every record into the same buffer (a view of it), which holds what the flash receives", () => {
     const flash = NorFlash.memory(part.size);
-    const targets = new Set<Uint8Array>();
+    const targets = new Set<ArrayBufferLike>();
     const native = new TextEncoder();
-    const encoder: Utf8Encoder = { encodeInto: (text, into) => (targets.add(into), native.encodeInto(text, into)) };
+    const encoder: Utf8Encoder = { encodeInto: (text, into) => (targets.add(into.buffer), native.encodeInto(text, into)) };
     const store = new JournalStore(new SimRawFlash(flash, part), 1, encoder);
     for (let i = 0; i < 30; i++) store.set("state", `{"phase":"downloading","offset":${i * 4096},"note":"é€😀"}`);
     expect(targets.size).toBe(1);

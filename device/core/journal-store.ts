@@ -27,6 +27,11 @@ const HEADER = 16; // magic, seq, length, crc (u32 LE each)
 const ALIGN = 16;
 
 const aligned = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
+// Little-endian u32s by hand: a DataView kept for them would be one more object alive for the agent's lifetime.
+const putU32 = (b: Uint8Array, at: number, v: number) => {
+  for (let i = 0; i < 4; i++) b[at + i] = (v >>> (8 * i)) & 0xff;
+};
+const getU32 = (b: Uint8Array, at: number) => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 
 /** What a commit needs of a UTF-8 encoder: TextEncoder's encodeInto (Node's, xsnap's, Moddable's text/encoder). */
 export interface Utf8Encoder {
@@ -45,11 +50,9 @@ export class JournalStore implements StoragePort {
   private slot: number;
   /** Where the next record goes in `slot`, or null when the next commit must start a fresh slot. */
   private cursor: number | null = null;
-  /** One slot's worth, allocated once: every commit encodes its record here (memory is judged by high-water). */
+  /** One slot's worth, allocated once: every commit encodes its record here, and loading reads slots into it
+   * (memory is judged by high-water). */
   private readonly buffer: Uint8Array;
-  private readonly view: DataView;
-  /** The part of `buffer` a payload may take. */
-  private readonly payloadArea: Uint8Array;
 
   /** `slotSectors` sectors per slot (default 2: an 8 KiB record, room for a manifest and a full outbox).
    * `encoder`: the platform's native UTF-8 encoder (TextEncoder), when it has one: every commit encodes a whole
@@ -63,8 +66,6 @@ export class JournalStore implements StoragePort {
     this.slotBytes = slotSectors * flash.sectorSize;
     if (this.slots < 2) throw new Error("the journal needs room for at least two slots");
     this.buffer = new Uint8Array(this.slotBytes);
-    this.view = new DataView(this.buffer.buffer);
-    this.payloadArea = this.buffer.subarray(HEADER);
     this.slot = this.slots - 1; // an empty journal starts in slot 0
     this.load();
   }
@@ -100,14 +101,14 @@ export class JournalStore implements StoragePort {
 
   private commit() {
     const text = JSON.stringify(this.map);
-    const { read, written } = this.encoder.encodeInto(text, this.payloadArea);
+    const payload = this.buffer.subarray(HEADER);
+    const { read, written } = this.encoder.encodeInto(text, payload);
     if (read < text.length) throw new Error(`journal record of over ${written} bytes exceeds a ${this.slotBytes}-byte slot`);
     const seq = this.seq + 1;
-    const dv = this.view;
-    dv.setUint32(0, MAGIC, true);
-    dv.setUint32(4, seq, true);
-    dv.setUint32(8, written, true);
-    dv.setUint32(12, crc32(this.payloadArea.subarray(0, written)), true);
+    putU32(this.buffer, 0, MAGIC);
+    putU32(this.buffer, 4, seq);
+    putU32(this.buffer, 8, written);
+    putU32(this.buffer, 12, crc32(payload, 0, written));
     const record = this.buffer.subarray(0, HEADER + written);
 
     const cursor = this.cursor;
@@ -129,15 +130,14 @@ export class JournalStore implements StoragePort {
 
   private load() {
     const bytes = this.buffer;
-    const dv = this.view;
     for (let slot = 0; slot < this.slots; slot++) {
       this.flash.read(slot * this.slotBytes, bytes);
       for (let at = 0; at + HEADER <= this.slotBytes; ) {
-        const seq = dv.getUint32(at + 4, true);
-        const length = dv.getUint32(at + 8, true);
-        if (dv.getUint32(at, true) !== MAGIC || length > this.slotBytes - at - HEADER) break;
+        const seq = getU32(bytes, at + 4);
+        const length = getU32(bytes, at + 8);
+        if (getU32(bytes, at) !== MAGIC || length > this.slotBytes - at - HEADER) break;
         const payload = bytes.subarray(at + HEADER, at + HEADER + length);
-        if (crc32(payload) !== dv.getUint32(at + 12, true)) break;
+        if (crc32(payload) !== getU32(bytes, at + 12)) break;
         if (seq > this.seq) {
           try {
             this.map = Object.assign(Object.create(null), JSON.parse(utf8Decode(payload)) as Record<string, string>);
