@@ -1,7 +1,7 @@
 // Drives one xsnap-worker process (the XS engine built from source by @agoric/xsnap) over its netstring
-// pipes: fd 3 carries our requests ("e" evaluate, "?" command, "/" reply to its query), fd 4 its messages
-// ("." done with meter data, "!" uncaught exception, "?" a query from issueCommand). Our own driver, so the
-// test runner needs no SES lockdown. Every worker first runs moddable-preload.js, so its built-ins are frozen as
+// pipes: fd 3 carries our requests ("e" evaluate, "s" run a program file, "?" command, "/" reply to its
+// query), fd 4 its messages ("." done with meter data, "!" uncaught exception, "?" a query from issueCommand).
+// Our own driver, so the test runner needs no SES lockdown. Every worker first runs moddable-preload.js, so its built-ins are frozen as
 // they are on the ESP32 after Moddable's preload.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -89,8 +89,9 @@ export class XsWorker {
     return this.crank(Buffer.concat([Buffer.from("e"), Buffer.from(code, "utf8")]));
   }
 
-  /** Runs a script from a file, as a program: XS parses it from the file, so neither the source text nor the
-   * parser's memory ever sits in the machine's heap (on the ESP32 the bytecode is in flash). */
+  /** Runs a script from a file, as a program ("s"): XS parses it from the file, so the source text never sits in
+   * the machine's heap as a string (on the ESP32 not even the bytecode does: it is in flash). An exception is
+   * printed on stderr only. */
   runProgram(code: string): Promise<Meter> {
     const path = join(tmpdir(), `esp32-ota-xs-${createHash("sha256").update(code).digest("hex").slice(0, 16)}.js`);
     if (!existsSync(path)) {
