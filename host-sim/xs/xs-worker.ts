@@ -1,8 +1,8 @@
 // Drives one xsnap-worker process (the XS engine built from source by @agoric/xsnap) over its netstring
 // pipes: fd 3 carries our requests ("e" evaluate, "s" run a program file, "?" command, "/" reply to its
 // query), fd 4 its messages ("." done with meter data, "!" uncaught exception, "?" a query from issueCommand).
-// Our own driver, so the test runner needs no SES lockdown. Every worker first runs moddable-preload.js, so its built-ins are frozen as
-// they are on the ESP32 after Moddable's preload.
+// Our own driver, so the test runner needs no SES lockdown. Every worker first runs moddable-preload.js, so its
+// built-ins are frozen as they are on the ESP32 after Moddable's preload.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
