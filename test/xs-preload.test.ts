@@ -1,14 +1,18 @@
 // The XS we test on behaves like the XS we ship: every xsnap worker first runs moddable-preload.js, which freezes
-// the built-ins as Moddable's linker does after preload, and the agent's error classes work there (they used to
-// assign this.name, which a frozen Error.prototype refuses).
+// the built-ins as Moddable's linker does after preload, and the agent works there: its error classes (they used to
+// assign this.name, which a frozen Error.prototype refuses) and its health reports keyed by the application's names.
 import { build } from "esbuild";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AbortedError } from "../device/core/signal";
 import { TimeoutError } from "../device/core/timing";
 import { TransientError } from "../device/core/failures";
 import { UpdateError } from "../device/core/update-error";
 import { OtaPortError } from "../device/core/ports";
 import { XsWorker } from "../host-sim/xs/xs-worker";
+import { deviceHealthPath, type HealthReport } from "../device/protocol";
+import type { World } from "./helpers/e2e";
+import { device, startWorld, TEST_AGENT } from "./helpers/e2e";
+import { api, asAdmin } from "./server/harness";
 
 let worker: XsWorker | null = null;
 afterEach(() => worker?.kill());
@@ -89,3 +93,21 @@ function describeAll(U: typeof UpdateError, T: typeof TransientError, A: typeof 
   const errors = [new U("SIGNATURE_INVALID", "bad signature"), new T("reset by peer"), new A("stopping"), new Ti("download", 30000), new O("ESP_ERR_OTA_VALIDATE_FAILED", "image invalid")];
   return errors.map((e) => ({ name: e.name, string: String(e), isError: e instanceof Error, ownName: Object.prototype.hasOwnProperty.call(e, "name"), code: (e as { code?: string }).code ?? null }));
 }
+
+describe("the agent on frozen XS", () => {
+  let w: World;
+  beforeAll(async () => (w = await startWorld("xs", { tls: false })));
+  afterAll(async () => w?.close());
+
+  it("reports an application's check named like an Object.prototype property (health reports)", async () => {
+    const { dev } = await device(w, "frozen-health", { extra: { agent: { ...TEST_AGENT, selfTests: { constructor: () => true } } } });
+    try {
+      await dev.powerOn();
+      const reports = async () => (await api(w.h, "GET", deviceHealthPath("frozen-health"), asAdmin(w.h))).body.reports as HealthReport[];
+      for (let i = 0; i < 100 && (await reports()).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect((await reports())[0]?.checks).toEqual({ constructor: true });
+    } finally {
+      await dev.powerOff();
+    }
+  });
+});
