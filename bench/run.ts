@@ -14,6 +14,7 @@ import { loadPartitionTable } from "../host-sim/esp/esp-ota";
 import { findByName, parsePartitionCsv } from "../host-sim/esp/partition-table";
 import type { XsAgent } from "../host-sim/xs/xs-agent";
 import { agentBundle } from "../host-sim/xs/xs-agent";
+import { updateHighwater } from "./xs-highwater";
 import type { World } from "../test/helpers/e2e";
 import { assign, BIG_SLOTS_CSV, device, startWorld, upload } from "../test/helpers/e2e";
 import { api } from "../test/server/harness";
@@ -69,6 +70,22 @@ async function xsMemoryTls(figures: Figure[]) {
       const bytes = (agent.meters.peakHeapCount - agent.meters.idleHeapCount) * 32;
       figures.push({ name: `xs_update_memory_tls_${label}`, value: bytes, unit: "bytes", target: "<= 32768", met: bytes <= 32768, note: "as xs_update_memory_*, over HTTPS with a pinned CA; the TLS session itself is the host's" });
       await dev.powerOff();
+    }
+  } finally {
+    await w.close();
+  }
+}
+
+/** High-water of an update above the idle agent, in XS's own arenas (bench/xs-highwater.ts): what sampling live
+ * slots after a GC (xs_update_memory_*) cannot see, i.e. chunks and the garbage between collections. */
+async function xsHighwater(figures: Figure[]) {
+  const w = await startWorld("xs", { tls: false });
+  try {
+    const target = 32 * 1024;
+    for (const [label, size] of [["1m", MiB], ["4m", 4 * MiB]] as const) {
+      const h = await updateHighwater(w, size);
+      const note = `chunks ${h.chunks} B (64-bit host sizes) + ${h.slots} slots x 16 B`;
+      figures.push({ name: `xs_update_highwater_${label}`, value: h.bytes, unit: "bytes", target: `<= ${target}`, met: h.bytes <= target, note });
     }
   } finally {
     await w.close();
@@ -230,14 +247,17 @@ export function printTable(figures: Figure[]) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  // `npm run bench -- xs`, `-- node`, `-- journal` or `-- delta` runs one group; no argument runs all.
+  // `npm run bench -- xs`, `-- node`, `-- journal` or `-- delta` runs one group (`-- xs-highwater` only that part
+  // of xs); no argument runs all.
   const only = process.argv[2];
   const figures: Figure[] = [];
   if (!only || only === "xs") {
     await xsFigures(figures);
+    await xsHighwater(figures);
     await xsMemoryTls(figures);
     await releaseKeyFigures(figures);
   }
+  if (only === "xs-highwater") await xsHighwater(figures);
   if (!only || only === "node") await nodeVsCurl(figures);
   if (!only || only === "journal") await journalWearFigures(figures);
   if (!only || only === "delta") await deltaFigures(figures);

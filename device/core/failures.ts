@@ -9,12 +9,9 @@ import { UpdateError } from "./update-error";
 export { AbortedError } from "./signal";
 export { UpdateError } from "./update-error";
 
-export class TransientError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TransientError";
-  }
-}
+export class TransientError extends Error {}
+// The name lives on the prototype: `this.name = …` throws under Moddable's frozen Error.prototype.
+Object.defineProperty(TransientError.prototype, "name", { value: "TransientError" });
 
 /** Wraps a port's rejection (the port contract: network calls reject only on network errors) as transient. */
 export async function transient<T>(work: Promise<T>): Promise<T> {

@@ -74,7 +74,9 @@ export class HealthMonitor {
   private async collect(soak: Soak | null): Promise<Omit<HealthReport, "sequence">> {
     const { ports, config } = this.ctx;
     const h = ports.health;
-    const checks: Record<string, boolean> = {};
+    // Keyed by the application's names: no prototype, so a name Object.prototype holds (frozen on the device,
+    // "constructor", "toString"…) is assigned as any other instead of throwing.
+    const checks: Record<string, boolean> = Object.create(null);
     for (const name of Object.keys(config.selfTests)) {
       try {
         checks[name] = (await config.selfTests[name]!()) !== false;
@@ -82,7 +84,7 @@ export class HealthMonitor {
         checks[name] = false;
       }
     }
-    const metrics: Record<string, number> = {};
+    const metrics: Record<string, number> = Object.create(null);
     for (const name of Object.keys(config.metrics)) {
       try {
         const v = config.metrics[name]!();

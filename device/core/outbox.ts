@@ -29,6 +29,9 @@ export type DeliverHealth = (report: HealthReport) => Promise<"done" | "retry">;
 export class Outbox {
   /** Next sequence number to hand out (below the persisted bound); 0 until this boot took its first. */
   private issued = 0;
+  /** The queue as last read or stored, with its stored text: a progress report (pending, then takeSequence) does
+   * not parse it again. Dropped whenever a save fails, so it never holds what the journal does not. */
+  private cached: { raw: string; saved: Saved } | null = null;
 
   constructor(
     private readonly storage: StoragePort,
@@ -117,14 +120,20 @@ export class Outbox {
   private load(): Saved {
     const raw = this.storage.get(OUTBOX_KEY);
     if (!raw) return { next: 1, items: [] };
+    if (this.cached?.raw === raw) return this.cached.saved;
     try {
-      return JSON.parse(raw) as Saved;
+      const saved = JSON.parse(raw) as Saved;
+      this.cached = { raw, saved };
+      return saved;
     } catch {
       return { next: 1, items: [] };
     }
   }
 
   private save(s: Saved) {
-    this.storage.set(OUTBOX_KEY, JSON.stringify(s));
+    const raw = JSON.stringify(s);
+    this.cached = null;
+    this.storage.set(OUTBOX_KEY, raw);
+    this.cached = { raw, saved: s };
   }
 }

@@ -27,9 +27,10 @@ export interface AppDescription {
 export class OtaPortError extends Error {
   constructor(readonly espName: string, message: string) {
     super(message);
-    this.name = "OtaPortError";
   }
 }
+// The name lives on the prototype: `this.name = …` throws under Moddable's frozen Error.prototype.
+Object.defineProperty(OtaPortError.prototype, "name", { value: "OtaPortError" });
 
 /** An open update of one slot: sequential writes, as esp_ota_write. */
 export interface OtaWriter {

@@ -7,9 +7,10 @@
 export class AbortedError extends Error {
   constructor(readonly reason: string) {
     super(`aborted: ${reason}`);
-    this.name = "AbortedError";
   }
 }
+// The name lives on the prototype: `this.name = …` throws under Moddable's frozen Error.prototype.
+Object.defineProperty(AbortedError.prototype, "name", { value: "AbortedError" });
 
 export class Signal {
   private fired: string | null = null;

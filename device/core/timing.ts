@@ -5,9 +5,10 @@ import type { Signal } from "./signal";
 export class TimeoutError extends Error {
   constructor(readonly what: string, readonly ms: number) {
     super(`${what} timed out after ${ms} ms`);
-    this.name = "TimeoutError";
   }
 }
+// The name lives on the prototype: `this.name = …` throws under Moddable's frozen Error.prototype.
+Object.defineProperty(TimeoutError.prototype, "name", { value: "TimeoutError" });
 
 /** Races `promise` against a timer; `onTimeout` may cancel the work (e.g. close a stalled stream). */
 export function withTimeout<T>(clock: ClockPort, promise: Promise<T>, ms: number, what: string, onTimeout?: () => void): Promise<T> {

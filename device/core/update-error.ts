@@ -4,6 +4,7 @@ import type { DeviceErrorCode } from "../protocol/errors";
 export class UpdateError extends Error {
   constructor(readonly code: DeviceErrorCode, message: string) {
     super(message);
-    this.name = "UpdateError";
   }
 }
+// The name lives on the prototype: `this.name = …` throws under Moddable's frozen Error.prototype.
+Object.defineProperty(UpdateError.prototype, "name", { value: "UpdateError" });

@@ -31,7 +31,7 @@ export function createEspPorts(options: EspPortsOptions = {}): Ports {
     http: new EspHttpPort(options.tls),
     hash: new EspHashPort(),
     // Moddable's native UTF-8 encoder: each journal commit encodes a whole record.
-    storage: new JournalStore(new EspRawFlash({ partition: options.journalPartition ?? "agent" }), undefined, (text) => encoder.encode(text)),
+    storage: new JournalStore(new EspRawFlash({ partition: options.journalPartition ?? "agent" }), undefined, encoder),
     clock: new EspClock(),
     restart: new EspRestart(log),
     log,

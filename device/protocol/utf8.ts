@@ -3,23 +3,47 @@
 
 /** Encodes a string as UTF-8. Throws on lone surrogates (they have no UTF-8 form). */
 export function utf8Encode(text: string): Uint8Array {
-  const out: number[] = [];
+  // Two passes into an exact buffer: a growing number[] costs a slot per byte (16 bytes on the ESP32).
+  let length = 0;
   for (let i = 0; i < text.length; i++) {
-    let cp = text.charCodeAt(i);
-    if (cp >= 0xd800 && cp <= 0xdbff) {
-      const next = i + 1 < text.length ? text.charCodeAt(i + 1) : 0;
-      if (next < 0xdc00 || next > 0xdfff) throw new RangeError("lone surrogate in string");
-      cp = 0x10000 + ((cp - 0xd800) << 10) + (next - 0xdc00);
-      i++;
-    } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-      throw new RangeError("lone surrogate in string");
-    }
-    if (cp < 0x80) out.push(cp);
-    else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
-    else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
-    else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
+    const cp = codePointAt(text, i);
+    length += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (cp >= 0x10000) i++;
   }
-  return new Uint8Array(out);
+  const out = new Uint8Array(length);
+  utf8EncodeInto(text, out);
+  return out;
+}
+
+/** encodeInto (as a native text encoder has it), portable: encodes as much of `text` as fits, whole characters only. `read`
+ * (UTF-16 code units) is below text.length when it did not all fit. Throws on lone surrogates. */
+export function utf8EncodeInto(text: string, into: Uint8Array): { read: number; written: number } {
+  let at = 0;
+  let i = 0;
+  for (; i < text.length; i++) {
+    const cp = codePointAt(text, i);
+    const n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (at + n > into.length) break;
+    if (n === 1) {
+      into[at] = cp;
+    } else {
+      // The lead byte, then 6 bits per continuation byte from the highest down.
+      into[at] = n === 2 ? 0xc0 | (cp >> 6) : n === 3 ? 0xe0 | (cp >> 12) : 0xf0 | (cp >> 18);
+      for (let k = 1; k < n; k++) into[at + k] = 0x80 | ((cp >> (6 * (n - 1 - k))) & 0x3f);
+      if (n === 4) i++;
+    }
+    at += n;
+  }
+  return { read: i, written: at };
+}
+
+/** The code point at `i` (a surrogate pair read whole); throws on a lone surrogate. */
+function codePointAt(text: string, i: number): number {
+  const cp = text.charCodeAt(i);
+  if (cp < 0xd800 || cp > 0xdfff) return cp;
+  const next = i + 1 < text.length ? text.charCodeAt(i + 1) : 0;
+  if (cp > 0xdbff || next < 0xdc00 || next > 0xdfff) throw new RangeError("lone surrogate in string");
+  return 0x10000 + ((cp - 0xd800) << 10) + (next - 0xdc00);
 }
 
 /** Decodes strict UTF-8 (rejects overlongs, surrogates, truncated sequences). */

@@ -196,7 +196,7 @@ export class SimDevice {
       ...this.options.agent,
       selfTests,
     };
-    this.agent = this.options.runtime === "xs" ? new XsAgent(config, ports, raw, { sampleLiveSlotsEvery: this.options.xsSampleLiveSlotsEvery ?? 0 }) : new Agent(config, { ...ports, storage: new JournalStore(raw, undefined, (text) => Buffer.from(text, "utf8")) });
+    this.agent = this.options.runtime === "xs" ? new XsAgent(config, ports, raw, { sampleLiveSlotsEvery: this.options.xsSampleLiveSlotsEvery ?? 0 }) : new Agent(config, { ...ports, storage: new JournalStore(raw, undefined, new TextEncoder()) });
     try {
       const outcome = await this.agent.start(agentStart);
       if (this.restartReason) return { kind: "restart", reason: this.restartReason };

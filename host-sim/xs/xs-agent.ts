@@ -33,6 +33,9 @@ async function buildBundle(): Promise<string> {
     mainFields: ["module", "main"],
     write: false,
     minify: false,
+    // Strict code throughout, as Moddable compiles every module (strict mode is what turns a write to a frozen
+    // built-in's property into a TypeError instead of a silent no-op).
+    banner: { js: '"use strict";' },
     // tweetnacl probes for Node's crypto only to seed its PRNG; signature checks need no randomness.
     plugins: [{ name: "no-node-crypto", setup: (b) => b.onResolve({ filter: /^crypto$/ }, () => ({ path: "crypto", namespace: "empty" })) }, emptyNamespace()],
   });
@@ -99,12 +102,18 @@ export class XsAgent {
   }
 
   get meters() {
-    return { totalCompute: this.worker?.totalCompute ?? 0, peakAllocate: this.worker?.peakAllocate ?? 0, peakHeapCount: this.peakHeapCount, idleHeapCount: this.idleHeapCount, idle: this.idleMeter };
+    return { totalCompute: this.worker?.totalCompute ?? 0, peakAllocate: this.worker?.peakAllocate ?? 0, peakHeapCount: this.peakHeapCount, idleHeapCount: this.idleHeapCount, idle: this.idleMeter, last: this.worker?.last ?? null };
+  }
+
+  /** Evaluates a script in this boot's machine, between the agent's own work (measurements: bench/xs-highwater.ts). */
+  async evaluate(code: string): Promise<Meter> {
+    if (!this.worker) throw new Error("the agent has not started");
+    return this.worker.evaluate(code);
   }
 
   async start(options: { poll?: boolean; mqtt?: boolean } = {}): Promise<BootOutcome> {
     this.worker = new XsWorker((m) => this.onCall(m));
-    this.idleMeter = await this.worker.evaluate(await agentBundle());
+    this.idleMeter = await this.worker.runProgram(await agentBundle());
     if (this.options.sampleLiveSlotsEvery) this.idleHeapCount = (await this.worker.evaluate("gc()")).currentHeapCount;
     const { selfTests, commands, deferUpdate, ...plain } = this.config;
     this.ports.mqtt?.onMessage((topic, payload) => void this.push(PUSH.mqtt, (w) => (w.str(topic), w.str(payload))));

@@ -21,8 +21,8 @@ const textEncoder = new TextEncoder();
 function toError(e: WireError): Error {
   if (e.name === "OtaPortError") return new OtaPortError(e.espName || "ESP_FAIL", e.message);
   const err = new Error(e.message);
-  err.name = e.name;
-  return err;
+  // Defined, not assigned: Error.prototype is frozen, as on the device (moddable-preload.js).
+  return Object.defineProperty(err, "name", { value: e.name, writable: true, configurable: true });
 }
 
 /** Sends what `out` holds; a chunk goes after it as its own message (an ArrayBuffer slice: a native copy). */
@@ -178,7 +178,7 @@ function ports(c: WireConfig): Ports {
     ...(c.hasMqtt ? { mqtt } : {}),
     hash: hashPort(c.nativeEd25519),
     // xsnap has TextEncoder, as the ESP32 build has Moddable's text/encoder.
-    storage: new JournalStore(rawFlash(), undefined, (text) => textEncoder.encode(text)),
+    storage: new JournalStore(rawFlash(), undefined, textEncoder),
     clock,
     restart: { restart: (reason) => call("restart", reason) },
     log: { log: (level, message, fields) => call("log", level, message, fields ?? null) },

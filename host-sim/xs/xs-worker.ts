@@ -1,13 +1,19 @@
 // Drives one xsnap-worker process (the XS engine built from source by @agoric/xsnap) over its netstring
-// pipes: fd 3 carries our requests ("e" evaluate, "?" command, "/" reply to its query), fd 4 its messages
-// ("." done with meter data, "!" uncaught exception, "?" a query from issueCommand). Our own driver, so the
-// test runner needs no SES lockdown.
+// pipes: fd 3 carries our requests ("e" evaluate, "s" run a program file, "?" command, "/" reply to its
+// query), fd 4 its messages ("." done with meter data, "!" uncaught exception, "?" a query from issueCommand).
+// Our own driver, so the test runner needs no SES lockdown. Every worker first runs moddable-preload.js, so its
+// built-ins are frozen as they are on the ESP32 after Moddable's preload.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+
+const MODDABLE_PRELOAD = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "moddable-preload.js"), "utf8");
 
 export interface Meter {
   /** XS compute count of the crank (the engine's own instruction meter). */
@@ -15,6 +21,16 @@ export interface Meter {
   /** Bytes XS has allocated for chunks and slots (the->allocatedSpace). */
   allocate: number;
   currentHeapCount: number;
+  /** Only from the metered worker of bench/xs-highwater.ts: the chunk arena in bytes and the slot arena in slots. */
+  chunkArena?: number;
+  slotArena?: number;
+}
+
+let variant: { binary: string; env: Record<string, string> } | null = null;
+
+/** Workers started from now on run `binary` with `env` added (bench/xs-highwater.ts); null: the stock worker. */
+export function useXsnapWorker(v: { binary: string; env: Record<string, string> } | null) {
+  variant = v;
 }
 
 export type QueryHandler = (message: Uint8Array) => Promise<Uint8Array>;
@@ -35,6 +51,7 @@ export class XsWorker {
   private inbox: Buffer[] = [];
   private baton: Promise<unknown> = Promise.resolve();
   private exited = false;
+  private preloadError: Error | null = null;
   /** Meter of the last finished crank, and running totals. */
   last: Meter = { compute: 0, allocate: 0, currentHeapCount: 0 };
   totalCompute = 0;
@@ -42,8 +59,9 @@ export class XsWorker {
 
   constructor(private readonly onQuery: QueryHandler, options: { name?: string; meteringLimit?: number } = {}) {
     // -l 0 would mean "no limit" only for some builds; a huge limit is portable.
-    this.child = spawn(xsnapWorkerPath(), [options.name ?? "ota-agent", "-l", String(options.meteringLimit ?? 2_000_000_000)], {
+    this.child = spawn(variant?.binary ?? xsnapWorkerPath(), [options.name ?? "ota-agent", "-l", String(options.meteringLimit ?? 2_000_000_000)], {
       stdio: ["ignore", "inherit", "inherit", "pipe", "pipe"],
+      env: variant ? { ...process.env, ...variant.env } : process.env,
     });
     this.toXs = this.child.stdio[3] as Writable;
     const fromXs = this.child.stdio[4] as Readable;
@@ -55,6 +73,11 @@ export class XsWorker {
       w?.(Buffer.from("!worker exited"));
     });
     this.toXs.on("error", () => {}); // EPIPE after a kill
+    // The prelude is the machine's, not the agent's: its crank counts in no total.
+    this.runProgram(MODDABLE_PRELOAD).then(
+      () => ((this.totalCompute = 0), (this.peakAllocate = 0)),
+      (e: Error) => (this.preloadError = new Error(`the Moddable preload prelude failed: ${e.message}`)),
+    );
   }
 
   get alive() {
@@ -64,6 +87,18 @@ export class XsWorker {
   /** Evaluates a script (e.g. the agent bundle) and runs its jobs to idle. */
   evaluate(code: string): Promise<Meter> {
     return this.crank(Buffer.concat([Buffer.from("e"), Buffer.from(code, "utf8")]));
+  }
+
+  /** Runs a script from a file, as a program ("s"): XS parses it from the file, so the source text never sits in
+   * the machine's heap as a string (on the ESP32 not even the bytecode does: it is in flash). An exception is
+   * printed on stderr only. */
+  runProgram(code: string): Promise<Meter> {
+    const path = join(tmpdir(), `esp32-ota-xs-${createHash("sha256").update(code).digest("hex").slice(0, 16)}.js`);
+    if (!existsSync(path)) {
+      writeFileSync(`${path}.${process.pid}`, code);
+      renameSync(`${path}.${process.pid}`, path); // whole or absent, as parallel test workers write the same file
+    }
+    return this.crank(Buffer.from(`s${path}`, "utf8"));
   }
 
   /** Calls globalThis.handleCommand(message) in XS and runs to idle. */
@@ -83,6 +118,7 @@ export class XsWorker {
 
   private crank(request: Buffer): Promise<Meter> {
     const run = this.baton.then(async () => {
+      if (this.preloadError) throw this.preloadError;
       if (this.exited) throw new Error("XS worker has exited");
       this.send(request);
       for (;;) {
