@@ -109,6 +109,7 @@ describe("manifest trust decisions", () => {
     ["secure_version below the floor", () => envelope(manifest({ secure_version: 0 })), "SECURE_VERSION_REJECTED"],
     ["an oversize image", () => envelope(manifest({ size: 0x1e0001 })), "INSUFFICIENT_SPACE"],
     ["an unknown command", () => envelope(manifest({ pre_update_commands: ["format_disk"] })), "UNKNOWN_COMMAND"],
+    ["a command named like a built-in", () => envelope(manifest({ post_update_commands: ["toString"] })), "UNKNOWN_COMMAND"],
     ["a missing field", () => envelope((({ sha256: _, ...rest }) => rest)(manifest())), "MANIFEST_INVALID"],
     ["a wrong-typed size", () => envelope(manifest({ size: "100" as unknown as number })), "MANIFEST_INVALID"],
     ["a fractional size", () => JSON.stringify({ ...JSON.parse(envelope(manifest())), manifest: { ...manifest(), size: 1.5 } }), "SIGNATURE_INVALID"],

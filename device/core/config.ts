@@ -110,7 +110,8 @@ export function resolveConfig(c: AgentConfig): ResolvedConfig {
     clockSkewMs: c.clockSkewMs ?? 300_000,
     clockTrusted: c.clockTrusted ?? (() => true),
     selfTests: c.selfTests ?? {},
-    commands: c.commands ?? {},
+    // No prototype: a manifest's command named "toString" must find no hook, not Object.prototype's.
+    commands: Object.assign(Object.create(null) as Record<string, CommandHook>, c.commands),
     metrics: c.metrics ?? {},
     healthSoakMs: c.healthSoakMs ?? 3_600_000,
     healthIntervalMs: Math.max(1000, c.healthIntervalMs ?? 600_000),
