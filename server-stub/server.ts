@@ -36,6 +36,11 @@ export interface ServerOptions {
   /** Embedded broker port (default 1883; 0 = ephemeral); null disables MQTT unless mqttUrl is set. */
   mqttPort?: number | null;
   mqttUrl?: string | null;
+  /** The server's account on the external broker (else the URL's user info). */
+  mqttUsername?: string | null;
+  mqttPassword?: string | null;
+  /** "dynsec" (default): provision device accounts and ACLs into Mosquitto; "none": the broker is configured by hand. */
+  mqttProvisioning?: "dynsec" | "none";
   /** Port of the separate dev-token listener (default 8202; loopback only); null = none. */
   authPort?: number | null;
   /** Dev tokens (default off): only from loopback callers, operator unless another role is asked for. */
@@ -135,10 +140,11 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   const limits = { ...DEFAULT_REQUEST_LIMITS, ...opts.requestLimits };
   let bus: OtaBus | null = null;
   let engine: CampaignEngine | null = null;
+  const serverSecret = loadJwtSecret(opts.dataDir);
   const ctx: Ctx = {
     db, clock, log, keys,
     apiKeys: new ApiKeyStore(db, clock),
-    tokens: new TokenService(loadJwtSecret(opts.dataDir), clock),
+    tokens: new TokenService(serverSecret, clock),
     blobs: new BlobStore(opts.dataDir),
     config: {
       publicUrl: opts.publicUrl ?? "",
@@ -169,7 +175,9 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   const rateLimits = opts.rateLimits === false ? null : { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
   engine = new CampaignEngine(ctx, opts.promotionGates ?? []);
 
-  if (opts.mqttUrl) bus = await connectExternalBroker(ctx, opts.mqttUrl);
+  if (opts.mqttUrl) {
+    bus = await connectExternalBroker(ctx, { url: opts.mqttUrl, username: opts.mqttUsername, password: opts.mqttPassword, provisioning: opts.mqttProvisioning, serverSecret });
+  }
   else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host, limits, opts.tls ?? null);
   if (bus) opened.push(() => bus!.close());
 
