@@ -37,10 +37,14 @@ export class DynsecControl {
       clearTimeout(waiting.timer);
       waiting.resolve(responses);
     });
+    // A session that closed takes its answers with it: fail now, the next reconcile (on reconnect) sends again.
+    client.on("close", () => this.failPending("broker connection lost"));
   }
 
   /** Sends a batch; resolves with one result per command, in order. */
   async run(commands: DynsecCommand[]): Promise<DynsecResult[]> {
+    // Not queued while offline: a command sent later might undo a newer one.
+    if (!this.client.connected) throw new Error("broker not connected");
     // The subscription is made once per client; mqtt.js renews it after a reconnect (resubscribe).
     this.subscribed ??= this.client.subscribeAsync(RESPONSE_TOPIC, { qos: 1 });
     await this.subscribed;
@@ -70,9 +74,13 @@ export class DynsecControl {
   }
 
   close(): void {
+    this.failPending("broker connection closed");
+  }
+
+  private failPending(why: string): void {
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(new Error("broker connection closed"));
+      p.reject(new Error(why));
       this.pending.delete(id);
     }
   }

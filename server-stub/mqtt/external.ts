@@ -63,7 +63,7 @@ export async function connectExternalBroker(ctx: Ctx, opts: ExternalBrokerOption
       control = new DynsecControl(client);
       const sealer = new Sealer(opts.serverSecret);
       provisioner = new BrokerProvisioner(ctx, control, sealer, username!);
-      await provisioner.ensureServerRole();
+      await provisioner.ensureServerRole(() => (client.connected ? Promise.resolve() : new Promise((resolve) => client.once("connect", () => resolve()))));
       ctx.apiKeys.onDeviceKey = (deviceId, apiKey) => {
         recordDeviceKey(ctx.db, sealer, deviceId, apiKey, ctx.clock.now());
         setImmediate(() => void provisioner!.reconcileSoon()); // after the creating transaction committed

@@ -85,10 +85,25 @@ export class BrokerProvisioner {
 
   constructor(private ctx: Ctx, private control: DynsecControl, private sealer: Sealer, private adminUser: string) {}
 
-  /** Gives the server's account its role (the dynsec admin may administer, not publish to devices). */
-  async ensureServerRole(): Promise<void> {
+  /** Gives the server's account its role (the dynsec admin may administer, not publish to devices). Mosquitto
+   * disconnects a client whose roles change, so that answer may be lost: `connected` waits for the reconnection. */
+  async ensureServerRole(connected: () => Promise<void>): Promise<void> {
+    const hasRole = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const [got] = await this.control.expect([{ command: "getClient", username: this.adminUser }]);
+          return ((got!.data as { client?: { roles?: Array<{ rolename: string }> } })?.client?.roles ?? []).some((r) => r.rolename === SERVER_ROLE);
+        } catch (e) {
+          if (attempt === 3) throw e;
+          await connected();
+        }
+      }
+    };
+    if (await hasRole()) return;
     await this.control.expect([{ command: "createRole", rolename: SERVER_ROLE, acls: SERVER_ACLS }], already);
-    await this.control.expect([{ command: "addClientRole", username: this.adminUser, rolename: SERVER_ROLE }], already);
+    await this.control.run([{ command: "addClientRole", username: this.adminUser, rolename: SERVER_ROLE }]).catch(() => undefined);
+    await connected();
+    if (!(await hasRole())) throw new Error(`the broker account ${this.adminUser} could not be given the role ${SERVER_ROLE}`);
   }
 
   /** Runs reconcile now, or once more after the run under way (calls never overlap). */
