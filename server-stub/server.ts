@@ -25,6 +25,8 @@ import type { OtaBus } from "./mqtt/bus";
 import { startEmbeddedBroker } from "./mqtt/embedded";
 import { connectExternalBroker } from "./mqtt/external";
 import { devTokenRoute } from "./routes/auth";
+import { drain } from "./drain";
+import { isLoopbackHost } from "./tls";
 import { KeyStore } from "./signing/keystore";
 import { BlobStore } from "./storage/blobs";
 
@@ -79,6 +81,12 @@ export interface ServerOptions {
   deltas?: boolean;
   /** HTTPS and MQTT over TLS with this certificate and key (PEM); plain listeners without it. */
   tls?: { cert: string; key: string } | null;
+  /** How long close() lets in-flight requests (downloads) finish before cutting them (default 30 s). */
+  drainMs?: number;
+  /** A bearer token that may read /metrics (besides viewer/operator/admin credentials). */
+  metricsToken?: string | null;
+  /** /metrics without credentials (default: only when `host` is loopback). */
+  metricsOpen?: boolean;
 }
 
 export interface OtaServer {
@@ -192,7 +200,11 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
 
   const https = opts.tls ? { cert: opts.tls.cert, key: opts.tls.key } : null;
   const scheme = https ? "https" : "http";
-  const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }), events }, log, { limits, rateLimits, https });
+  let draining = false;
+  // /metrics without credentials only on a loopback listener, where no one else can reach it.
+  const metrics = { token: opts.metricsToken ?? null, open: opts.metricsOpen ?? isLoopbackHost(host) };
+  const mqttInfo = () => ({ url: bus?.url ?? null, connected: bus ? bus.connected() : null });
+  const app = await buildApp({ ctx, engine, mqttInfo, events, draining: () => draining }, log, { limits, rateLimits, https, metrics });
   opened.push(() => app.close());
   await app.listen({ port: opts.port ?? 8221, host });
   const port = (app.server.address() as AddressInfo).port;
@@ -226,7 +238,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       unsubscribe?.();
       stopDispatch();
       webhooks.close();
-      await app.close();
+      await drain(app, log, opts.drainMs ?? 30_000, () => (draining = true));
       await authApp?.close();
       await bus?.close();
       db.close();
