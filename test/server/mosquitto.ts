@@ -93,7 +93,11 @@ export async function startMosquitto(): Promise<Mosquitto> {
     url: `mqtt://127.0.0.1:${port}`,
     admin,
     async start() {
-      child = spawn(which("mosquitto") ?? "/usr/sbin/mosquitto", ["-c", config], { stdio: "ignore" });
+      const c = (child = spawn(which("mosquitto") ?? "/usr/sbin/mosquitto", ["-c", config], { stdio: "ignore" }));
+      // Not left behind by a test worker that exits without its afterAll (a timed-out hook).
+      const reap = () => c.kill("SIGKILL");
+      process.once("exit", reap);
+      c.once("exit", () => process.off("exit", reap));
       await waitForPort(port, 5000);
     },
     async stop() {
