@@ -81,6 +81,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
     `listener ${port} 127.0.0.1`,
     "allow_anonymous false",
     "persistence false",
+    "set_tcp_nodelay true",
     `user ${userInfo().username}`, // as root, mosquitto would switch to user mosquitto, who cannot read this directory
     `plugin ${dynsecPlugin()}`,
     `plugin_opt_config_file ${dynsecFile}`,
