@@ -95,8 +95,20 @@ describe.skipIf(!mosquittoAvailable(SUITE))("Mosquitto with dynamic security", (
   it("provisions a device registered while the broker was down once it is back", async () => {
     await broker.stop();
     const key = await registerDevice(h, "mq-late"); // registration does not wait for the broker
+    const pending = () => h.server.ctx.db.prepare("SELECT sealed_secret FROM broker_accounts WHERE device_id = 'mq-late'").get() as { sealed_secret: string | null };
+    expect(pending().sealed_secret).toBeTruthy(); // kept for the broker, but sealed: the database never holds a key in clear
+    expect(pending().sealed_secret).not.toContain(key);
     await broker.start();
     const d = await connectWhenProvisioned("mq-late", key);
     expect(d.connected).toBe(true);
+    await eventually(() => pending().sealed_secret === null);
+  });
+
+  it("removes a device revoked behind the server's back (the CLI, another replica) at the next reconcile", async () => {
+    const key = await registerDevice(h, "mq-cli");
+    const d = await connectWhenProvisioned("mq-cli", key);
+    h.server.ctx.apiKeys.revokeDevice("mq-cli"); // what `ota-server api-key revoke` does from another process: no notice
+    await eventually(() => !d.connected, 8000);
+    await expect(connectDevice("mq-cli", key)).rejects.toThrow(/Not authorized|Bad username/i);
   });
 });
