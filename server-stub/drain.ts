@@ -8,7 +8,7 @@ import { logEvent } from "./log";
 export async function drain(app: FastifyInstance, log: Logger, deadlineMs: number, begin: () => void): Promise<void> {
   begin();
   const open = await new Promise<number>((resolve) => app.server.getConnections((err, n) => resolve(err ? 0 : n)));
-  logEvent(log, "http_draining", { open_connections: open, deadline_ms: deadlineMs });
+  log.debug({ open_connections: open, deadline_ms: deadlineMs }, "http_draining");
   const started = Date.now();
   let cut = false;
   const timer = setTimeout(() => {
@@ -22,5 +22,8 @@ export async function drain(app: FastifyInstance, log: Logger, deadlineMs: numbe
   } finally {
     clearTimeout(timer);
   }
-  logEvent(log, "http_drained", { ms: Date.now() - started, cut });
+  // A line worth reading only when the drain made the shutdown wait (otherwise the log ends with ota_server_stopping).
+  const ms = Date.now() - started;
+  if (cut || ms >= 100) logEvent(log, "http_drained", { ms, cut });
+  else log.debug({ ms }, "http_drained");
 }

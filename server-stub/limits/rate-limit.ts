@@ -5,7 +5,6 @@
 import rateLimit from "@fastify/rate-limit";
 import { ROUTES } from "../../device/protocol";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { READY_ROUTE } from "../routes/ready";
 import { ApiError } from "../api-error";
 import { authenticateOnce } from "../auth/hook";
 import type { Ctx } from "../context";
@@ -34,7 +33,7 @@ export async function installRateLimit(app: FastifyInstance, ctx: Ctx, limits: R
   app.addHook("onRequest", app.rateLimit({
     // The liveness probe stays answerable under a flood (it touches nothing but a SELECT 1): load balancers and
     // `ota-server wait` must tell a busy server from a dead one.
-    allowList: (req: FastifyRequest) => req.url === ROUTES.health || req.url === READY_ROUTE, // so is readiness
+    allowList: (req: FastifyRequest) => req.url === ROUTES.health || req.url === ROUTES.ready, // so is readiness
     keyGenerator: keyOf,
     max: (_req: FastifyRequest, key: string) => maxOf(key),
     timeWindow: limits.windowMs,

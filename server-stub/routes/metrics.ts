@@ -11,7 +11,7 @@ import { READERS } from "../auth/principal";
 import { readCounter } from "../db";
 import type { AppDeps } from "./common";
 
-export const METRICS_ROUTE = "/metrics";
+export const METRICS_ROUTE = ROUTES.metrics;
 const DOWNLOAD_ROUTES = new Set<string>([ROUTES.firmwareDownload, ROUTES.firmwarePatch]);
 
 export interface MetricsAccess {

@@ -1,9 +1,10 @@
 // Readiness (/ready): may a load balancer send traffic here now? Unlike /health (the process lives), it checks the
 // database with a trivial query and the broker connection, and turns 503 while a shutdown drains downloads.
 import type { FastifyInstance } from "fastify";
+import { ROUTES } from "../../device/protocol";
 import type { AppDeps } from "./common";
 
-export const READY_ROUTE = "/ready";
+export const READY_ROUTE = ROUTES.ready;
 
 type Check = "ok" | "failed" | "disconnected" | "disabled" | "shutting_down";
 
