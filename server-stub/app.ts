@@ -23,6 +23,8 @@ import { eventRoutes } from "./routes/events";
 import { firmwareRoutes } from "./routes/firmware";
 import { groupRoutes } from "./routes/groups";
 import { healthRoutes } from "./routes/health";
+import { installMetrics, type MetricsAccess } from "./routes/metrics";
+import { readyRoutes } from "./routes/ready";
 import { keyListRoutes } from "./routes/key-list";
 import { keyRoutes } from "./routes/keys";
 import { statsRoutes } from "./routes/stats";
@@ -32,8 +34,11 @@ import { webhookRoutes } from "./routes/webhooks";
 export interface AppDeps {
   ctx: Ctx;
   engine: CampaignEngine;
-  mqttInfo: () => { url: string | null };
+  /** connected: null without MQTT. */
+  mqttInfo: () => { url: string | null; connected?: boolean | null };
   events: EventsRuntime;
+  /** True once a shutdown began: /ready answers 503 while downloads drain. */
+  draining?: () => boolean;
 }
 
 /** The event stream's moving parts, built by server.ts. */
@@ -54,6 +59,8 @@ export interface AppLimits {
   rateLimits?: RateLimits | null;
   /** HTTPS with this certificate and key (PEM); plain HTTP without. */
   https?: { cert: string; key: string } | null;
+  /** Who may read /metrics (default: readers' credentials only). */
+  metrics?: MetricsAccess;
 }
 
 export async function buildApp(deps: AppDeps, logger: Logger, opts: AppLimits = {}): Promise<FastifyInstance> {
@@ -95,7 +102,9 @@ export async function buildApp(deps: AppDeps, logger: Logger, opts: AppLimits = 
   await app.register(multipart, {
     limits: { fileSize: deps.ctx.config.maxUploadBytes, files: 2, fields: 8, fieldSize: limits.metadataMaxBytes, parts: 12, headerPairs: 100 },
   });
+  installMetrics(app, deps, opts.metrics ?? { token: null, open: false }); // after swagger, which documents the routes that follow
   await app.register(healthRoutes, deps);
+  await app.register(readyRoutes, deps);
   await app.register(authRoutes, deps);
   await app.register(keyRoutes, deps);
   await app.register(credentialRoutes, deps);

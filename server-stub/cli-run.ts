@@ -9,8 +9,8 @@ import { logDestination, RotatingFile, type Sink } from "./log";
 import { serverOptionsProblem, startOtaServer } from "./server";
 import { defaultHosts, isLoopbackHost, loadOrCreateTls, loadTlsFiles, type TlsIdentity } from "./tls";
 
-/** How long a shutdown may take before the process exits anyway (open keep-alive sockets, a stuck client). */
-const SHUTDOWN_LIMIT_MS = 5000;
+/** How long a shutdown may take beyond the drain deadline before the process exits anyway (a stuck close). */
+const SHUTDOWN_SLACK_MS = 5000;
 
 export async function runServer(values: CliValues): Promise<void> {
   const format = values["log-format"] ?? "text";
@@ -46,6 +46,10 @@ export async function runServer(values: CliValues): Promise<void> {
   if (!values.quiet) sinks.push({ write: (text) => process.stdout.write(text) });
   const logger = pino({ level: values["log-level"] ?? "info" }, logDestination(format, sinks));
 
+  const drainMs = int(values["drain-seconds"], "drain-seconds", 30) * 1000;
+  const provisioning = values["mqtt-provisioning"] ?? "dynsec";
+  if (provisioning !== "dynsec" && provisioning !== "none") throw new CliError("--mqtt-provisioning must be dynsec or none");
+  const mqttUrl = mqttUrlOf(values["mqtt-url"]);
   const host = values.host ?? "0.0.0.0";
   const identity = tlsOf(values, dataDir, host);
   const tls = identity ? { ...identity, clientCa: clientCaOf(values, identity) } : null;
@@ -60,7 +64,12 @@ export async function runServer(values: CliValues): Promise<void> {
       tls,
       publicUrl: values["public-url"],
       mqttPort,
-      mqttUrl: values["mqtt-url"] ?? null,
+      mqttUrl,
+      mqttUsername: values["mqtt-username"] ?? env.OTA_MQTT_USERNAME ?? null,
+      mqttPassword: env.OTA_MQTT_PASSWORD ?? null,
+      mqttProvisioning: provisioning,
+      metricsToken: values["metrics-token"] ?? env.OTA_METRICS_TOKEN ?? null,
+      drainMs,
       authPort,
       devToken: devTokens,
       deviceAllowList: values["device-allow-list"] === true,
@@ -96,10 +105,11 @@ export async function runServer(values: CliValues): Promise<void> {
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
+    const limit = drainMs + SHUTDOWN_SLACK_MS;
     setTimeout(() => {
-      process.stderr.write(`ota-server: shutdown took over ${SHUTDOWN_LIMIT_MS} ms; exiting anyway\n`);
+      process.stderr.write(`ota-server: shutdown took over ${limit} ms; exiting anyway\n`);
       process.exit(1);
-    }, SHUTDOWN_LIMIT_MS).unref();
+    }, limit).unref();
     logger.info({ event: "ota_server_stopping", signal }, `ota_server_stopping signal=${signal}`);
     void server.close().finally(() => {
       if (readPid(pidFile) === process.pid) rmSync(pidFile, { force: true });
@@ -158,6 +168,22 @@ function clientCaOf(values: CliValues, tls: TlsIdentity): string | null {
   if (!values["device-certs"]) return null;
   if (!tls.ca) throw new CliError("--device-certs uses the generated CA, and --tls-cert brings your own certificate: give --tls-client-ca");
   return tls.ca;
+}
+
+/** --mqtt-url: mqtt(s)://host:port, without a password (anyone on the machine can read a command line). */
+function mqttUrlOf(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    /* reported below */
+  }
+  if (url?.password) throw new CliError("--mqtt-url must not carry a password: others can read the command line; set $OTA_MQTT_PASSWORD");
+  if (!url || !/^mqtts?:$/.test(url.protocol) || !url.hostname || (url.pathname !== "" && url.pathname !== "/")) {
+    throw new CliError("--mqtt-url must be mqtt://host:port or mqtts://host:port");
+  }
+  return value;
 }
 
 function portArg(value: string | undefined, name: string, fallback: number): number {

@@ -3,7 +3,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--public-url URL]
-             [--mqtt-port 1883 | --mqtt-url mqtt://host:port | --no-mqtt]
+             [--mqtt-port 1883 | --mqtt-url mqtt://host:port [--mqtt-username USER] [--mqtt-provisioning dynsec|none] | --no-mqtt]
+             [--metrics-token TOKEN] [--drain-seconds 30]
              [--dev-tokens [--auth-port 8202]] [--device-allow-list] [--distinct-approver]
              [--signing-key FILE] [--pid-file PATH]
              [--tls-cert FILE --tls-key FILE | --insecure-http] [--device-certs | --tls-client-ca FILE]
@@ -23,7 +24,13 @@ const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--pub
     generated into <data-dir>/tls/ (devices pin tls/ca.pem); plain only on a loopback --host or with --insecure-http.
     --device-certs: mutual TLS: HTTPS and MQTTS ask for a client certificate, and one the generated CA issued to a
     device (\`ota-server device-cert\`) stands for that device instead of an API key; --tls-client-ca: the same with
-    your own CA issuing them. Off by default; operators keep their API keys and tokens.`;
+    your own CA issuing them. Off by default; operators keep their API keys and tokens.
+    --mqtt-url: an external broker; with dynsec provisioning (default) Mosquitto 2's dynamic-security plugin, where
+    the server keeps each device's account and ACL, logged in as its admin: --mqtt-username or $OTA_MQTT_USERNAME,
+    password in $OTA_MQTT_PASSWORD (never on the command line). --mqtt-provisioning none: the broker's own ACLs.
+    GET /ready: 503 unless the database answers and the broker is connected. GET /metrics (Prometheus): a
+    viewer/operator/admin credential or the bearer --metrics-token ($OTA_METRICS_TOKEN); open on a loopback --host.
+    On SIGTERM the server stops accepting and lets downloads finish for up to --drain-seconds, then cuts them.`;
 const WAIT = `  ota-server wait [--port 8221 | --url URL] [--cacert FILE] [--timeout 30]
     Returns once GET /health answers (exit 1 after the timeout): start a server with \`&\`, then wait.
     An https URL is verified against --cacert (default <data-dir>/tls/ca.pem).`;
@@ -68,6 +75,7 @@ export class CliError extends Error {
 const OPTIONS = {
   port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" }, "public-url": { type: "string" },
   "mqtt-port": { type: "string" }, "mqtt-url": { type: "string" }, "no-mqtt": { type: "boolean" },
+  "mqtt-username": { type: "string" }, "mqtt-provisioning": { type: "string" }, "metrics-token": { type: "string" }, "drain-seconds": { type: "string" },
   "auth-port": { type: "string" }, "dev-tokens": { type: "boolean" }, "no-dev-token": { type: "boolean" },
   "device-allow-list": { type: "boolean" }, "distinct-approver": { type: "boolean" }, "signing-key": { type: "string" },
   "log-level": { type: "string" }, "log-format": { type: "string" }, "log-file": { type: "string" }, "log-dir": { type: "string" },

@@ -26,6 +26,8 @@ import type { OtaBus } from "./mqtt/bus";
 import { startEmbeddedBroker } from "./mqtt/embedded";
 import { connectExternalBroker } from "./mqtt/external";
 import { devTokenRoute } from "./routes/auth";
+import { drain } from "./drain";
+import { isLoopbackHost } from "./tls";
 import { KeyStore } from "./signing/keystore";
 import { BlobStore } from "./storage/blobs";
 
@@ -37,6 +39,11 @@ export interface ServerOptions {
   /** Embedded broker port (default 1883; 0 = ephemeral); null disables MQTT unless mqttUrl is set. */
   mqttPort?: number | null;
   mqttUrl?: string | null;
+  /** The server's account on the external broker (else the URL's user info). */
+  mqttUsername?: string | null;
+  mqttPassword?: string | null;
+  /** "dynsec" (default): provision device accounts and ACLs into Mosquitto; "none": the broker is configured by hand. */
+  mqttProvisioning?: "dynsec" | "none";
   /** Port of the separate dev-token listener (default 8202; loopback only); null = none. */
   authPort?: number | null;
   /** Dev tokens (default off): only from loopback callers, operator unless another role is asked for. */
@@ -76,6 +83,12 @@ export interface ServerOptions {
   /** HTTPS and MQTT over TLS with this certificate and key (PEM); plain listeners without it. `clientCa`: ask clients
    * for a certificate, and let one this CA issued to a device stand for it (mutual TLS, auth/device-certs.ts). */
   tls?: { cert: string; key: string; clientCa?: string | null } | null;
+  /** How long close() lets in-flight requests (downloads) finish before cutting them (default 30 s). */
+  drainMs?: number;
+  /** A bearer token that may read /metrics (besides viewer/operator/admin credentials). */
+  metricsToken?: string | null;
+  /** /metrics without credentials (default: only when `host` is loopback). */
+  metricsOpen?: boolean;
 }
 
 export interface OtaServer {
@@ -137,10 +150,11 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   const limits = { ...DEFAULT_REQUEST_LIMITS, ...opts.requestLimits };
   let bus: OtaBus | null = null;
   let engine: CampaignEngine | null = null;
+  const serverSecret = loadJwtSecret(opts.dataDir);
   const ctx: Ctx = {
     db, clock, log, keys,
     apiKeys: new ApiKeyStore(db, clock),
-    tokens: new TokenService(loadJwtSecret(opts.dataDir), clock),
+    tokens: new TokenService(serverSecret, clock),
     blobs: new BlobStore(opts.dataDir),
     config: {
       publicUrl: opts.publicUrl ?? "",
@@ -171,7 +185,9 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   const rateLimits = opts.rateLimits === false ? null : { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
   engine = new CampaignEngine(ctx, opts.promotionGates ?? []);
 
-  if (opts.mqttUrl) bus = await connectExternalBroker(ctx, opts.mqttUrl);
+  if (opts.mqttUrl) {
+    bus = await connectExternalBroker(ctx, { url: opts.mqttUrl, username: opts.mqttUsername, password: opts.mqttPassword, provisioning: opts.mqttProvisioning, serverSecret });
+  }
   else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host, limits, opts.tls ?? null);
   if (bus) opened.push(() => bus!.close());
 
@@ -186,7 +202,11 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
 
   const https = opts.tls ? { cert: opts.tls.cert, key: opts.tls.key, ...clientCertOptions(opts.tls.clientCa) } : null;
   const scheme = https ? "https" : "http";
-  const app = await buildApp({ ctx, engine, mqttInfo: () => ({ url: bus?.url ?? null }), events }, log, { limits, rateLimits, https });
+  let draining = false;
+  // /metrics without credentials only on a loopback listener, where no one else can reach it.
+  const metrics = { token: opts.metricsToken ?? null, open: opts.metricsOpen ?? isLoopbackHost(host) };
+  const mqttInfo = () => ({ url: bus?.url ?? null, connected: bus ? bus.connected() : null });
+  const app = await buildApp({ ctx, engine, mqttInfo, events, draining: () => draining }, log, { limits, rateLimits, https, metrics });
   opened.push(() => app.close());
   await app.listen({ port: opts.port ?? 8221, host });
   const port = (app.server.address() as AddressInfo).port;
@@ -220,7 +240,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       unsubscribe?.();
       stopDispatch();
       webhooks.close();
-      await app.close();
+      await drain(app, log, opts.drainMs ?? 30_000, () => (draining = true));
       await authApp?.close();
       await bus?.close();
       db.close();

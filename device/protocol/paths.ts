@@ -7,6 +7,8 @@ export const API_PREFIX = "/api/v1";
 /** fastify route patterns, by name. */
 export const ROUTES = {
   health: "/health",
+  ready: "/ready",
+  metrics: "/metrics",
   openApi: "/docs/openapi.json",
   devToken: "/api/v1/auth/dev-token",
   apiKeys: "/api/v1/auth/api-keys",

@@ -40,6 +40,9 @@ const toInfo = (r: KeyRow): ApiKeyInfo => ({
 });
 
 export class ApiKeyStore {
+  /** Called inside the transaction that creates a device key (an external broker's provisioning records it there). */
+  onDeviceKey: ((deviceId: string, apiKey: string) => void) | null = null;
+
   constructor(private db: Db, private clock: Clock) {}
 
   /** Creates a key; a device key replaces (revokes) the device's previous keys, not its client certificate. */
@@ -55,6 +58,7 @@ export class ApiKeyStore {
       this.db
         .prepare("INSERT INTO api_keys(key_hash, key_prefix, role, device_id, name, created_at) VALUES (?, ?, ?, ?, ?, ?)")
         .run(row.key_hash, row.key_prefix, role, row.device_id, row.name, row.created_at);
+      if (role === "device" && opts.device_id) this.onDeviceKey?.(opts.device_id, apiKey);
     })();
     return { api_key: apiKey, info: toInfo(row) };
   }

@@ -33,7 +33,7 @@ export async function installRateLimit(app: FastifyInstance, ctx: Ctx, limits: R
   app.addHook("onRequest", app.rateLimit({
     // The liveness probe stays answerable under a flood (it touches nothing but a SELECT 1): load balancers and
     // `ota-server wait` must tell a busy server from a dead one.
-    allowList: (req: FastifyRequest) => req.url === ROUTES.health,
+    allowList: (req: FastifyRequest) => req.url === ROUTES.health || req.url === ROUTES.ready, // so is readiness
     keyGenerator: keyOf,
     max: (_req: FastifyRequest, key: string) => maxOf(key),
     timeWindow: limits.windowMs,

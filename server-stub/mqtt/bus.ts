@@ -7,7 +7,9 @@ export interface OtaBus {
   readonly url: string | null;
   /** Port of the embedded broker (null with an external broker). */
   readonly port: number | null;
-  /** Closes live sessions whose credential was revoked or expired (a no-op with an external broker, which checks its own). */
+  /** Whether the server is connected to its broker now (readiness). */
+  connected(): boolean;
+  /** Closes live sessions whose credential was revoked or expired (an external broker: brings its accounts up to date). */
   recheckCredentials(): void;
   close(): Promise<void>;
 }

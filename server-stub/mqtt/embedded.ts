@@ -128,6 +128,7 @@ export async function startEmbeddedBroker(
         if (err) ctx.log.warn({ err, device_id: deviceId }, `mqtt_publish_failed device_id=${deviceId}`);
       });
     },
+    connected: () => !broker.closed,
     recheckCredentials: recheck,
     async close() {
       clearInterval(timer);

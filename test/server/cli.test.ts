@@ -74,6 +74,18 @@ describe("ota-server CLI", () => {
     for (const sub of ["keys", "api-key", "wait", "stop"]) expect(run(sub, "--help").stdout).toMatch(new RegExp(`^usage:\n  ota-server ${sub}`));
   });
 
+  it("external broker flags: a password in --mqtt-url is refused (and not echoed), bad values are one line, exit 2", () => {
+    const secret = run("--mqtt-url", "mqtt://ota-admin:hunter2-secret@localhost:1883");
+    expect(secret.status).toBe(2);
+    expect(secret.stderr).toMatch(/^ota-server: --mqtt-url must not carry a password: .*\$OTA_MQTT_PASSWORD\n/);
+    expect(secret.stderr).not.toContain("hunter2");
+    for (const args of [["--mqtt-url", "http://localhost:1883"], ["--mqtt-url", "mqtt://localhost:1883/x"], ["--mqtt-url", "not a url"], ["--mqtt-url", "mqtt://h:1", "--mqtt-provisioning", "magic"], ["--drain-seconds", "soon"]]) {
+      const r = run(...args);
+      expect(r.status, args.join(" ")).toBe(2);
+      expect(r.stderr.trimEnd().split("\n"), r.stderr).toHaveLength(2);
+    }
+  });
+
   it("refuses a public URL devices could not take, before opening a port", () => {
     const r = run("--public-url", "http://host:8221/a b", "--port", "0", "--no-mqtt", "--no-dev-token");
     expect([r.status, r.stderr]).toEqual([2, expect.stringMatching(/--public-url must be an http\(s\) URL of at most 742/)]);

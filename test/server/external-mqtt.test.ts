@@ -14,7 +14,7 @@ describe("--mqtt-url: an external broker", () => {
   beforeAll(async () => {
     broker = await startHarness();
     const url = `mqtt://ops:${broker.admin}@127.0.0.1:${broker.server.mqttPort}`;
-    b = await startHarness({ mqttUrl: url, mqttPort: null });
+    b = await startHarness({ mqttUrl: url, mqttPort: null, mqttProvisioning: "none" });
   });
   afterAll(async () => {
     await b.close();
@@ -23,6 +23,7 @@ describe("--mqtt-url: an external broker", () => {
 
   it("publishes notifications to it and takes status reports from it", async () => {
     expect(b.server.mqttPort).toBeNull();
+    expect(b.server.mqttUrl).toBe(`mqtt://127.0.0.1:${broker.server.mqttPort}`); // the account's password stays out of logs and /health
     const fw = await uploadFirmware(b, { version: "1.2.0" }, randomBytes(1000, 5));
     await registerDevice(b, "ext1", { current_version: "1.0.0" });
     const brokerKey = await registerDevice(broker, "ext1"); // the broker's own credentials for the device
