@@ -32,6 +32,9 @@ export const IMAGE_SIZE_MAX = 0xffffffff;
 /** Envelope fields besides the manifest. A base64 ed25519 signature is 88 characters. */
 export const KEY_ID_MAX = 128;
 export const SIGNATURE_MAX = 200;
+/** Entries of an envelope's `signatures` list (one per algorithm the server's keys have), and an algorithm name. */
+export const SIGNATURES_MAX = 4;
+export const SIGNATURE_ALG_MAX = 32;
 /** Keys of each kind (release, server) in a key list. */
 export const KEY_LIST_KEYS_MAX = 4;
 /** key_list_version: a counter the device only lets go up. */
@@ -88,6 +91,8 @@ export const PROTOCOL_LIMITS: readonly ProtocolLimit[] = [
   { name: "IMAGE_SIZE_MAX", value: IMAGE_SIZE_MAX, fields: "manifest size, delta.patch_size" },
   { name: "KEY_ID_MAX", value: KEY_ID_MAX, fields: "envelope key_id, manifest release_key_id, key-list key ids" },
   { name: "SIGNATURE_MAX", value: SIGNATURE_MAX, fields: "envelope signature, manifest release_signature, key-list signature (base64)" },
+  { name: "SIGNATURES_MAX", value: SIGNATURES_MAX, fields: "entries in the envelope's signatures" },
+  { name: "SIGNATURE_ALG_MAX", value: SIGNATURE_ALG_MAX, fields: "signature_alg, signatures[].alg, key-list alg" },
   { name: "HEALTH_ENTRIES_MAX", value: HEALTH_ENTRIES_MAX, fields: "entries in a health report's checks, metrics" },
   { name: "HEALTH_NAME_MAX", value: HEALTH_NAME_MAX, fields: "each check or metric name (A-Z a-z 0-9 _ . : -)" },
   { name: "HEALTH_REPORT_MAX_BYTES", value: HEALTH_REPORT_MAX_BYTES, fields: "the whole health report body" },
