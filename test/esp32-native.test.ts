@@ -69,6 +69,24 @@ describe("esp32 native module", () => {
       expect(hosts.size).toBe(bindings.length);
     });
 
+  it("resume calls esp_ota_resume from ESP-IDF v5.5 on, and before it (no esp_ota_resume) throws ESP_ERR_NOT_SUPPORTED", () => {
+    const resumeBody = (version: [number, number, number]) => {
+      const flags = [`-DESP_IDF_VERSION_MAJOR=${version[0]}`, `-DESP_IDF_VERSION_MINOR=${version[1]}`, `-DESP_IDF_VERSION_PATCH=${version[2]}`];
+      execFileSync("gcc", ["-fsyntax-only", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-I", stubs, ...flags, join(native, "espota.c")], { stdio: "pipe" });
+      const out = execFileSync("gcc", ["-E", "-P", "-I", stubs, ...flags, join(native, "espota.c")], { encoding: "utf8" });
+      const body = out.slice(out.indexOf("void xs_espota_resume"));
+      return body.slice(0, body.indexOf("\n}\n"));
+    };
+    for (const v of [[5, 5, 0], [6, 0, 0]] as [number, number, number][]) {
+      expect(resumeBody(v), v.join(".")).toMatch(/esp_ota_resume\(p, 0xfffffffe|esp_ota_resume\(p, OTA_WITH_SEQUENTIAL_WRITES/);
+    }
+    for (const v of [[5, 4, 2], [5, 0, 0]] as [number, number, number][]) {
+      const body = resumeBody(v);
+      expect(body, v.join(".")).not.toMatch(/esp_ota_resume\(/);
+      expect(body, v.join(".")).toMatch(/throwEsp\(the, 0x106\)/);
+    }
+  });
+
   it("resume is refused at offsets that are not sector boundaries, and writes to the running slot are refused", () => {
     const c = readFileSync(join(native, "espota.c"), "utf8");
     const resume = c.slice(c.indexOf("void xs_espota_resume"), c.indexOf("void xs_espota_write"));
