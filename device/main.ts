@@ -4,6 +4,7 @@ import config from "mc/config";
 import Resource from "Resource";
 import { Agent } from "./core/agent";
 import type { AgentConfig, SelfTestCheck, TrustedKey } from "./core/config";
+import type { SignatureAlg } from "./protocol/manifest";
 import { createEspPorts } from "./esp32/ports";
 
 // ---- Your application's post-update self-test checks -------------------------------------------------
@@ -14,14 +15,16 @@ const selfTests: Record<string, SelfTestCheck> = {
 };
 // -------------------------------------------------------------------------------------------------------
 
-/** "keyId:base64,base64,..." (mcconfig overrides are strings). */
+/** "keyId:base64,keyId:ecdsa-p256-sha256:base64,base64,..." (mcconfig overrides are strings; no alg: ed25519). */
 function parseKeys(text: string): TrustedKey[] {
   const keys: TrustedKey[] = [];
   for (const item of text.split(",")) {
     const entry = item.trim();
     if (!entry) continue;
-    const colon = entry.indexOf(":");
-    keys.push(colon < 0 ? { publicKey: entry } : { keyId: entry.slice(0, colon), publicKey: entry.slice(colon + 1) });
+    const parts = entry.split(":"); // base64 has no ":"
+    if (parts.length === 1) keys.push({ publicKey: entry });
+    else if (parts.length === 2) keys.push({ keyId: parts[0], publicKey: parts[1]! });
+    else keys.push({ keyId: parts[0], alg: parts[1] as SignatureAlg, publicKey: parts[2]! });
   }
   return keys;
 }
@@ -56,6 +59,8 @@ export default function main(): void {
     serverUrl: text("serverUrl"),
     apiKey: text("apiKey"),
     trustedKeys: parseKeys(text("trustedKeys")),
+    // The manifest signature algorithms to accept, e.g. "ecdsa-p256-sha256"; empty: both native verifiers.
+    ...(text("signatureAlgs") ? { signatureAlgs: text("signatureAlgs").split(",").map((a) => a.trim() as SignatureAlg) } : {}),
     // The firmware team's release keys (ota-sign keygen); with requireReleaseSignature="1" only released images install.
     releaseKeys: parseKeys(text("releaseKeys")),
     requireReleaseSignature: text("requireReleaseSignature") === "1",

@@ -37,8 +37,9 @@ const WAIT = `  ota-server wait [--port 8221 | --url URL] [--cacert FILE] [--tim
 const STOP = `  ota-server stop [--data-dir DIR | --pid-file PATH] [--timeout 10]
     Stops the server of that data dir (its pid is in <data-dir>/ota-server.pid) and waits until it exited;
     exit 0 also when none was running.`;
-const KEYS = `  ota-server keys [list | rotate | retire KEY_ID] [--data-dir DIR]
-    Lists the manifest signing keys; "signing": true marks the one that signs (the newest active key).`;
+const KEYS = `  ota-server keys [list | rotate [ed25519 | ecdsa-p256-sha256] | retire KEY_ID] [--data-dir DIR]
+    Lists the manifest signing keys; "signing": true marks those that sign (the newest active key of each
+    algorithm: every manifest carries one signature per algorithm). rotate adds a key (default ed25519).`;
 const API_KEY = `  ota-server api-key create --role admin|operator|viewer [--name NAME] [--data-dir DIR]
   ota-server api-key list [--role ROLE] [--data-dir DIR]
   ota-server api-key revoke KEY_ID [--data-dir DIR]

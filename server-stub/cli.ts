@@ -9,6 +9,7 @@ import { systemClock } from "./clock";
 import { openDb } from "./db";
 import { KeyStore } from "./signing/keystore";
 import { fingerprint256, issueDeviceCert } from "./tls";
+import { SIGNATURE_ALGORITHMS, type SignatureAlg } from "../device/protocol";
 
 function openStores(values: CliValues) {
   const dir = dataDirOf(values);
@@ -22,7 +23,10 @@ function keysCommand(values: CliValues, sub: string | undefined, arg: string | u
   const db = openStores(values);
   try {
     const keys = new KeyStore(db, systemClock);
-    if (sub === "rotate") keys.rotate();
+    if (sub === "rotate") {
+      if (arg !== undefined && !(SIGNATURE_ALGORITHMS as readonly string[]).includes(arg)) throw new CliError(`keys rotate [ALGORITHM]: one of ${SIGNATURE_ALGORITHMS.join(", ")}`, "keys");
+      keys.rotate(arg as SignatureAlg | undefined);
+    }
     if (sub === "retire") {
       try {
         if (!keys.retire(arg!)) throw new CliError(`no active key ${arg}`, "keys");
@@ -30,9 +34,10 @@ function keysCommand(values: CliValues, sub: string | undefined, arg: string | u
         throw e instanceof CliError ? e : new CliError((e as Error).message, "keys");
       }
     }
-    // The newest active key signs every manifest; the others stay trusted by devices until retired.
+    // The newest active key of each algorithm signs every manifest; the others stay trusted by devices until retired.
     const signer = keys.ensureActive().key_id;
-    const list = keys.list().map((k) => ({ ...k, signing: k.key_id === signer, created_at: new Date(k.created_at).toISOString() }));
+    const signers = new Set(keys.signers().map((k) => k.key_id));
+    const list = keys.list().map((k) => ({ ...k, signing: signers.has(k.key_id), created_at: new Date(k.created_at).toISOString() }));
     console.log(JSON.stringify({ data_dir: dataDirOf(values), signing_key_id: signer, keys: list }, null, 2));
   } finally {
     db.close();

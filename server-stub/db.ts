@@ -8,7 +8,8 @@ export type Db = Database.Database;
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS signing_keys (
   key_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, secret_key TEXT NOT NULL,
-  created_at INTEGER NOT NULL, retired INTEGER NOT NULL DEFAULT 0, retired_at INTEGER
+  created_at INTEGER NOT NULL, retired INTEGER NOT NULL DEFAULT 0, retired_at INTEGER,
+  algorithm TEXT NOT NULL DEFAULT 'ed25519'
 );
 CREATE TABLE IF NOT EXISTS api_keys (
   key_hash TEXT PRIMARY KEY, key_prefix TEXT NOT NULL, role TEXT NOT NULL, device_id TEXT,
@@ -98,6 +99,7 @@ CREATE TABLE IF NOT EXISTS patches (
 
 /** Columns added after the first release: added to a data directory that predates them. */
 const ADDED_COLUMNS: Record<string, Record<string, string>> = {
+  signing_keys: { algorithm: "TEXT NOT NULL DEFAULT 'ed25519'" },
   devices: { running_sha256: "TEXT", tags: "TEXT" }, // tags: a JSON array, NULL = none
   updates: { delivery: "TEXT", delivery_note: "TEXT", patch_size: "INTEGER", bytes_saved: "INTEGER" },
 };

@@ -8,11 +8,12 @@ import { UpdateError } from "../device/core/update-error";
 import {
   availableUpdatesPath, CHIP_ID_MAX, deviceHealthPath, HEALTH_ENTRIES_MAX, HEALTH_NAME_MAX, HEALTH_REPORT_MAX_BYTES, COMMAND_NAME_MAX, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, deviceRollbackPath, deviceUpdatePath,
   DOWNLOAD_URL_MAX, ENVELOPE_MAX_BYTES, ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, IMAGE_SIZE_MAX, KEY_ID_MAX,
-  KEY_LIST_KEYS_MAX, KEY_LIST_MAX_BYTES, KEY_LIST_VERSION_MAX, PUBLIC_URL_MAX, ROUTES, SECURE_VERSION_MAX, SIGNATURE_MAX, TIMESTAMP_MAX,
+  KEY_LIST_KEYS_MAX, KEY_LIST_MAX_BYTES, KEY_LIST_VERSION_MAX, PUBLIC_URL_MAX, ROUTES, SECURE_VERSION_MAX, SIGNATURE_ALG_MAX, SIGNATURE_MAX, SIGNATURES_MAX, TIMESTAMP_MAX,
   UPDATE_ID_MAX, updateStatusPath, VERSION_MAX, type SignedUpdateEnvelope,
 } from "../device/protocol";
 import { generateReleaseKey, releaseStatement, signKeyList, signRelease } from "../release/signing";
-import { createHash } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
+import { p256PublicPoint } from "../server-stub/signing/p256";
 import { buildAppImage } from "../esp-image/app-image";
 import { minorChange } from "../esp-image/minor-change";
 import { api, asAdmin, firmwareForm, registerDevice, startHarness, type Harness } from "./server/harness";
@@ -118,6 +119,8 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
       ...env,
       key_id: "k".repeat(KEY_ID_MAX),
       key_list_version: KEY_LIST_VERSION_MAX,
+      // As many signatures as the device takes, every field at its bound (the server sends one per algorithm).
+      signatures: Array.from({ length: SIGNATURES_MAX }, () => ({ key_id: "k".repeat(KEY_ID_MAX), alg: "a".repeat(SIGNATURE_ALG_MAX), sig: "s".repeat(SIGNATURE_MAX) })),
       manifest: {
         ...env.manifest,
         release_signature: "s".repeat(SIGNATURE_MAX), release_key_id: "r".repeat(KEY_ID_MAX),
@@ -135,7 +138,10 @@ describe("protocol limits: what the server accepts, the device accepts", () => {
 
   it("the largest key list fits the device's key-list bound, and the device accepts it", () => {
     const keys = Array.from({ length: KEY_LIST_KEYS_MAX }, (_, i) => ({ key_id: `${i}`.padEnd(KEY_ID_MAX, "k"), public_key: RELEASE_KEY.public_key }));
-    const list = { key_list_version: KEY_LIST_VERSION_MAX, issued_at: "2026-11-30T12:00:00.000Z".padEnd(TIMESTAMP_MAX, "Z"), release_keys: keys, server_keys: keys };
+    // Server keys may be P-256 points (65 bytes) with their alg: the longer entries.
+    const point = Buffer.from(p256PublicPoint(generateKeyPairSync("ec", { namedCurve: "prime256v1" }).publicKey)).toString("base64");
+    const serverKeys = keys.map((k) => ({ ...k, public_key: point, alg: "ecdsa-p256-sha256" }));
+    const list = { key_list_version: KEY_LIST_VERSION_MAX, issued_at: "2026-11-30T12:00:00.000Z".padEnd(TIMESTAMP_MAX, "Z"), release_keys: keys, server_keys: serverKeys };
     const worst = JSON.stringify(signKeyList(list, RELEASE_KEY));
     console.log(`key list: worst case ${Buffer.byteLength(worst)} bytes, device bound ${KEY_LIST_MAX_BYTES}`);
     expect(Buffer.byteLength(worst)).toBeLessThanOrEqual(KEY_LIST_MAX_BYTES);

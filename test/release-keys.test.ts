@@ -186,7 +186,7 @@ describe.each(RUNTIMES)("release-key enforcement on %s", (runtime) => {
 
   it("rotates to a new release key by a signed key list; the retired key's images are refused after a reboot", async () => {
     const { dev } = await enforcing("rotated");
-    const list = signKeyList(keyList(1, [K2], w.keys.map((k) => ({ key_id: k.keyId!, public_key: k.publicKey }))), K1);
+    const list = signKeyList(keyList(1, [K2], w.keys.map((k) => ({ key_id: k.keyId!, public_key: k.publicKey, ...(k.alg ? { alg: k.alg } : {}) }))), K1);
     expect((await api(w.h, "PUT", ROUTES.keyList, { ...asAdmin(w.h), body: list })).status).toBe(200);
     const v130 = (await uploadSigned(w, "1.3.0", K2)).body.firmware_id as string;
     await assign(w, dev.options.id, v130);

@@ -1,10 +1,14 @@
 // The agent's options. Only identity, server and keys are required; the rest have field-proven defaults.
+import type { SignatureAlg } from "../protocol/manifest";
+import { SIGNATURE_ALGORITHMS } from "../protocol/manifest";
 
 export interface TrustedKey {
   /** The server's key id (GET /api/v1/keys); optional: without it any trusted key may match. */
   keyId?: string;
-  /** base64 of the 32-byte ed25519 public key. */
+  /** base64 of the public key: 32 bytes for ed25519, the 65-byte uncompressed point for ECDSA P-256. */
   publicKey: string;
+  /** Its algorithm; absent: ed25519 (the only one before). */
+  alg?: SignatureAlg;
 }
 
 /** A check the application registers for the post-update self-test; throw or return false to fail it. */
@@ -29,6 +33,9 @@ export interface AgentConfig {
   /** The device credential the server issued (X-API-Key). */
   apiKey: string;
   trustedKeys: TrustedKey[];
+  /** The manifest signature algorithms this device accepts; each needs a verifier from the platform
+   * (Ports.verifiers). Default: every one the platform verifies. */
+  signatureAlgs?: SignatureAlg[];
   /** The firmware team's release public keys, baked in; a signed key list (release-keys.ts) may replace them. */
   releaseKeys?: TrustedKey[];
   /** Accept an image only with a valid release signature too, not just the server's manifest signature. */
@@ -81,7 +88,7 @@ export interface AgentConfig {
   maxDeferralMs?: number;
 }
 
-export type ResolvedConfig = Required<Omit<AgentConfig, "clockTrusted">> & { clockTrusted: () => boolean };
+export type ResolvedConfig = Required<Omit<AgentConfig, "clockTrusted" | "signatureAlgs">> & { clockTrusted: () => boolean; signatureAlgs?: SignatureAlg[] };
 
 export function resolveConfig(c: AgentConfig): ResolvedConfig {
   const chunkSize = c.chunkSize ?? 4096;
@@ -89,6 +96,9 @@ export function resolveConfig(c: AgentConfig): ResolvedConfig {
   if (!Number.isInteger(chunkSize) || chunkSize < 256) throw new Error("chunkSize must be an integer >= 256");
   if (persistEvery % 4096 !== 0 || persistEvery <= 0) throw new Error("persistEvery must be a positive multiple of 4096");
   if (c.trustedKeys.length === 0) throw new Error("at least one trusted public key is required");
+  const unknownAlg = [...(c.signatureAlgs ?? []), ...c.trustedKeys.map((k) => k.alg ?? "ed25519")].find((a) => !(SIGNATURE_ALGORITHMS as readonly string[]).includes(a));
+  if (unknownAlg !== undefined) throw new Error(`unknown signature algorithm ${unknownAlg} (known: ${SIGNATURE_ALGORITHMS.join(", ")})`);
+  if (c.signatureAlgs?.length === 0) throw new Error("signatureAlgs must name at least one algorithm");
   if (c.requireReleaseSignature && !c.releaseKeys?.length) throw new Error("requireReleaseSignature needs at least one release key");
   const pinnedCas = c.pinnedCas ?? [];
   if (pinnedCas.length > 2) throw new Error("pin one CA, or two while rotating");

@@ -5,23 +5,27 @@ import { otaCommandTopic } from "../protocol/topics";
 import type { ResolvedConfig } from "./config";
 import { HealthMonitor } from "./health";
 import { Outbox } from "./outbox";
-import type { Ports, Slot } from "./ports";
+import type { Ports, SignatureVerifier, Slot } from "./ports";
 import type { Controller, Signal } from "./signal";
 import type { UpdateRef } from "./state";
 import { StateStore } from "./state";
 import { UpdateClient } from "./update-client";
+import { acceptedVerifiers } from "./verifiers/select";
 
 export class AgentContext {
   readonly state: StateStore;
   readonly client: UpdateClient;
   readonly outbox: Outbox;
   readonly health: HealthMonitor;
+  /** Manifest signature verifiers of the algorithms this device accepts (a misconfiguration throws here, at start). */
+  readonly verifiers: SignatureVerifier[];
 
   constructor(
     readonly ports: Ports,
     readonly config: ResolvedConfig,
     private readonly life: Controller,
   ) {
+    this.verifiers = acceptedVerifiers(ports, config.signatureAlgs);
     this.state = new StateStore(ports.storage);
     this.client = new UpdateClient(ports.http, config, ports.log);
     this.outbox = new Outbox(ports.storage, (id, report) => this.client.report(id, report), (report) => this.client.health(report));

@@ -65,7 +65,9 @@ export class DeltaDownloader extends Downloader implements PatchOutput {
     const resume = offset > 0 && offset % SECTOR === 0 && this.position.patchOffset > 0;
     if (!resume) this.position = PATCH_START;
     const current = super.open(resume ? offset : 0);
-    this.reader = new PatchReader(resume ? this.base.size : this.baseSize, this.manifest.size, resume ? this.position : undefined);
+    // An ESP-IDF without esp_ota_resume begins the slot at zero instead (download.ts): then the patch starts over too.
+    const resumed = resume && current.writer.written > 0;
+    this.reader = new PatchReader(resumed ? this.base.size : this.baseSize, this.manifest.size, resumed ? this.position : undefined);
     this.outFill = 0;
     return current;
   }

@@ -133,10 +133,23 @@ export class Downloader {
         sha.update(piece);
       }
     }
-    const writer = aligned === 0 ? ota.begin(this.slot, this.manifest.size) : ota.resume(this.slot, aligned);
+    const writer = aligned === 0 ? ota.begin(this.slot, this.manifest.size) : this.resumeOrNull(aligned);
+    if (!writer) return this.open(0);
     this.current = { writer, sha };
     this.persisted = aligned;
     return this.current;
+  }
+
+  /** esp_ota_resume, or null on an ESP-IDF without it (before v5.5: espota.c says ESP_ERR_NOT_SUPPORTED), where
+   * the slot is begun again from zero and the image downloaded from its start. */
+  private resumeOrNull(offset: number) {
+    try {
+      return this.ctx.ports.ota.resume(this.slot, offset);
+    } catch (e) {
+      if (!(e instanceof OtaPortError && e.espName === "ESP_ERR_NOT_SUPPORTED")) throw e;
+      this.ctx.ports.log.log("warn", "esp_ota_resume not supported: downloading again from the start", { offset });
+      return null;
+    }
   }
 
   private async fetchRest(current: SlotWrite) {

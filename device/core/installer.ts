@@ -19,6 +19,7 @@ import { IDLE } from "./state";
 import { withTimeout } from "./timing";
 import { currentKeySet, syncKeyList } from "./release-keys";
 import { checkApplicable, checkManifestShape, parseEnvelope, verifyReleaseSignature, verifySignature } from "./trust";
+import { ed25519Verifier, platformVerifiers } from "./verifiers/select";
 
 type Accepted =
   | { kind: "none" }
@@ -108,12 +109,11 @@ export class Installer {
       });
       if (!env) return { kind: "none" };
       const keys = currentKeySet(ctx.state, ctx.config);
-      const verify = ctx.ports.hash.verifyEd25519?.bind(ctx.ports.hash);
-      verifySignature(env, keys.serverKeys, verify);
+      verifySignature(env, keys.serverKeys, ctx.verifiers);
       const raw = env.manifest as unknown as Record<string, unknown>;
       checkManifestShape(raw);
       const manifest: UpdateManifest = raw;
-      if (ctx.config.requireReleaseSignature) verifyReleaseSignature(manifest, keys.releaseKeys, verify);
+      if (ctx.config.requireReleaseSignature) verifyReleaseSignature(manifest, keys.releaseKeys, ed25519Verifier(platformVerifiers(ctx.ports)));
       const source = manifest.rollback ? this.rollbackSource(manifest) : null;
       const slot = source ?? ota.nextUpdate();
       checkApplicable(manifest, {

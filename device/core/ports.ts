@@ -3,6 +3,7 @@
 // flash, Node's HTTP and mqtt.js, and the XS runs with a bridge to the Node host.
 // Flash, hash and storage calls are synchronous, as they are on the chip; network calls are asynchronous.
 import type { ResetReason } from "../protocol/health";
+import type { SignatureAlg } from "../protocol/manifest";
 
 /** An app partition (esp_partition_t of type app). */
 export interface Slot {
@@ -115,8 +116,19 @@ export interface Sha256 {
 
 export interface HashPort {
   sha256(): Sha256;
-  /** Optional native ed25519 verification (same algorithm); without it the agent verifies with tweetnacl. */
+  /** Optional native ed25519 verification, used when Ports.verifiers is absent (the port shape before it). */
   verifyEd25519?(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean;
+}
+
+/** One signature algorithm, each in its own file behind this interface (as MCUboot's image validators): tweetnacl's
+ * ed25519 in the core, our native ed25519 and mbedTLS's ECDSA P-256 on the ESP32, Node's crypto on the simulator. */
+export interface SignatureVerifier {
+  readonly alg: SignatureAlg;
+  /** Bytes; input of any other length is refused before verify() is called. */
+  readonly publicKeyLength: number;
+  readonly signatureLength: number;
+  /** True only when `signature` is a valid signature of `message` by `publicKey`. */
+  verify(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean;
 }
 
 /** Key-value storage whose set() is atomic across power cuts. */
@@ -162,6 +174,9 @@ export interface Ports {
   /** Optional: without MQTT the agent polls. */
   mqtt?: MqttPort;
   hash: HashPort;
+  /** The signature algorithms this build verifies (native where the platform has them). Absent: ed25519 only,
+   * through hash.verifyEd25519 or tweetnacl. */
+  verifiers?: readonly SignatureVerifier[];
   storage: StoragePort;
   clock: ClockPort;
   restart: RestartPort;

@@ -1,6 +1,5 @@
 // Deciding whether a signed update manifest may touch this device's flash. Every check here runs before the
 // first byte is erased; each failure carries the specific code the server receives.
-import nacl from "tweetnacl";
 import { base64Decode } from "../protocol/base64";
 import {
   CHIP_ID_MAX, COMMAND_NAME_MAX, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, DOWNLOAD_URL_MAX, ENVELOPE_MAX_BYTES,
@@ -8,12 +7,15 @@ import {
   UPDATE_ID_MAX, VERSION_MAX,
 } from "../protocol/limits";
 import type { SignedUpdateEnvelope, UpdateManifest } from "../protocol/manifest";
-import { manifestSigningBytes, UPDATE_PRIORITIES } from "../protocol/manifest";
+import { UPDATE_PRIORITIES } from "../protocol/manifest";
 import { releaseSigningBytes, releaseStatementOf } from "../protocol/release";
 import { isNewerVersion, parseVersion, versionInRange } from "../protocol/version";
 import type { TrustedKey } from "./config";
+import type { SignatureVerifier } from "./ports";
 import type { AppliedRecord } from "./state";
 import { UpdateError } from "./update-error";
+import { ed25519Tweetnacl } from "./verifiers/ed25519-tweetnacl";
+import { checkSignatureFields, verifyManifestSignatures } from "./verifiers/manifest-signatures";
 
 /** Largest available-updates body the agent parses (limits.ts: the worst case the server can produce fits). */
 export const MAX_ENVELOPE_BYTES = ENVELOPE_MAX_BYTES;
@@ -52,38 +54,14 @@ export function parseEnvelope(body: string, onManifest?: (manifest: Record<strin
   if (!parsed.update_available) return null;
   if (!isObject(parsed.manifest)) throw new UpdateError("MANIFEST_INVALID", "envelope has no manifest object");
   onManifest?.(parsed.manifest);
-  if (typeof parsed.signature !== "string" || parsed.signature.length > SIGNATURE_MAX) throw new UpdateError("SIGNATURE_INVALID", "envelope has no signature");
-  if (parsed.key_id !== undefined && (typeof parsed.key_id !== "string" || parsed.key_id.length > KEY_ID_MAX)) {
-    throw new UpdateError("MANIFEST_INVALID", "key_id is not a short string");
-  }
-  if (parsed.signature_alg !== undefined && parsed.signature_alg !== "ed25519") {
-    throw new UpdateError("SIGNATURE_INVALID", `unsupported signature algorithm ${String(parsed.signature_alg).slice(0, 32)}`);
-  }
+  checkSignatureFields(parsed);
   return parsed as unknown as SignedUpdateEnvelope;
 }
 
-/** ed25519 over the manifest's canonical bytes, against the trusted keys (several, for rotation). */
-export function verifySignature(
-  env: SignedUpdateEnvelope,
-  keys: readonly TrustedKey[],
-  verify: (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) => boolean = nacl.sign.detached.verify,
-): void {
-  const candidates = env.key_id ? keys.filter((k) => !k.keyId || k.keyId === env.key_id) : keys;
-  if (candidates.length === 0) throw new UpdateError("UNKNOWN_KEY", `manifest signed with key ${env.key_id}, which this device does not trust`);
-  let message: Uint8Array;
-  let signature: Uint8Array;
-  try {
-    message = manifestSigningBytes(env.manifest);
-    signature = base64Decode(env.signature);
-  } catch (e) {
-    throw new UpdateError("SIGNATURE_INVALID", `manifest cannot be canonicalised or signature decoded: ${(e as Error).message}`);
-  }
-  if (signature.length !== nacl.sign.signatureLength) throw new UpdateError("SIGNATURE_INVALID", `signature is ${signature.length} bytes, not 64`);
-  for (const key of candidates) {
-    const publicKey = base64Decode(key.publicKey);
-    if (publicKey.length === nacl.sign.publicKeyLength && verify(message, signature, publicKey)) return;
-  }
-  throw new UpdateError("SIGNATURE_INVALID", "manifest signature does not verify against any trusted key");
+/** The manifest's signatures against the trusted keys (several, for rotation), with the verifiers of the accepted
+ * algorithms (default: ed25519 through tweetnacl). */
+export function verifySignature(env: SignedUpdateEnvelope, keys: readonly TrustedKey[], verifiers: readonly SignatureVerifier[] = [ed25519Tweetnacl]): void {
+  verifyManifestSignatures(env, keys, verifiers);
 }
 
 /** Field types and bounds; a signed manifest from a buggy server is still refused. */
@@ -140,14 +118,12 @@ export function checkManifestShape(m: Record<string, unknown>): asserts m is Rec
   if (m.delta !== undefined && m.delta !== null) checkDeltaShape(m.delta);
 }
 
-type Ed25519Verify = (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) => boolean;
-
 /** Release-key enforcement: the firmware team's signature over the image's release statement (release.ts), by a
  * release key this device trusts. The server signs the manifest, but cannot make this signature. */
-export function verifyReleaseSignature(m: UpdateManifest, keys: readonly TrustedKey[], verify: Ed25519Verify = nacl.sign.detached.verify): void {
+export function verifyReleaseSignature(m: UpdateManifest, keys: readonly TrustedKey[], ed25519: SignatureVerifier = ed25519Tweetnacl): void {
   const fail = (why: string) => new UpdateError("RELEASE_SIGNATURE_INVALID", `release signature ${why}`);
   if (typeof m.release_signature !== "string" || typeof m.release_key_id !== "string") throw fail("missing: the image was not released by a trusted key");
-  const key = keys.find((k) => k.keyId === m.release_key_id);
+  const key = keys.find((k) => k.keyId === m.release_key_id && (k.alg ?? "ed25519") === "ed25519");
   if (!key) throw fail(`by key ${m.release_key_id}, which this device does not trust`);
   let signature: Uint8Array;
   let message: Uint8Array;
@@ -158,7 +134,7 @@ export function verifyReleaseSignature(m: UpdateManifest, keys: readonly Trusted
     throw fail(`unreadable: ${(e as Error).message}`);
   }
   const publicKey = base64Decode(key.publicKey);
-  if (signature.length !== nacl.sign.signatureLength || publicKey.length !== nacl.sign.publicKeyLength || !verify(message, signature, publicKey)) {
+  if (signature.length !== ed25519.signatureLength || publicKey.length !== ed25519.publicKeyLength || !ed25519.verify(message, signature, publicKey)) {
     throw fail(`by ${m.release_key_id} does not cover this image's sha256, version, secure_version and model`);
   }
 }

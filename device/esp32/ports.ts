@@ -10,6 +10,8 @@ import { EspMqttPort, type EspMqttOptions } from "./mqtt";
 import { EspOtaPort } from "./ota";
 import { EspRawFlash } from "./raw-flash";
 import { EspRestart } from "./restart";
+import { ed25519Native } from "./verify-ed25519";
+import { p256Native } from "./verify-p256";
 import TextEncoder from "text/encoder";
 
 export interface EspPortsOptions {
@@ -30,6 +32,8 @@ export function createEspPorts(options: EspPortsOptions = {}): Ports {
     ota: new EspOtaPort(),
     http: new EspHttpPort(options.tls),
     hash: new EspHashPort(),
+    // Both manifest signature algorithms, native: AgentConfig.signatureAlgs picks which a device accepts.
+    verifiers: [ed25519Native, p256Native],
     // Moddable's native UTF-8 encoder: each journal commit encodes a whole record.
     storage: new JournalStore(new EspRawFlash({ partition: options.journalPartition ?? "agent" }), undefined, encoder),
     clock: new EspClock(),

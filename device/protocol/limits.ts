@@ -32,6 +32,9 @@ export const IMAGE_SIZE_MAX = 0xffffffff;
 /** Envelope fields besides the manifest. A base64 ed25519 signature is 88 characters. */
 export const KEY_ID_MAX = 128;
 export const SIGNATURE_MAX = 200;
+/** Entries of an envelope's `signatures` list (one per algorithm the server's keys have), and an algorithm name. */
+export const SIGNATURES_MAX = 4;
+export const SIGNATURE_ALG_MAX = 32;
 /** Keys of each kind (release, server) in a key list. */
 export const KEY_LIST_KEYS_MAX = 4;
 /** key_list_version: a counter the device only lets go up. */
@@ -57,9 +60,10 @@ export const PUBLIC_URL_MAX = DOWNLOAD_URL_MAX - Math.max(DOWNLOAD_PATH_MAX, PAT
 /**
  * Largest available-updates body the device parses. The worst case the server can produce — every field at its
  * maximum, the free-text device_model made of characters JSON escapes as \u00XX (6 characters each) — is computed
- * by test/protocol-limits.test.ts (ENVELOPE_WORST_CASE there, printed by the test); this leaves room above it.
+ * by test/protocol-limits.test.ts (printed by the test); this leaves room above it. 10 KiB since `signatures`
+ * (SIGNATURES_MAX entries at their bounds add about 1.6 KB; the worst case is about 9 KB).
  */
-export const ENVELOPE_MAX_BYTES = 8192;
+export const ENVELOPE_MAX_BYTES = 10240;
 
 export interface ProtocolLimit {
   name: string;
@@ -88,6 +92,8 @@ export const PROTOCOL_LIMITS: readonly ProtocolLimit[] = [
   { name: "IMAGE_SIZE_MAX", value: IMAGE_SIZE_MAX, fields: "manifest size, delta.patch_size" },
   { name: "KEY_ID_MAX", value: KEY_ID_MAX, fields: "envelope key_id, manifest release_key_id, key-list key ids" },
   { name: "SIGNATURE_MAX", value: SIGNATURE_MAX, fields: "envelope signature, manifest release_signature, key-list signature (base64)" },
+  { name: "SIGNATURES_MAX", value: SIGNATURES_MAX, fields: "entries in the envelope's signatures" },
+  { name: "SIGNATURE_ALG_MAX", value: SIGNATURE_ALG_MAX, fields: "signature_alg, signatures[].alg, key-list alg" },
   { name: "HEALTH_ENTRIES_MAX", value: HEALTH_ENTRIES_MAX, fields: "entries in a health report's checks, metrics" },
   { name: "HEALTH_NAME_MAX", value: HEALTH_NAME_MAX, fields: "each check or metric name (A-Z a-z 0-9 _ . : -)" },
   { name: "HEALTH_REPORT_MAX_BYTES", value: HEALTH_REPORT_MAX_BYTES, fields: "the whole health report body" },

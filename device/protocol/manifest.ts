@@ -2,7 +2,22 @@
 import { canonicalBytes } from "./canonical";
 
 export const MANIFEST_VERSION = 1;
+/** The algorithm of the legacy single `signature` (devices from before `signatures` know only this one). */
 export const SIGNATURE_ALGORITHM = "ed25519";
+
+/** Manifest signature algorithms: ed25519 (RFC 8032), and ECDSA over P-256 with SHA-256 (FIPS 186-4), its signature
+ * the 64 bytes r || s (IEEE P1363, not DER) and its public key the 65-byte uncompressed point 0x04 || X || Y. */
+export const SIGNATURE_ALGORITHMS = ["ed25519", "ecdsa-p256-sha256"] as const;
+export type SignatureAlg = (typeof SIGNATURE_ALGORITHMS)[number];
+
+/** One signature over manifestSigningBytes(manifest). `alg` is a string, not SignatureAlg: a device ignores an
+ * algorithm it does not know. */
+export interface ManifestSignature {
+  key_id: string;
+  alg: string;
+  /** base64 */
+  sig: string;
+}
 
 export const UPDATE_PRIORITIES = ["low", "normal", "high", "critical", "emergency"] as const;
 export type UpdatePriority = (typeof UPDATE_PRIORITIES)[number];
@@ -60,12 +75,16 @@ export interface UpdateManifest {
 export interface SignedUpdateEnvelope {
   update_available: true;
   manifest: UpdateManifest;
-  /** base64 of the 64-byte ed25519 detached signature over canonicalBytes(manifest). */
+  /** One signature per algorithm the server's active keys have (README.md: "Signatures"); a device needs one it
+   * accepts, by a key it trusts. Absent from servers that predate it. */
+  signatures?: ManifestSignature[];
+  /** The ed25519 one again, for devices that predate `signatures`: base64 of the 64-byte detached signature over
+   * canonicalBytes(manifest). A device reads it only when `signatures` is absent. */
   signature: string;
   /** Which server key signed it (GET /api/v1/keys). */
   key_id: string;
-  /** Always "ed25519". */
-  signature_alg: typeof SIGNATURE_ALGORITHM;
+  /** "ed25519" (a device takes another value as an algorithm it may not know). */
+  signature_alg: string;
 }
 
 export interface NoUpdateEnvelope {

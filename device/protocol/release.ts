@@ -41,8 +41,10 @@ export interface ReleaseSignature {
 
 export interface PublicKeyEntry {
   key_id: string;
-  /** base64 of the 32-byte ed25519 public key. */
+  /** base64 of the public key: 32 bytes for ed25519, the 65-byte uncompressed point for ecdsa-p256-sha256. */
   public_key: string;
+  /** A SignatureAlg (manifest.ts); absent: ed25519. Release keys are ed25519 only. */
+  alg?: string;
 }
 
 /** The keys a device trusts, as a numbered document; a device only moves to a higher key_list_version. */
@@ -67,7 +69,12 @@ export function keyListSigningBytes(list: KeyList): Uint8Array {
     purpose: KEY_LIST_PURPOSE,
     key_list_version: list.key_list_version,
     issued_at: list.issued_at,
-    release_keys: list.release_keys.map((k) => ({ key_id: k.key_id, public_key: k.public_key })),
-    server_keys: list.server_keys.map((k) => ({ key_id: k.key_id, public_key: k.public_key })),
+    release_keys: list.release_keys.map(signedEntry),
+    server_keys: list.server_keys.map(signedEntry),
   });
+}
+
+/** An entry's signed form: `alg` only when the list names one, so the bytes of lists from before it are unchanged. */
+function signedEntry(k: PublicKeyEntry) {
+  return k.alg === undefined ? { key_id: k.key_id, public_key: k.public_key } : { key_id: k.key_id, public_key: k.public_key, alg: k.alg };
 }

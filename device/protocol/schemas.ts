@@ -4,10 +4,10 @@ import { DEVICE_ERROR_CODES } from "./errors";
 import {
   CHIP_ID_MAX, COMMAND_NAME_MAX, COMMAND_NAME_PATTERN, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, DOWNLOAD_URL_MAX,
   ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, HEALTH_ENTRIES_MAX, HEALTH_NAME_MAX, HEALTH_NAME_PATTERN, IMAGE_SIZE_MAX, KEY_ID_MAX, KEY_LIST_KEYS_MAX, KEY_LIST_VERSION_MAX, SECURE_VERSION_MAX,
-  SIGNATURE_MAX, TIMESTAMP_MAX, UPDATE_ID_MAX, VERSION_MAX,
+  SIGNATURE_ALG_MAX, SIGNATURE_MAX, SIGNATURES_MAX, TIMESTAMP_MAX, UPDATE_ID_MAX, VERSION_MAX,
 } from "./limits";
 import { RESET_REASONS } from "./health";
-import { UPDATE_PRIORITIES } from "./manifest";
+import { SIGNATURE_ALGORITHMS, UPDATE_PRIORITIES } from "./manifest";
 import { REPORTABLE_STATUSES } from "./status";
 import { OTA_ACTIONS } from "./topics";
 
@@ -114,6 +114,17 @@ export const availableUpdatesResponseSchema = {
     signature: { type: "string", maxLength: SIGNATURE_MAX },
     key_id: { type: "string", maxLength: KEY_ID_MAX },
     signature_alg: { type: "string", const: "ed25519" },
+    signatures: {
+      type: "array",
+      minItems: 1,
+      maxItems: SIGNATURES_MAX,
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["key_id", "alg", "sig"],
+        properties: { key_id: nonEmpty(KEY_ID_MAX), alg: nonEmpty(SIGNATURE_ALG_MAX), sig: nonEmpty(SIGNATURE_MAX) },
+      },
+    },
     key_list_version: { type: "integer", minimum: 0, maximum: KEY_LIST_VERSION_MAX },
   },
 };
@@ -122,7 +133,12 @@ const publicKeyEntrySchema = {
   type: "object",
   additionalProperties: false,
   required: ["key_id", "public_key"],
-  properties: { key_id: nonEmpty(KEY_ID_MAX), public_key: { type: "string", pattern: "^[A-Za-z0-9+/]{43}=$" } },
+  // 32-byte ed25519 keys (alg absent or "ed25519") or 65-byte P-256 points; the device checks that length and alg agree.
+  properties: {
+    key_id: nonEmpty(KEY_ID_MAX),
+    public_key: { type: "string", pattern: "^[A-Za-z0-9+/]{43}=$|^[A-Za-z0-9+/]{87}=$" },
+    alg: { type: "string", enum: [...SIGNATURE_ALGORITHMS] },
+  },
 };
 const keyEntries = { type: "array", minItems: 1, maxItems: KEY_LIST_KEYS_MAX, items: publicKeyEntrySchema };
 

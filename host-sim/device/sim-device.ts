@@ -17,6 +17,7 @@ import type http from "node:http";
 import type { Behaviour } from "../../esp-image/app-image";
 import { firmwareBehaviour, unitHash } from "./behaviour-mix";
 import { nodeHash, nodeHashNativeEd25519 } from "./node-hash";
+import { nodeVerifiers } from "./node-verifiers";
 import type { NetworkFaults } from "./node-http";
 import { NodeHttpPort } from "./node-http";
 import { NodeMqttPort } from "./node-mqtt";
@@ -313,6 +314,7 @@ export class SimDevice {
       http: this.http,
       ...(this.mqtt ? { mqtt: this.mqtt } : {}),
       hash: this.options.nativeEd25519 ? nodeHashNativeEd25519 : nodeHash,
+      verifiers: nodeVerifiers(this.options.nativeEd25519),
       clock: this.clock,
       restart: {
         restart: (reason) => {

@@ -66,6 +66,8 @@ export const CALLS = {
   "hash.digest": sync(tuple<[number]>(u32), bytes),
   /** The chip's native ed25519 (device/esp32/native); the host's here. */
   "hash.verifyEd25519": sync(tuple<[Uint8Array, Uint8Array, Uint8Array]>(bytes, bytes, bytes), bool),
+  /** The chip's ECDSA P-256 (device/esp32/native/p256.c, mbedTLS); the host's (Node's crypto) here. */
+  "verify.p256": sync(tuple<[Uint8Array, Uint8Array, Uint8Array]>(bytes, bytes, bytes), bool),
   "raw.geometry": sync(tuple(), tuple<[number, number]>(u32, u32)),
   "raw.read": sync(tuple<[number, number]>(u32, u32), bytes),
   "raw.write": sync(tuple<[number, Uint8Array]>(u32, bulk), none),

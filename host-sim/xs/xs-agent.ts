@@ -7,6 +7,7 @@ import type { BootOutcome, CheckOutcome } from "../../device/core/agent";
 import type { AgentConfig } from "../../device/core/config";
 import type { HttpBodyStream, OtaWriter, Ports, RawFlashPort, Sha256 } from "../../device/core/ports";
 import nacl from "tweetnacl";
+import { p256Node } from "../device/node-verifiers";
 import type { ArgsOf, CallName, ResultOf } from "./bridge";
 import { BULK_FLAG, CALL_NAMES, PUSH, specOf, writeError } from "./bridge";
 import { ByteReader, ByteWriter } from "./codec";
@@ -312,6 +313,7 @@ export class XsAgent {
         return d;
       },
       "hash.verifyEd25519": (message, signature, publicKey) => (hash.verifyEd25519 ?? nacl.sign.detached.verify)(message, signature, publicKey),
+      "verify.p256": (message, signature, publicKey) => (this.ports.verifiers?.find((v) => v.alg === "ecdsa-p256-sha256") ?? p256Node).verify(message, signature, publicKey),
       "raw.geometry": () => [raw.size, raw.sectorSize],
       "raw.read": (offset, n) => bytesOf((into) => raw.read(offset, into), n),
       "raw.write": (offset, bytes) => raw.write(offset, bytes),

@@ -5,9 +5,10 @@
 import { Agent } from "../../device/core/agent";
 import type { AgentConfig, TrustedKey } from "../../device/core/config";
 import { JournalStore } from "../../device/core/journal-store";
-import type { ClockPort, HashPort, HttpPort, MqttPort, OtaPort, OtaWriter, Ports, RawFlashPort } from "../../device/core/ports";
+import type { ClockPort, HashPort, HttpPort, MqttPort, OtaPort, OtaWriter, Ports, RawFlashPort, SignatureVerifier } from "../../device/core/ports";
 import { OtaPortError } from "../../device/core/ports";
 import { parseEnvelope, verifySignature } from "../../device/core/trust";
+import { ed25519Tweetnacl } from "../../device/core/verifiers/ed25519-tweetnacl";
 import type { ArgsOf, AsyncCall, ResultOf, SyncCall, WireError } from "./bridge";
 import { BULK_FLAG, OPCODE, PUSH, readError, specOf } from "./bridge";
 import type { Codec } from "./codec";
@@ -143,6 +144,13 @@ function hashPort(nativeEd25519: boolean): HashPort {
   };
 }
 
+/** The ESP32 build's verifiers, as host calls (native calls there: esp32/native/ed25519, esp32/native/p256);
+ * without nativeEd25519, ed25519 runs in XS with tweetnacl. */
+function verifiers(nativeEd25519: boolean): SignatureVerifier[] {
+  const ed25519 = nativeEd25519 ? { ...ed25519Tweetnacl, verify: (m: Uint8Array, s: Uint8Array, k: Uint8Array) => call("hash.verifyEd25519", m, s, k) } : ed25519Tweetnacl;
+  return [ed25519, { alg: "ecdsa-p256-sha256", publicKeyLength: 65, signatureLength: 64, verify: (m, s, k) => call("verify.p256", m, s, k) }];
+}
+
 function rawFlash(): RawFlashPort {
   const [size, sectorSize] = call("raw.geometry");
   return {
@@ -177,6 +185,7 @@ function ports(c: WireConfig): Ports {
     http,
     ...(c.hasMqtt ? { mqtt } : {}),
     hash: hashPort(c.nativeEd25519),
+    verifiers: verifiers(c.nativeEd25519),
     // xsnap has TextEncoder, as the ESP32 build has Moddable's text/encoder.
     storage: new JournalStore(rawFlash(), undefined, textEncoder),
     clock,
@@ -230,11 +239,13 @@ async function bench({ what, args }: { what: string; args: unknown[] }): Promise
     stream.close();
     return w.written;
   }
-  if (what === "verify") {
-    // tweetnacl in XS: what a build without the native ed25519 would pay.
-    const [body, keys] = args as [string, TrustedKey[]];
+  if (what === "verify" || what === "verify-native") {
+    // "verify": tweetnacl in XS, what a build without the native verifiers would pay; "verify-native": the ESP32
+    // build's path, the verifiers of the given algorithms as native (here host) calls.
+    const [body, keys, algs] = args as [string, TrustedKey[], string[]?];
     const env = parseEnvelope(body);
-    if (env) verifySignature(env, keys);
+    const native = verifiers(true).filter((v) => !algs || algs.includes(v.alg));
+    if (env) verifySignature(env, keys, what === "verify" ? [ed25519Tweetnacl] : native);
     return true;
   }
   throw new Error(`unknown bench ${what}`);

@@ -40,6 +40,8 @@ export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: D
     release_key_id: fw.release_key_id ?? null,
     delta,
   };
-  const { key_id, signature } = ctx.keys.sign(manifestSigningBytes(manifest));
-  return { update_available: true, manifest, signature, key_id, signature_alg: SIGNATURE_ALGORITHM };
+  const signatures = ctx.keys.signAll(manifestSigningBytes(manifest));
+  // The legacy fields repeat the ed25519 signature, for devices from before `signatures`.
+  const legacy = signatures.find((s) => s.alg === SIGNATURE_ALGORITHM)!;
+  return { update_available: true, manifest, signatures, signature: legacy.sig, key_id: legacy.key_id, signature_alg: SIGNATURE_ALGORITHM };
 }

@@ -64,8 +64,13 @@ export function storeKeyList(ctx: Ctx, doc: SignedKeyList): SignedKeyList {
   if (!verifies(keyListSigningBytes(doc.key_list), doc.signature, signer.public_key)) {
     throw badRequest(`key list signature by ${doc.key_id} does not verify`, "KEY_LIST_SIGNATURE_INVALID");
   }
-  for (const k of [...doc.key_list.release_keys, ...doc.key_list.server_keys]) {
-    if (base64Decode(k.public_key).length !== nacl.sign.publicKeyLength) throw badRequest(`key ${k.key_id} is not a 32-byte ed25519 key`, "KEY_LIST_INVALID");
+  // As devices check them (device/core/release-keys.ts): release keys are ed25519; a server key's length fits its alg.
+  for (const k of doc.key_list.release_keys) {
+    if ((k.alg ?? "ed25519") !== "ed25519" || base64Decode(k.public_key).length !== nacl.sign.publicKeyLength) throw badRequest(`release key ${k.key_id} is not a 32-byte ed25519 key`, "KEY_LIST_INVALID");
+  }
+  for (const k of doc.key_list.server_keys) {
+    const length = (k.alg ?? "ed25519") === "ed25519" ? 32 : 65;
+    if (base64Decode(k.public_key).length !== length) throw badRequest(`server key ${k.key_id} is not a ${length}-byte ${k.alg ?? "ed25519"} key`, "KEY_LIST_INVALID");
   }
   const stored: SignedKeyList = { key_list: doc.key_list, key_id: doc.key_id, signature: doc.signature };
   ctx.db.prepare("INSERT INTO key_list(id, version, document) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET version = excluded.version, document = excluded.document")

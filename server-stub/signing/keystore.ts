@@ -1,16 +1,19 @@
-// ed25519 manifest signing keys, kept in SQLite so `ota-server keys rotate` and a
-// running server see the same set. The newest non-retired key signs; older ones stay
-// listed until retired so devices can trust several during a rotation.
+// Manifest signing keys, ed25519 and ECDSA P-256, kept in SQLite so `ota-server keys rotate` and a running server
+// see the same set. Per algorithm, the newest non-retired key signs; older ones stay listed until retired so
+// devices can trust several during a rotation. Every manifest carries one signature per algorithm (manifest.ts).
 import { createHash, createPrivateKey, sign as cryptoSign, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import nacl from "tweetnacl";
-import { base64Decode, base64Encode } from "../../device/protocol";
+import { base64Decode, base64Encode, type ManifestSignature, type SignatureAlg } from "../../device/protocol";
 import type { Clock } from "../clock";
 import type { Db } from "../db";
+import { newP256KeyPair, signP256 } from "./p256";
 
 export interface SigningKey {
   key_id: string;
-  public_key: string; // base64 of 32 raw bytes
+  /** base64: 32 raw bytes (ed25519), or the 65-byte uncompressed point (ecdsa-p256-sha256) */
+  public_key: string;
+  algorithm: SignatureAlg;
   created_at: number;
   retired: boolean;
 }
@@ -18,11 +21,24 @@ export interface SigningKey {
 interface KeyRow {
   key_id: string;
   public_key: string;
+  /** base64: tweetnacl's 64-byte secret key (ed25519), PKCS#8 DER (P-256) */
   secret_key: string;
+  algorithm: SignatureAlg;
   created_at: number;
   retired: number;
   retired_at: number | null;
 }
+
+interface KeyPair {
+  algorithm: SignatureAlg;
+  publicKey: Uint8Array;
+  secretKey: Uint8Array;
+}
+
+const ed25519Pair = (pair: nacl.SignKeyPair = nacl.sign.keyPair()): KeyPair => ({ algorithm: "ed25519", ...pair });
+const newPair = (algorithm: SignatureAlg): KeyPair => (algorithm === "ed25519" ? ed25519Pair() : { algorithm, ...newP256KeyPair() });
+/** The algorithms a server signs with from its first start. */
+export const SERVER_SIGNATURE_ALGS: readonly SignatureAlg[] = ["ed25519", "ecdsa-p256-sha256"];
 
 export function keyIdFor(publicKey: Uint8Array): string {
   return "k_" + createHash("sha256").update(publicKey).digest("hex").slice(0, 16);
@@ -31,23 +47,32 @@ export function keyIdFor(publicKey: Uint8Array): string {
 export class KeyStore {
   constructor(private db: Db, private clock: Clock) {}
 
+  /** ed25519 keys first (the legacy signature's, which older tools pick as the first signing key), then by age. */
   list(): SigningKey[] {
-    const rows = this.db.prepare("SELECT * FROM signing_keys ORDER BY created_at, rowid").all() as KeyRow[];
-    return rows.map((r) => ({ key_id: r.key_id, public_key: r.public_key, created_at: r.created_at, retired: r.retired === 1 }));
+    const rows = this.db.prepare("SELECT * FROM signing_keys ORDER BY algorithm != 'ed25519', created_at, rowid").all() as KeyRow[];
+    return rows.map((r) => ({ key_id: r.key_id, public_key: r.public_key, algorithm: r.algorithm, created_at: r.created_at, retired: r.retired === 1 }));
   }
 
-  /** Creates a key when none is active (first start). */
+  /** Creates a key for each algorithm without an active one (first start, or a data dir from before P-256);
+   * returns the ed25519 signer. */
   ensureActive(): SigningKey {
-    return this.active() ?? this.addKeyPair(nacl.sign.keyPair());
+    for (const alg of SERVER_SIGNATURE_ALGS) if (!this.active(alg)) this.addKeyPair(newPair(alg));
+    return this.active("ed25519")!;
   }
 
-  rotate(): SigningKey {
-    return this.addKeyPair(nacl.sign.keyPair());
+  /** The keys that sign now: the newest active one of each algorithm. */
+  signers(): SigningKey[] {
+    return SERVER_SIGNATURE_ALGS.map((alg) => this.active(alg)).filter((k): k is SigningKey => k !== undefined);
+  }
+
+  rotate(algorithm: SignatureAlg = "ed25519"): SigningKey {
+    return this.addKeyPair(newPair(algorithm));
   }
 
   retire(keyId: string): boolean {
-    const active = this.db.prepare("SELECT COUNT(*) AS n FROM signing_keys WHERE retired = 0 AND key_id != ?").get(keyId) as { n: number };
-    if (active.n === 0) throw new Error("refusing to retire the last active key; rotate first");
+    const key = this.list().find((k) => k.key_id === keyId);
+    const active = this.db.prepare("SELECT COUNT(*) AS n FROM signing_keys WHERE retired = 0 AND key_id != ? AND algorithm = ?").get(keyId, key?.algorithm ?? "ed25519") as { n: number };
+    if (key && !key.retired && active.n === 0) throw new Error(`refusing to retire the last active ${key.algorithm} key; rotate first`);
     const r = this.db.prepare("UPDATE signing_keys SET retired = 1, retired_at = ? WHERE key_id = ? AND retired = 0").run(this.clock.now(), keyId);
     return r.changes === 1;
   }
@@ -73,32 +98,45 @@ export class KeyStore {
       this.db.prepare("UPDATE signing_keys SET retired = 0, retired_at = NULL, created_at = ? WHERE key_id = ?").run(this.clock.now(), id);
       return this.list().find((k) => k.key_id === id)!;
     }
-    return this.addKeyPair(pair);
+    return this.addKeyPair(ed25519Pair(pair));
   }
 
-  /** Signs bytes with the newest active key. */
+  /** Signs bytes with the newest active ed25519 key (the legacy single signature). */
   sign(bytes: Uint8Array): { key_id: string; signature: string } {
-    const row = this.db
-      .prepare("SELECT * FROM signing_keys WHERE retired = 0 ORDER BY created_at DESC, rowid DESC LIMIT 1")
-      .get() as KeyRow | undefined;
-    if (!row) throw new Error("no active signing key");
-    return { key_id: row.key_id, signature: base64Encode(signEd25519(bytes, row.secret_key)) };
+    const ed = this.signAll(bytes).find((s) => s.alg === "ed25519");
+    if (!ed) throw new Error("no active ed25519 signing key");
+    return { key_id: ed.key_id, signature: ed.sig };
   }
 
-  private active(): SigningKey | undefined {
-    return this.list().filter((k) => !k.retired).at(-1);
+  /** One signature per algorithm, by its newest active key. */
+  signAll(bytes: Uint8Array): ManifestSignature[] {
+    const rows = this.db
+      .prepare("SELECT * FROM signing_keys WHERE retired = 0 ORDER BY algorithm != 'ed25519', algorithm, created_at DESC, rowid DESC")
+      .all() as KeyRow[];
+    const newest = rows.filter((r, i) => i === 0 || rows[i - 1]!.algorithm !== r.algorithm);
+    if (newest.length === 0) throw new Error("no active signing key");
+    return newest.map((r) => ({
+      key_id: r.key_id,
+      alg: r.algorithm,
+      sig: base64Encode(r.algorithm === "ed25519" ? signEd25519(bytes, r.secret_key) : signP256(bytes, r.secret_key)),
+    }));
   }
 
-  private addKeyPair(pair: nacl.SignKeyPair): SigningKey {
+  private active(algorithm: SignatureAlg): SigningKey | undefined {
+    return this.list().filter((k) => !k.retired && k.algorithm === algorithm).at(-1);
+  }
+
+  private addKeyPair(pair: KeyPair): SigningKey {
     const key: SigningKey = {
       key_id: keyIdFor(pair.publicKey),
       public_key: base64Encode(pair.publicKey),
+      algorithm: pair.algorithm,
       created_at: this.clock.now(),
       retired: false,
     };
     this.db
-      .prepare("INSERT INTO signing_keys(key_id, public_key, secret_key, created_at) VALUES (?, ?, ?, ?)")
-      .run(key.key_id, key.public_key, base64Encode(pair.secretKey), key.created_at);
+      .prepare("INSERT INTO signing_keys(key_id, public_key, secret_key, algorithm, created_at) VALUES (?, ?, ?, ?, ?)")
+      .run(key.key_id, key.public_key, base64Encode(pair.secretKey), key.algorithm, key.created_at);
     return key;
   }
 }

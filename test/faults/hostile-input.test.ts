@@ -7,6 +7,7 @@ import type http from "node:http";
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeviceErrorCode } from "../../device/protocol/errors";
+import { ENVELOPE_MAX_BYTES } from "../../device/protocol/limits";
 import type { NorFlash } from "../../host-sim/flash/nor-flash";
 import { imageChecksum } from "../../esp-image/app-image";
 import { appImage, baseFlash, DEVICE_ID, forkDevice, judgeFlash, manifestFor, partitionBytes, printCounts, serveRange, signer, UpdateServer } from "./support";
@@ -113,7 +114,7 @@ describe("hostile update input", () => {
   mi("huge size", m({ size: 2 ** 40 }));
   mi("huge download_url", m({ download_url: "http://x/" + "a".repeat(2000) }));
   mi("too many commands", m({ pre_update_commands: Array.from({ length: 17 }, (_, i) => `c${i}`) }));
-  cases.push({ name: "body over 8 KiB", code: "MANIFEST_INVALID", slotUntouched: true, unparsed: true, body: () => ({ ...offer(good), padding: "p".repeat(9000) }) });
+  cases.push({ name: "body over ENVELOPE_MAX_BYTES (10 KiB)", code: "MANIFEST_INVALID", slotUntouched: true, unparsed: true, body: () => ({ ...offer(good), padding: "p".repeat(ENVELOPE_MAX_BYTES) }) });
   // Bodies that are not envelopes.
   mi("body not JSON", () => "{update_available: true");
   mi("update_available missing", () => ({ manifest: {} }));
@@ -133,6 +134,10 @@ describe("hostile update input", () => {
   mi("signature missing", () => tamper(offer(good), (e) => delete e.signature), "SIGNATURE_INVALID");
   mi("signature huge", () => tamper(offer(good), (e) => (e.signature = "A".repeat(300))), "SIGNATURE_INVALID");
   mi("another algorithm", () => tamper(offer(good), (e) => (e.signature_alg = "rsa-pss-sha256")), "SIGNATURE_INVALID");
+  // `signatures` (one per algorithm): when present it is what counts, the legacy fields are ignored.
+  mi("signatures of an unknown algorithm only (the legacy one valid)", () => tamper(offer(good), (e) => (e.signatures = [{ key_id: e.key_id, alg: "rsa-pss-sha256", sig: e.signature }])), "SIGNATURE_INVALID");
+  mi("signatures not a list", () => tamper(offer(good), (e) => (e.signatures = { key_id: e.key_id, alg: "ed25519", sig: e.signature })));
+  mi("signatures with five entries", () => tamper(offer(good), (e) => (e.signatures = Array.from({ length: 5 }, () => ({ key_id: e.key_id, alg: "ed25519", sig: e.signature })))));
   mi("signed by an untrusted key under a trusted key id", () => offer(good, {}, stranger), "SIGNATURE_INVALID");
   mi("signed by an unknown key", () => offer(good, {}, unknown), "UNKNOWN_KEY");
   // Replays, expiry and applicability.

@@ -6,6 +6,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AgentConfig, TrustedKey } from "../../device/core/config";
+import type { SignatureAlg } from "../../device/protocol/manifest";
 import { createDeviceFlash, programPartition } from "../../host-sim/device-flash";
 import type { AgentRuntime, SimDeviceOptions } from "../../host-sim/device/sim-device";
 import { SimDevice } from "../../host-sim/device/sim-device";
@@ -65,8 +66,13 @@ export async function startWorld(runtime: AgentRuntime, opts: Omit<Partial<Serve
   const p = await proxy(tls ? { ...tls.server, ca: tls.ca.cert } : null);
   const h = await startHarness({ ...server, publicUrl: p.url, tls: tls?.server ?? null }, { dataDir: mkdtempSync(join(tmpdir(), "ota-e2e-")), clock: new ManualClock(Date.now()) }, ca);
   p.target = h.server.url;
-  const keys = (await api(h, "GET", ROUTES.keys, asAdmin(h))).body.keys.map((k: { key_id: string; public_key: string }) => ({ keyId: k.key_id, publicKey: k.public_key }));
+  const keys = trustedKeysOf((await api(h, "GET", ROUTES.keys, asAdmin(h))).body.keys);
   return { h, keys, runtime, proxy: p, ca, close: async () => (await p.close(), await h.close()) };
+}
+
+/** GET /api/v1/keys as a device's trusted keys, each with its algorithm (ed25519 and ECDSA P-256). */
+export function trustedKeysOf(keys: { key_id: string; public_key: string; algorithm: SignatureAlg }[]): TrustedKey[] {
+  return keys.map((k) => (k.algorithm === "ed25519" ? { keyId: k.key_id, publicKey: k.public_key } : { keyId: k.key_id, publicKey: k.public_key, alg: k.algorithm }));
 }
 
 const images = new Map<string, Uint8Array>();

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 const bin = new URL("../../bin/ota-server.js", import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), "ota-cli-"));
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args, "--data-dir", dataDir], { encoding: "utf8", timeout: 20_000 });
-const keysOf = (out: string) => (JSON.parse(out) as { keys: Array<{ key_id: string; public_key: string; retired: boolean }> }).keys;
+const keysOf = (out: string, algorithm = "ed25519") => (JSON.parse(out) as { keys: Array<{ key_id: string; public_key: string; retired: boolean; algorithm: string }> }).keys.filter((k) => k.algorithm === algorithm);
 
 describe("ota-server CLI", () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -17,13 +17,20 @@ describe("ota-server CLI", () => {
     expect(first.status, first.stderr).toBe(0);
     const [k1] = keysOf(first.stdout);
     expect(Buffer.from(k1!.public_key, "base64")).toHaveLength(32);
+    // An ECDSA P-256 key too, from the first start: every manifest is signed with both (the 65-byte point).
+    const [p1] = keysOf(first.stdout, "ecdsa-p256-sha256");
+    expect(Buffer.from(p1!.public_key, "base64")).toHaveLength(65);
+    const rotatedP = keysOf(run("keys", "rotate", "ecdsa-p256-sha256").stdout, "ecdsa-p256-sha256");
+    expect(rotatedP.map((k) => k.key_id)).toEqual([p1!.key_id, expect.stringMatching(/^k_[0-9a-f]{16}$/)]);
+    expect(keysOf(run("keys", "retire", p1!.key_id).stdout, "ecdsa-p256-sha256")[0]).toMatchObject({ key_id: p1!.key_id, retired: true });
+    expect(run("keys", "retire", rotatedP[1]!.key_id).stderr).toMatch(/last active ecdsa-p256-sha256 key/);
     const rotated = keysOf(run("keys", "rotate").stdout);
     expect(rotated.map((k) => k.key_id)).toEqual([k1!.key_id, expect.stringMatching(/^k_[0-9a-f]{16}$/)]);
     const retired = keysOf(run("keys", "retire", k1!.key_id).stdout);
     expect(retired[0]).toMatchObject({ key_id: k1!.key_id, retired: true });
     const refuse = run("keys", "retire", rotated[1]!.key_id);
     expect(refuse.status).toBe(2);
-    expect(refuse.stderr).toMatch(/last active key/);
+    expect(refuse.stderr).toMatch(/last active ed25519 key/);
   });
 
   it("api-key list shows keys by id without the secret; api-key revoke refuses one from then on", async () => {
@@ -49,12 +56,13 @@ describe("ota-server CLI", () => {
     expect(run("api-key", "revoke").status).toBe(2);
   });
 
-  it("keys marks the one signing key", () => {
-    const out = JSON.parse(run("keys").stdout) as { signing_key_id: string; keys: Array<{ key_id: string; retired: boolean; signing: boolean }> };
+  it("keys marks the signing key of each algorithm, the ed25519 one first", () => {
+    const out = JSON.parse(run("keys").stdout) as { signing_key_id: string; keys: Array<{ key_id: string; retired: boolean; signing: boolean; algorithm: string }> };
     const signing = out.keys.filter((k) => k.signing);
-    expect(signing).toHaveLength(1);
+    expect(signing.map((k) => k.algorithm)).toEqual(["ed25519", "ecdsa-p256-sha256"]);
     expect(signing[0]).toMatchObject({ key_id: out.signing_key_id, retired: false });
-    expect(out.keys.at(-1)!.key_id).toBe(out.signing_key_id); // the newest active key signs
+    const ed25519 = out.keys.filter((k) => k.algorithm === "ed25519");
+    expect(ed25519.at(-1)!.key_id).toBe(out.signing_key_id); // the newest active key signs
   });
 
   it("api-key create prints a key once; bad usage is one line plus a hint, exit 2", () => {

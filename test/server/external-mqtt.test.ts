@@ -52,7 +52,11 @@ describe("--signing-key", () => {
         const h = await startHarness({ signingKeyFile: join(dir, "seed") });
         try {
           const keys = (await api(h, "GET", "/api/v1/keys", asAdmin(h))).body.keys;
-          expect(keys).toEqual([expect.objectContaining({ key_id: keyIdFor(pair.publicKey), public_key: base64Encode(pair.publicKey), retired: false })]);
+          // The imported ed25519 key, and the P-256 key the server makes for its second signature.
+          expect(keys).toEqual([
+            expect.objectContaining({ key_id: keyIdFor(pair.publicKey), public_key: base64Encode(pair.publicKey), retired: false, algorithm: "ed25519" }),
+            expect.objectContaining({ retired: false, algorithm: "ecdsa-p256-sha256" }),
+          ]);
         } finally {
           await h.close();
         }

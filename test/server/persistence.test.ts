@@ -53,11 +53,21 @@ describe("signing keys", () => {
     const rot = await api(h, "POST", "/api/v1/keys/rotate", asAdmin(h));
     expect(rot.status).toBe(201);
     const keys = (await api(h, "GET", "/api/v1/keys", asAdmin(h))).body.keys;
-    expect(keys.map((k: any) => [k.key_id, k.retired])).toEqual([[k1.key_id, false], [rot.body.key_id, false]]);
+    expect(keys.map((k: any) => [k.key_id, k.retired, k.algorithm])).toEqual([[k1.key_id, false, "ed25519"], [rot.body.key_id, false, "ed25519"], [expect.any(String), false, "ecdsa-p256-sha256"]]);
+    const p1 = keys[2].key_id as string;
+    const rotP = await api(h, "POST", "/api/v1/keys/rotate?algorithm=ecdsa-p256-sha256", asAdmin(h));
+    expect([rotP.status, rotP.body.algorithm, Buffer.from(rotP.body.public_key, "base64").length]).toEqual([201, "ecdsa-p256-sha256", 65]);
+    expect((await api(h, "POST", "/api/v1/keys/rotate?algorithm=rsa", asAdmin(h))).status).toBe(400);
     const fw = (await api(h, "POST", "/api/v1/firmware", { ...asAdmin(h), body: firmwareForm({ version: "1.0.1", device_model: "IOT-2024" }, randomBytes(100)) })).body;
     const devKey = (await api(h, "POST", "/api/v1/devices", { ...asAdmin(h), body: { device_id: "kd" } })).body.api_key;
     await api(h, "POST", "/api/v1/devices/kd/update", { ...asAdmin(h), body: { firmware_id: fw.firmware_id } });
-    expect((await api(h, "GET", "/api/v1/devices/kd/available-updates", { apiKey: devKey })).body.key_id).toBe(rot.body.key_id);
+    const env = (await api(h, "GET", "/api/v1/devices/kd/available-updates", { apiKey: devKey })).body;
+    expect(env.key_id).toBe(rot.body.key_id);
+    // One signature per algorithm, each by its newest key; the legacy fields repeat the ed25519 one.
+    expect(env.signatures.map((x: any) => [x.alg, x.key_id])).toEqual([["ed25519", rot.body.key_id], ["ecdsa-p256-sha256", rotP.body.key_id]]);
+    expect(env.signatures[0].sig).toBe(env.signature);
+    expect((await api(h, "POST", `/api/v1/keys/${p1}/retire`, asAdmin(h))).body.retired).toBe(true);
+    expect((await api(h, "POST", `/api/v1/keys/${rotP.body.key_id}/retire`, asAdmin(h))).status).toBe(409);
     expect((await api(h, "POST", `/api/v1/keys/${k1.key_id}/retire`, asAdmin(h))).body.retired).toBe(true);
     const last = await api(h, "POST", `/api/v1/keys/${rot.body.key_id}/retire`, asAdmin(h));
     expect([last.status, last.body.error.code]).toEqual([409, "LAST_ACTIVE_KEY"]);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "esp_err.h"
+#include "esp_idf_version.h"
 #include "esp_partition.h"
 #include "app_update/include/esp_ota_ops.h"	// the path Moddable's own ESP32 modules use
 #include "esp_system.h"
@@ -193,12 +194,18 @@ void xs_espota_begin(xsMachine *the)
 
 // resume(label, offset): only at a sector boundary, so the first write erases the sector it lands in and
 // never programs over bytes a torn earlier write left behind. Nothing before offset is erased.
+// esp_ota_resume exists from ESP-IDF v5.5 on (v6.0 is what Moddable 8.2.3 builds with). On an older IDF this
+// throws ESP_ERR_NOT_SUPPORTED, and the agent (device/core/download.ts) begins the slot again from offset 0:
+// the download restarts from the start of the image instead of resuming.
 void xs_espota_resume(xsMachine *the)
 {
 	const esp_partition_t *p = writableSlot(the, &xsArg(0));
 	int offset = xsmcToInteger(xsArg(1));
 	if ((offset <= 0) || ((size_t)offset > p->size) || (offset % p->erase_size))
 		throwEsp(the, ESP_ERR_INVALID_ARG);
+#if ESP_IDF_VERSION < ESP_IDF_VERSION_VAL(5, 5, 0)
+	throwEsp(the, ESP_ERR_NOT_SUPPORTED);
+#else
 	dropHandle();
 	esp_ota_handle_t handle;
 	esp_err_t err = esp_ota_resume(p, OTA_WITH_SEQUENTIAL_WRITES, (size_t)offset, &handle);
@@ -206,6 +213,7 @@ void xs_espota_resume(xsMachine *the)
 		throwEsp(the, err);
 	gHandle = handle;
 	gHandleOpen = 1;
+#endif
 }
 
 void xs_espota_write(xsMachine *the)
