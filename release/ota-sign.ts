@@ -3,9 +3,9 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { ParseArgsConfig } from "node:util";
-import type { ReleaseSignature } from "../device/protocol";
+import type { PublicKeyEntry, ReleaseSignature } from "../device/protocol";
 import {
-  generateReleaseKey, parseKeyFile, parsePublicKey, releaseStatement, signKeyList, signRelease, SigningError, verifyRelease,
+  generateReleaseKey, parseKeyFile, parsePublicKey, parseServerKey, releaseStatement, signKeyList, signRelease, SigningError, verifyRelease,
 } from "./signing";
 
 const USAGE = `usage:
@@ -16,7 +16,8 @@ const USAGE = `usage:
   ota-sign verify FILE.bin --sig FILE.sig --public KEY [--model MODEL] [--version V]
                         KEY is keyId:base64 or the JSON keygen prints (or a file holding either)
   ota-sign key-list --key RELEASE.key --version N --release KEY… --server KEY… [--out LIST.json]
-                        a key list signed by a current release key (upload: PUT /api/v1/keys/key-list)`;
+                        a key list signed by a current release key (upload: PUT /api/v1/keys/key-list); a server
+                        KEY may also be keyId:ecdsa-p256-sha256:base64 or an entry of GET /api/v1/keys`;
 
 const OPTIONS: ParseArgsConfig["options"] = {
   out: { type: "string" }, key: { type: "string" }, model: { type: "string" }, version: { type: "string" },
@@ -83,8 +84,8 @@ export async function main(argv: string[], out: Out = (l) => console.log(l), err
         const key = parseKeyFile(readFileSync(str("key"), "utf8"));
         const version = Number(str("version"));
         if (!Number.isInteger(version) || version < 1) throw new SigningError("--version must be a positive integer, above the devices' current one");
-        const keys = (name: string) => ((o[name] as string[] | undefined) ?? []).map((k) => parsePublicKey(readKeyArg(k)));
-        const list = { key_list_version: version, issued_at: new Date().toISOString(), release_keys: keys("release"), server_keys: keys("server") };
+        const keys = (name: string, parse: (text: string) => PublicKeyEntry) => ((o[name] as string[] | undefined) ?? []).map((k) => parse(readKeyArg(k)));
+        const list = { key_list_version: version, issued_at: new Date().toISOString(), release_keys: keys("release", parsePublicKey), server_keys: keys("server", parseServerKey) };
         if (list.release_keys.length === 0 || list.server_keys.length === 0) throw new SigningError("a key list needs at least one --release and one --server key");
         emit(JSON.stringify(signKeyList(list, key)));
         return 0;

@@ -43,17 +43,40 @@ export function parseKeyFile(text: string): ReleaseKeyFile {
 
 /** "keyId:base64", or the JSON {key_id, public_key} that keygen prints. */
 export function parsePublicKey(text: string): PublicKeyEntry {
+  const entry = parseKeyEntry(text);
+  if (entry.alg) throw new SigningError(`release keys are ed25519 only, not ${entry.alg}: ${text.trim().slice(0, 60)}`);
+  return entry;
+}
+
+/** A server key for a key list: as parsePublicKey, or keyId:ecdsa-p256-sha256:base64, or the JSON the server's
+ * GET /api/v1/keys lists (its `algorithm`), so a list can carry every algorithm the server signs with. */
+export function parseServerKey(text: string): PublicKeyEntry {
+  return parseKeyEntry(text);
+}
+
+const KEY_BYTES: Record<string, number> = { "ed25519": nacl.sign.publicKeyLength, "ecdsa-p256-sha256": 65 };
+
+function parseKeyEntry(text: string): PublicKeyEntry {
   const t = text.trim();
   let entry: PublicKeyEntry | null = null;
   if (t.startsWith("{")) {
-    const o = JSON.parse(t) as Partial<PublicKeyEntry>;
-    if (typeof o.key_id === "string" && typeof o.public_key === "string") entry = { key_id: o.key_id, public_key: o.public_key };
+    const o = JSON.parse(t) as Partial<PublicKeyEntry> & { algorithm?: string };
+    const alg = o.alg ?? o.algorithm ?? "ed25519";
+    if (typeof o.key_id === "string" && typeof o.public_key === "string" && typeof alg === "string") entry = withAlg(o.key_id, o.public_key, alg);
   } else {
-    const at = t.lastIndexOf(":");
-    if (at > 0) entry = { key_id: t.slice(0, at), public_key: t.slice(at + 1) };
+    const parts = t.split(":");
+    if (parts.length === 2 && parts[0]) entry = withAlg(parts[0], parts[1]!, "ed25519");
+    else if (parts.length === 3 && parts[0]) entry = withAlg(parts[0], parts[2]!, parts[1]!);
   }
-  if (!entry || safeLength(entry.public_key) !== nacl.sign.publicKeyLength) throw new SigningError(`not a public key (keyId:base64 or {"key_id","public_key"}): ${t.slice(0, 60)}`);
+  const length = entry ? KEY_BYTES[entry.alg ?? "ed25519"] : undefined;
+  if (!entry || length === undefined || safeLength(entry.public_key) !== length) {
+    throw new SigningError(`not a public key (keyId:base64, keyId:ecdsa-p256-sha256:base64 or {"key_id","public_key"}): ${t.slice(0, 60)}`);
+  }
   return entry;
+}
+
+function withAlg(keyId: string, publicKey: string, alg: string): PublicKeyEntry {
+  return alg === "ed25519" ? { key_id: keyId, public_key: publicKey } : { key_id: keyId, public_key: publicKey, alg };
 }
 
 /** What the image says about itself (ESP app images) or what the caller says (raw images). */

@@ -1,4 +1,5 @@
 // ota-sign, the firmware team's CI tool: keygen, sign, verify and key-list, through its main() as a shell runs it.
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -66,5 +67,21 @@ describe("ota-sign", () => {
     expect(next.version).toBe(5);
     expect(next.serverKeys).toEqual([{ keyId: "srv_1", publicKey: pub.public_key }]);
     expect((await run("key-list", "--key", at("release.key"), "--version", "6", "--server", `srv_1:${pub.public_key}`)).code).toBe(1);
+  });
+
+  it("carries a P-256 server key with its algorithm, as GET /api/v1/keys lists it or as keyId:alg:key", async () => {
+    const pub = JSON.parse((await run("pubkey", at("release.key"))).out) as { key_id: string; public_key: string };
+    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const point = Buffer.from(publicKey.export({ format: "jwk" }).x!, "base64url");
+    const raw = Buffer.concat([Buffer.from([4]), point, Buffer.from(publicKey.export({ format: "jwk" }).y!, "base64url")]).toString("base64");
+    const listed = JSON.stringify({ key_id: "srv_p", public_key: raw, algorithm: "ecdsa-p256-sha256" });
+    const r = await run("key-list", "--key", at("release.key"), "--version", "7", "--release", at("release.key"), "--server", `srv_1:${pub.public_key}`, "--server", listed);
+    expect(r.code).toBe(0);
+    const next = verifyKeyList(r.out, { version: 6, releaseKeys: [{ keyId: pub.key_id, publicKey: pub.public_key }], serverKeys: [] });
+    expect(next.serverKeys).toEqual([{ keyId: "srv_1", publicKey: pub.public_key }, { keyId: "srv_p", publicKey: raw, alg: "ecdsa-p256-sha256" }]);
+    const short = await run("key-list", "--key", at("release.key"), "--version", "8", "--release", at("release.key"), "--server", `srv_p:ecdsa-p256-sha256:${raw}`);
+    expect(verifyKeyList(short.out, { version: 7, releaseKeys: [{ keyId: pub.key_id, publicKey: pub.public_key }], serverKeys: [] }).serverKeys[0]).toMatchObject({ alg: "ecdsa-p256-sha256" });
+    // A release key must stay ed25519: it signs key lists and releases.
+    expect((await run("key-list", "--key", at("release.key"), "--version", "9", "--release", `srv_p:ecdsa-p256-sha256:${raw}`, "--server", listed)).code).toBe(1);
   });
 });
