@@ -23,6 +23,8 @@ import { NodeMqttPort } from "./node-mqtt";
 import { SimOtaPort } from "./sim-ota";
 import { SimRawFlash } from "./sim-raw-flash";
 import { XsAgent } from "../xs/xs-agent";
+import type { HostNetwork } from "../xs/esp32-network-host";
+import { XsEsp32Agent } from "../xs/xs-esp32-agent";
 
 /** What SimDevice needs of an agent, whichever engine runs it. */
 export interface AgentRunner {
@@ -31,8 +33,9 @@ export interface AgentRunner {
   stop(): Promise<void>;
 }
 
-/** Node runs the agent in this process; "xs" runs the same core on the real XS engine (xsnap). */
-export type AgentRuntime = "node" | "xs";
+/** Node runs the agent in this process; "xs" runs the same core on the real XS engine (xsnap); "xs-esp32" runs it
+ * there over the real device/esp32 adapters and fakes of the Moddable modules they import (plain HTTP, no MQTT). */
+export type AgentRuntime = "node" | "xs" | "xs-esp32";
 
 export interface SimDeviceOptions {
   id: string;
@@ -69,6 +72,8 @@ export interface SimDeviceOptions {
   wrapPorts?: (ports: HostPorts) => HostPorts;
   /** XS only: sample live slots (after a GC) every N cranks, for memory figures. Costs compute; off by default. */
   xsSampleLiveSlotsEvery?: number;
+  /** xs-esp32 only: the link under the fakes' sockets (take it down, count bytes); one per device by default. */
+  esp32Network?: HostNetwork;
 }
 
 export type PowerOnResult =
@@ -194,7 +199,7 @@ export class SimDevice {
       ...this.options.agent,
       selfTests,
     };
-    this.agent = this.options.runtime === "xs" ? new XsAgent(config, ports, raw, { sampleLiveSlotsEvery: this.options.xsSampleLiveSlotsEvery ?? 0 }) : new Agent(config, { ...ports, storage: new JournalStore(raw, undefined, (text) => Buffer.from(text, "utf8")) });
+    this.agent = this.options.runtime === "xs-esp32" ? new XsEsp32Agent(config, ports, esp, this.options.esp32Network) : this.options.runtime === "xs" ? new XsAgent(config, ports, raw, { sampleLiveSlotsEvery: this.options.xsSampleLiveSlotsEvery ?? 0 }) : new Agent(config, { ...ports, storage: new JournalStore(raw, undefined, (text) => Buffer.from(text, "utf8")) });
     try {
       const outcome = await this.agent.start(agentStart);
       if (this.restartReason) return { kind: "restart", reason: this.restartReason };

@@ -1,0 +1,70 @@
+// The REAL device/esp32 adapters (ports.ts and all it assembles: http.ts, ota.ts, hash.ts, clock.ts, restart.ts,
+// raw-flash.ts, health.ts, log.ts) run on the XS engine against fakes of the Moddable modules they import
+// (host-sim/xs/moddable-fakes), over a real server on loopback and the simulator's flash and esp_ota model.
+// Plain HTTP (the TLS socket is not simulated) and no MQTT (the agent polls): the other runtimes cover those.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HostNetwork } from "../host-sim/xs/esp32-network-host";
+import type { World } from "./helpers/e2e";
+import { assign, device, image, inspect, startWorld, updateRecord, upload } from "./helpers/e2e";
+
+describe("agent over the ESP32 adapters on XS", () => {
+  let w: World;
+  let v110: string;
+  beforeAll(async () => {
+    w = await startWorld("xs-esp32", { tls: false, deltas: false });
+    await upload(w, "1.0.0");
+    v110 = await upload(w, "1.1.0");
+  });
+  afterAll(async () => w?.close());
+
+  it("full update: download through http.ts, SHA-256 through crypt, esp_ota through espota, confirmed", async () => {
+    const network = new HostNetwork();
+    const { dev } = await device(w, "esp32-happy", { extra: { esp32Network: network } });
+    const { update_id } = await assign(w, dev.options.id, v110);
+    const r = await dev.runCycle();
+    expect(r).toMatchObject({ bricked: false, slot: "ota_1", version: "1.1.0", lastBoot: "confirmed" });
+    expect(inspect(dev.flash)).toMatchObject({ bootSlot: "ota_1", bootState: "VALID", otadata: ["seq1 VALID", "seq2 VALID"], versions: { ota_0: "1.0.0", ota_1: "1.1.0" } });
+    expect(await updateRecord(w, update_id)).toMatchObject({ status: "completed", from_version: "1.0.0", to_version: "1.1.0" });
+    expect(network.received).toBeGreaterThan(image("1.1.0").length);
+    expect(dev.logs.join("\n")).toMatch(/\[ota\] info/); // the adapters' own log line format (log.ts over trace)
+  });
+
+  it("power cut mid-download: resumed through esp_ota_resume from the durable offset", async () => {
+    const bytes = image("1.6.0", "healthy", 400 * 1024);
+    const fw = await upload(w, "1.6.0", { bytes });
+    const network = new HostNetwork();
+    const { dev } = await device(w, "esp32-powercut", { extra: { esp32Network: network } });
+    await assign(w, dev.options.id, fw);
+    expect((await dev.powerOn()).kind).toBe("running");
+    dev.flash.armFaults({ cutAfter: 80 });
+    await dev.agent!.checkNow().catch((e: unknown) => e);
+    expect(dev.flash.isPowered).toBe(false);
+    const before = network.received;
+    expect(before).toBeGreaterThan(64 * 1024); // the cut came well into the image
+    const r = await dev.runCycle();
+    expect(r).toMatchObject({ version: "1.6.0", lastBoot: "confirmed" });
+    // After the reboot the download went on from where it was, not from zero.
+    expect(network.received - before).toBeLessThan(bytes.length - 48 * 1024);
+    expect(dev.logs.join("\n")).toMatch(/resum/i);
+  });
+
+  it("rollback: a self-test that fails rolls the board back and the report says so", async () => {
+    const fw = await upload(w, "2.0.0-fail", { behaviour: "fail-self-test" });
+    const { dev } = await device(w, "esp32-rollback");
+    const { update_id } = await assign(w, dev.options.id, fw);
+    const r = await dev.runCycle();
+    expect(r).toMatchObject({ bricked: false, slot: "ota_0", version: "1.0.0", lastBoot: "rolled-back-reported" });
+    expect(inspect(dev.flash).otadata[1]).toMatch(/seq2 INVALID/);
+    expect(await updateRecord(w, update_id)).toMatchObject({ status: "rolled_back", error: { code: "SELF_TEST_FAILED" } });
+  });
+
+  it("refused manifest: a bad signature is reported as SIGNATURE_INVALID and the slot is never touched", async () => {
+    const other = { publicKey: Buffer.alloc(32, 7).toString("base64") };
+    const { dev } = await device(w, "esp32-badsig", { keys: [other] });
+    const { update_id } = await assign(w, dev.options.id, v110);
+    const r = await dev.runCycle();
+    expect(r.outcome).toMatchObject({ result: "failed", code: "SIGNATURE_INVALID" });
+    expect(inspect(dev.flash)).toMatchObject({ bootSlot: "ota_0", versions: { ota_0: "1.0.0", ota_1: null } });
+    expect(await updateRecord(w, update_id)).toMatchObject({ status: "failed", error: { code: "SIGNATURE_INVALID" } });
+  });
+});
