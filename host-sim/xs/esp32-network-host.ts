@@ -6,6 +6,9 @@ import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { TCP_SNDBUF as SNDBUF } from "./moddable-fakes/calls";
 
+/** CONFIG_LWIP_TCP_MSS's default in ESP-IDF: the most a received segment carries. */
+const TCP_MSS = 1440;
+
 export type TcpEventSink = (id: number, event: "writable" | "data" | "error", bytes?: Uint8Array) => void;
 
 export class HostNetwork {
@@ -50,7 +53,8 @@ export class HostSockets {
     socket.on("data", (chunk: Buffer) => {
       if (this.network.down) return void socket.destroy();
       this.network.received += chunk.length;
-      this.sink(id, "data", new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+      // The chip's stack hands over one TCP segment at a time (each an onReadable), never the host's large reads.
+      for (let at = 0; at < chunk.length; at += TCP_MSS) this.sink(id, "data", new Uint8Array(chunk.buffer, chunk.byteOffset + at, Math.min(TCP_MSS, chunk.length - at)));
     });
     // A peer close and a reset both reach lwIP's socket as an error (tcpReceive with no pbuf, tcpError).
     socket.on("close", () => {
