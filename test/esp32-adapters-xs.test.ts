@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HostNetwork } from "../host-sim/xs/esp32-network-host";
 import type { World } from "./helpers/e2e";
-import { assign, device, image, inspect, startWorld, updateRecord, upload } from "./helpers/e2e";
+import { assign, device, image, inspect, startWorld, TEST_AGENT, updateRecord, upload } from "./helpers/e2e";
 
 describe("agent over the ESP32 adapters on XS", () => {
   let w: World;
@@ -67,4 +67,40 @@ describe("agent over the ESP32 adapters on XS", () => {
     expect(inspect(dev.flash)).toMatchObject({ bootSlot: "ota_0", versions: { ota_0: "1.0.0", ota_1: null } });
     expect(await updateRecord(w, update_id)).toMatchObject({ status: "failed", error: { code: "SIGNATURE_INVALID" } });
   });
+
+  it.each(["chunked", "close"] as const)("responses without Content-Length (%s) are read to their end by http.ts", async (framing) => {
+    const { dev } = await device(w, `esp32-framing-${framing}`);
+    const { update_id } = await assign(w, dev.options.id, v110);
+    w.proxy.framing = framing; // every response: the API's JSON and the image download
+    try {
+      const r = await dev.runCycle();
+      expect(r).toMatchObject({ slot: "ota_1", version: "1.1.0", lastBoot: "confirmed" });
+      expect(await updateRecord(w, update_id)).toMatchObject({ status: "completed" });
+    } finally {
+      w.proxy.framing = "server";
+    }
+  });
+
+  it("the network drops and returns: the polling agent carries on and updates", async () => {
+    const network = new HostNetwork();
+    const { dev } = await device(w, "esp32-netdrop", { extra: { esp32Network: network, agent: { ...TEST_AGENT, pollIntervalMs: 150 } } });
+    network.down = true;
+    expect((await dev.powerOn({ poll: true })).kind).toBe("running");
+    await until(() => network.refused >= 3, "polls refused while the link is down");
+    await assign(w, dev.options.id, v110);
+    network.down = false;
+    // The agent polls again, downloads, verifies and switches: ota_1 becomes the boot slot.
+    await until(() => inspect(dev.flash).bootSlot === "ota_1", "the update after the link came back");
+    expect(inspect(dev.flash).versions.ota_1).toBe("1.1.0");
+    const r = await dev.runCycle();
+    expect(r).toMatchObject({ slot: "ota_1", version: "1.1.0" });
+  });
 });
+
+async function until(done: () => boolean, what: string, timeoutMs = 20_000) {
+  const end = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

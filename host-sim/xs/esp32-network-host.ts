@@ -2,7 +2,7 @@
 // device's bytes cross a real socket to a real server), lwIP-like name resolution, and a switch that takes the
 // link down (connections refused, as lwIP reports an unreachable host) and brings it back.
 import { lookup } from "node:dns/promises";
-import { connect } from "node:net";
+import { connect, isIPv4 } from "node:net";
 import type { Socket } from "node:net";
 import { TCP_SNDBUF as SNDBUF } from "./moddable-fakes/calls";
 
@@ -14,7 +14,7 @@ export type TcpEventSink = (id: number, event: "writable" | "data" | "error", by
 export class HostNetwork {
   /** While true, every connection attempt fails and open connections are reset. */
   down = false;
-  /** Connection attempts refused because the link was down. */
+  /** Name lookups and connection attempts that failed because the link was down. */
   refused = 0;
   /** Bytes the device received, all connections together. */
   received = 0;
@@ -31,7 +31,8 @@ export class HostSockets {
 
   /** lwIP's dns_gethostbyname answers IPv4 (LWIP_IPV6 off in Moddable's ESP32 sdkconfig): "" when it cannot. */
   async resolve(host: string): Promise<string> {
-    if (this.network.down) return "";
+    if (isIPv4(host)) return host; // dns_gethostbyname parses a literal without asking anyone
+    if (this.network.down) return (this.network.refused++, "");
     try {
       return (await lookup(host, { family: 4 })).address;
     } catch {
