@@ -99,7 +99,7 @@ CREATE TABLE IF NOT EXISTS patches (
 /** Columns added after the first release: added to a data directory that predates them. */
 const ADDED_COLUMNS: Record<string, Record<string, string>> = {
   devices: { running_sha256: "TEXT" },
-  updates: { delivery: "TEXT", delivery_note: "TEXT", patch_size: "INTEGER", bytes_saved: "INTEGER" },
+  updates: { delivery: "TEXT", delivery_note: "TEXT", patch_size: "INTEGER", bytes_saved: "INTEGER", reset_reason: "TEXT", coredump: "TEXT" },
 };
 
 function addColumns(db: Db) {

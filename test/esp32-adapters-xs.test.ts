@@ -55,7 +55,20 @@ describe("agent over the ESP32 adapters on XS", () => {
     const r = await dev.runCycle();
     expect(r).toMatchObject({ bricked: false, slot: "ota_0", version: "1.0.0", lastBoot: "rolled-back-reported" });
     expect(inspect(dev.flash).otadata[1]).toMatch(/seq2 INVALID/);
-    expect(await updateRecord(w, update_id)).toMatchObject({ status: "rolled_back", error: { code: "SELF_TEST_FAILED" } });
+    // The report says how the image ended: restarted by the agent after the failed self-test, no core dump.
+    expect(await updateRecord(w, update_id)).toMatchObject({ status: "rolled_back", error: { code: "SELF_TEST_FAILED" }, reset_reason: "software", coredump: null });
+  });
+
+  it("rollback after a crash: the report carries the panic reset and the core dump summary (espota → health.ts)", async () => {
+    const fw = await upload(w, "2.0.0-crash", { behaviour: "crash" });
+    const { dev } = await device(w, "esp32-crash");
+    const { update_id } = await assign(w, dev.options.id, fw);
+    const r = await dev.runCycle();
+    expect(r).toMatchObject({ slot: "ota_0", version: "1.0.0", lastBoot: "rolled-back-reported" });
+    const u = await updateRecord(w, update_id);
+    expect(u).toMatchObject({ status: "rolled_back", reset_reason: "panic", coredump: { task: "main", cause: 28, backtrace_corrupted: false } });
+    expect(u.coredump.backtrace[0]).toBe(u.coredump.pc);
+    expect(u.coredump.pc).toBeGreaterThanOrEqual(0x400d0000);
   });
 
   it("refused manifest: a bad signature is reported as SIGNATURE_INVALID and the slot is never touched", async () => {

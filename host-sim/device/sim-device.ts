@@ -123,6 +123,8 @@ export class SimDevice {
   private readonly clock: ClockPort;
   /** What esp_reset_reason() says at the next power-on: a crash or a restart, else a power-on. */
   private nextResetReason: ResetReason = "power_on";
+  /** The version that crashed last (its core dump is what the next boot finds). */
+  private crashedVersion: string | null = null;
   /** Crash or watchdog resets so far (all boots). */
   crashes = 0;
 
@@ -293,6 +295,7 @@ export class SimDevice {
 
   private crashed(slot: string, version: string | null): PowerOnResult {
     this.crashes++;
+    this.crashedVersion = version;
     this.nextResetReason = "panic";
     return { kind: "crashed", slot, version };
   }
@@ -302,7 +305,10 @@ export class SimDevice {
   private healthPort(resetReason: ResetReason, version: string | null): HealthPort {
     const bootAt = this.clock.now();
     const heap = 120_000 - Math.floor(unitHash(`heap/${version ?? ""}`) * 8_000);
-    return { resetReason: () => resetReason, uptimeMs: () => this.clock.now() - bootAt, freeHeap: () => heap, minFreeHeap: () => heap - 4_000 };
+    // A crash leaves a core dump in flash (ESP-IDF's coredump partition): a summary made up from the version's hash.
+    const pc = 0x400d0000 + Math.floor(unitHash(`pc/${this.crashedVersion ?? ""}`) * 0x10000) * 4;
+    const dump = resetReason === "panic" ? { task: "main", pc, cause: 28, backtrace: [pc, pc + 0x40, 0x400d2f10], backtrace_corrupted: false } : null;
+    return { resetReason: () => resetReason, uptimeMs: () => this.clock.now() - bootAt, freeHeap: () => heap, minFreeHeap: () => heap - 4_000, coredump: () => dump };
   }
 
   /** Every port but storage: the journal runs inside the agent's engine, over the raw `agent` partition. */

@@ -132,6 +132,11 @@ export function espotaFunctions(host: NativeHost) {
     rollbackPossible: () => esp.checkRollbackIsPossible(),
     restart: () => host.restart(),
     resetReason: () => host.health.resetReason(),
+    // esp_core_dump_get_summary on the simulated chip: what its last crash left (espota.c's array form).
+    coredumpSummary: () => {
+      const s = host.health.coredump?.();
+      return s ? [s.task, s.pc, s.cause ?? 0, s.backtrace, s.backtrace_corrupted] : undefined;
+    },
     uptimeMs: () => host.health.uptimeMs(),
     freeHeap: () => host.health.freeHeap(),
     minFreeHeap: () => host.health.minFreeHeap(),

@@ -38,6 +38,7 @@ export default class EspOta {
   static rollbackPossible = () => call("rollbackPossible") as boolean;
   static restart = () => call("restart") as never;
   static resetReason = () => call("resetReason") as string;
+  static coredumpSummary = () => (call("coredumpSummary") ?? undefined) as never;
   static uptimeMs = () => call("uptimeMs") as number;
   static freeHeap = () => call("freeHeap") as number;
   static minFreeHeap = () => call("minFreeHeap") as number;
