@@ -46,11 +46,20 @@ const aliases: Plugin = {
   },
 };
 
-let bundle: Promise<string> | null = null;
+const bundles = new Map<string, Promise<string>>();
 
-/** The agent core over the ESP32 adapters and the Moddable fakes, as one script (cached per process). */
-export function esp32Bundle(): Promise<string> {
-  bundle ??= build({
+/** The agent core over the ESP32 adapters and the Moddable fakes, as one script (cached per process). With
+ * `httpClient`, that file is embedded:network/http/client instead of the fake (Moddable's own httpclient.js, to
+ * hold the fake to it). */
+export function esp32Bundle(httpClient?: string): Promise<string> {
+  const key = httpClient ?? "";
+  const cached = bundles.get(key);
+  if (cached) return cached;
+  const clientPlugin: Plugin = {
+    name: "http-client",
+    setup: (b) => void b.onResolve({ filter: /^embedded:network\/http\/client$/ }, () => ({ path: httpClient! })),
+  };
+  const bundle = build({
     entryPoints: [join(here, "esp32-entry.ts")],
     bundle: true,
     format: "iife",
@@ -59,7 +68,8 @@ export function esp32Bundle(): Promise<string> {
     mainFields: ["module", "main"],
     write: false,
     minify: false,
-    plugins: [aliases],
+    plugins: httpClient ? [clientPlugin, aliases] : [aliases],
   }).then((out) => out.outputFiles[0]!.text);
+  bundles.set(key, bundle);
   return bundle;
 }

@@ -8,6 +8,8 @@ import { createEspPorts } from "../../device/esp32/ports";
 import type { Esp32WireConfig } from "./moddable-fakes/calls";
 import { FAKE_PUSH } from "./moddable-fakes/calls";
 import { hostCall, hostCallAsync, onPush } from "./moddable-fakes/host";
+import type { ProbeArgs } from "./http-probe";
+import { httpProbe } from "./http-probe";
 
 let agent: Agent | null = null;
 
@@ -20,6 +22,8 @@ function run(what: string, args: unknown): Promise<unknown> {
       agent = new Agent({ ...config, selfTests }, createEspPorts({ logLevel: "debug" }));
       return agent.start({ ...options, mqtt: false });
     }
+    case "http-probe":
+      return httpProbe(args as ProbeArgs);
     case "check":
       return agent ? agent.checkNow() : Promise.reject(new Error("the agent has not started"));
     default:

@@ -53,6 +53,13 @@ export class XsEsp32Agent {
     return (await this.run("start", { options: { poll: options.poll ?? false }, config })) as BootOutcome;
   }
 
+  /** One request through the bundle's HTTP client, its callbacks traced (http-probe.ts); no agent is started. */
+  async httpProbe(args: { host: string; port: number; path: string; reads: (number | string)[] }, bundle?: string): Promise<unknown[]> {
+    this.worker = new XsWorker((m) => this.onCall(m), { name: "ota-http-probe" });
+    await this.worker.evaluate(bundle ?? (await esp32Bundle()));
+    return (await this.run("http-probe", args)) as unknown[];
+  }
+
   checkNow(): Promise<CheckOutcome> {
     return this.run("check", null) as Promise<CheckOutcome>;
   }
