@@ -11,356 +11,205 @@
 // - onDone(null) from a timer once the body is complete; a socket or DNS error calls every request's onDone(Error),
 //   then the client's onError(e) (e undefined for a socket error), then closes.
 import Timer from "./timer";
+import type { ClientOptions, RequestOptions } from "./http-client-core";
+import { HttpClientCore, Request } from "./http-client-core";
 
-type Socket = { read(what?: unknown): unknown; write(data: ArrayBuffer | ArrayBufferView): number | undefined; close(): void; format: string };
-type RequestOptions = {
-  method?: string;
-  path?: string;
-  headers?: Map<string, string>;
-  onHeaders?(this: Request, status: number, headers: Map<string, string>, statusText: string): void;
-  onReadable?(this: Request, count: number): void;
-  onWritable?(this: Request, count: number): void;
-  onDone?(this: Request, error: Error | null): void;
-  request?: Request;
-};
-type ClientOptions = {
-  host: string;
-  port?: number;
-  onError?: (e?: unknown) => void;
-  dns: { io: new (o: object) => { resolve(o: { host: string; onResolved(host: string, address: string): void; onError(e: unknown): void }): void } };
-  socket: { io: new (o: object) => Socket } & Record<string, unknown>;
-};
-
-/** Moddable's ArrayBuffer.fromString (xs-extensions.ts on xsnap). */
-const bytes = (s: string) => (ArrayBuffer as unknown as { fromString(s: string): ArrayBuffer }).fromString(s);
-
-class Request {
-  constructor(private readonly client: HTTPClient) {}
-  read(count?: number | ArrayBuffer | ArrayBufferView): unknown {
-    return this.client.readBody(this, count);
-  }
-  write(data?: ArrayBuffer | ArrayBufferView): number {
-    return this.client.writeBody(this, data);
-  }
-}
-
-export default class HTTPClient {
-  #socket: Socket | undefined;
-  #host: string;
-  #onError: ((e?: unknown) => void) | undefined;
-  #requests: RequestOptions[] = [];
-  #current: RequestOptions | undefined;
-  #state = "disconnected";
-  #writable = 0;
-  #readable = 0;
-  #pending: Uint8Array | undefined;
-  #headersOut: Iterator<[string, string]> | undefined;
-  #headers: Map<string, string> | undefined;
-  #headerName: string | undefined;
-  #line: string | undefined;
-  #status = 0;
-  #statusText = "";
-  /** Body bytes left: a number, Infinity until the connection closes, undefined when chunked. */
-  #remaining: number | undefined;
-  /** Bytes left in the current chunk (chunked responses only). */
-  #chunk: number | undefined;
-  #requestBody: number | boolean = false;
-  #timer: unknown;
-
+export default class HTTPClient extends HttpClientCore {
   constructor(options: ClientOptions) {
+    super();
     if (!options.host) throw new Error("host required");
-    this.#host = options.host;
-    this.#onError = options.onError;
+    this.host = options.host;
+    this.clientOnError = options.onError;
     const dns = new options.dns.io(options.dns);
     dns.resolve({
-      host: this.#host,
+      host: this.host,
       onResolved: (host, address) => {
         try {
-          this.#socket = new options.socket.io({
+          this.socket = new options.socket.io({
             ...options.socket,
             address,
             host,
             port: options.port ?? 80,
-            onReadable: (count: number) => this.#onReadable(count),
-            onWritable: (count: number) => this.#onWritable(count),
-            onError: () => this.#error(),
+            onReadable: (count: number) => this.onSocketReadable(count),
+            onWritable: (count: number) => this.onSocketWritable(count),
+            onError: () => this.fail(),
           });
         } catch (e) {
-          this.#error(e);
+          this.fail(e);
         }
       },
-      onError: (e) => this.#error(e),
+      onError: (e) => this.fail(e),
     });
   }
 
   close(): void {
-    this.#socket?.close();
-    this.#socket = undefined;
-    Timer.clear(this.#timer as never);
-    this.#timer = undefined;
-    this.#current = undefined;
-    this.#requests.length = 0;
-    this.#state = "closed";
+    this.socket?.close();
+    this.socket = undefined;
+    Timer.clear(this.timer as never);
+    this.timer = undefined;
+    this.current = undefined;
+    this.requests.length = 0;
+    this.state = "closed";
   }
 
   request(options: RequestOptions): Request {
     options = { ...options };
-    this.#requests.push(options);
-    if (this.#state === "connected" && this.#requests.length === 1) {
-      this.#next();
-      this.#timer = Timer.set(() => ((this.#timer = undefined), this.#onWritable(this.#writable)));
+    this.requests.push(options);
+    if (this.state === "connected" && this.requests.length === 1) {
+      this.next();
+      this.timer = Timer.set(() => ((this.timer = undefined), this.onSocketWritable(this.writable)));
     }
     return (options.request = new Request(this));
   }
 
   readBody(request: Request, count?: number | ArrayBuffer | ArrayBufferView): unknown {
-    if (this.#current?.request !== request) throw new Error("bad state");
-    if (this.#state !== "receiveBody") return undefined;
+    if (this.current?.request !== request) throw new Error("bad state");
+    if (this.state !== "receiveBody") return undefined;
     let buffer: ArrayBuffer | ArrayBufferView | undefined;
     let n: number;
     if (typeof count === "object") {
       buffer = count;
       n = buffer.byteLength;
       if ((buffer as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT! > 1) throw new Error("invalid buffer");
-    } else n = count ?? this.#readable;
-    const available = Math.min(this.#readable, this.#chunk ?? (this.#remaining === Infinity ? this.#readable : this.#remaining!));
+    } else n = count ?? this.readable;
+    const available = Math.min(this.readable, this.chunk ?? (this.remaining === Infinity ? this.readable : this.remaining!));
     if (n > available) {
       n = available;
       if (buffer) buffer = ArrayBuffer.isView(buffer) ? new Uint8Array(buffer.buffer, buffer.byteOffset, n) : new Uint8Array(buffer, 0, n);
     }
-    this.#readable -= n;
-    if (this.#chunk === undefined) this.#remaining! -= n;
-    else this.#chunk -= n;
-    const result = this.#socket!.read(buffer ?? n);
-    if (this.#chunk === 0) {
-      this.#line = "";
-      if (this.#readable) this.#timer = Timer.set(() => ((this.#timer = undefined), this.#onReadable(this.#readable)));
-    } else if (this.#remaining === 0) {
-      this.#state = "receivedBody";
-      this.#timer = Timer.set(() => this.#done());
+    this.readable -= n;
+    if (this.chunk === undefined) this.remaining! -= n;
+    else this.chunk -= n;
+    const result = this.socket!.read(buffer ?? n);
+    if (this.chunk === 0) {
+      this.line = "";
+      if (this.readable) this.timer = Timer.set(() => ((this.timer = undefined), this.onSocketReadable(this.readable)));
+    } else if (this.remaining === 0) {
+      this.state = "receivedBody";
+      this.timer = Timer.set(() => this.done());
     }
     return result;
   }
 
-  writeBody(request: Request, data?: ArrayBuffer | ArrayBufferView): number {
-    if (this.#current?.request !== request || this.#state !== "sendRequestBody") throw new Error("bad state");
-    if (!data) {
-      if (this.#requestBody !== true) throw new Error("bad data");
-      this.#pending = new Uint8Array(bytes("0\r\n\r\n"));
-      this.#requestBody = false;
-      return 0;
-    }
-    const n = data.byteLength;
-    if (this.#requestBody === true) {
-      if (n + 8 > this.#writable) throw new Error("would block");
-      this.#write(bytes(n.toString(16) + "\r\n"));
-      this.#write(data);
-      this.#write(bytes("\r\n"));
-      return this.#writable > 8 ? this.#writable - 8 : 0;
-    }
-    if (n > this.#writable || n > (this.#requestBody as number)) throw new Error("would block");
-    this.#write(data);
-    this.#requestBody = (this.#requestBody as number) - n;
-    if (this.#requestBody === 0) {
-      this.#state = "receiveResponseStatus";
-      this.#line = "";
-      this.#requestBody = false;
-      return 0;
-    }
-    return Math.min(this.#writable, this.#requestBody);
-  }
-
   /** Reads header bytes one at a time up to the end of a line; false when the line is not complete yet. */
-  #readLine(): boolean {
-    const socket = this.#socket!;
+  protected readLine(): boolean {
+    const socket = this.socket!;
     socket.format = "number";
     try {
-      while (this.#readable > 0) {
-        this.#readable--;
+      while (this.readable > 0) {
+        this.readable--;
         const c = socket.read() as number;
-        if (this.#state === "receiveHeader" && this.#headerName === undefined && c === 58 /* : */) {
-          this.#headerName = this.#line!.toLowerCase();
-          this.#line = "";
+        if (this.state === "receiveHeader" && this.headerName === undefined && c === 58 /* : */) {
+          this.headerName = this.line!.toLowerCase();
+          this.line = "";
           continue;
         }
-        this.#line += String.fromCharCode(c);
+        this.line += String.fromCharCode(c);
         if (c === 10) break;
       }
     } finally {
       socket.format = "buffer";
     }
-    return this.#line!.endsWith("\r\n");
+    return this.line!.endsWith("\r\n");
   }
 
-  #onReadable(count: number): void {
-    this.#readable = count;
+  protected onSocketReadable(count: number): void {
+    this.readable = count;
     do {
-      if (this.#line !== undefined && !this.#readLine()) return;
-      switch (this.#state) {
+      if (this.line !== undefined && !this.readLine()) return;
+      switch (this.state) {
         case "receiveResponseStatus": {
-          const i = this.#line!.indexOf(" ");
-          const j = this.#line!.indexOf(" ", i + 1);
-          if (i < 0 || j < 0) return this.#error(new Error("bad response"));
-          this.#status = parseInt(this.#line!.slice(i + 1, j));
-          this.#statusText = this.#line!.slice(j + 1); // CRLF included, as httpclient.js leaves it
-          this.#line = "";
-          this.#state = "receiveHeader";
-          this.#headers = new Map();
-          this.#headerName = undefined;
+          const i = this.line!.indexOf(" ");
+          const j = this.line!.indexOf(" ", i + 1);
+          if (i < 0 || j < 0) return this.fail(new Error("bad response"));
+          this.status = parseInt(this.line!.slice(i + 1, j));
+          this.statusText = this.line!.slice(j + 1); // CRLF included, as httpclient.js leaves it
+          this.line = "";
+          this.state = "receiveHeader";
+          this.headers = new Map();
+          this.headerName = undefined;
           break;
         }
         case "receiveHeader":
-          if (this.#line !== "\r\n" || this.#headerName !== undefined) {
-            this.#header(this.#headerName, this.#line!.trim());
-            this.#line = "";
-            this.#headerName = undefined;
+          if (this.line !== "\r\n" || this.headerName !== undefined) {
+            this.header(this.headerName, this.line!.trim());
+            this.line = "";
+            this.headerName = undefined;
             break;
           }
-          if (this.#status === 204 || this.#status === 205) this.#remaining = 0;
-          else if (this.#chunk !== undefined) this.#remaining = undefined; // content-length is ignored when chunked
-          else if (this.#remaining === undefined) this.#remaining = Infinity;
-          this.#current!.onHeaders?.call(this.#current!.request!, this.#status, this.#headers!, this.#statusText);
-          if (!this.#current) return; // closed in the callback
-          this.#headers = undefined;
-          this.#state = "receiveBody";
-          this.#line = this.#chunk === undefined ? undefined : "";
-          if (this.#remaining === 0) return this.#done();
+          if (this.status === 204 || this.status === 205) this.remaining = 0;
+          else if (this.chunk !== undefined) this.remaining = undefined; // content-length is ignored when chunked
+          else if (this.remaining === undefined) this.remaining = Infinity;
+          this.current!.onHeaders?.call(this.current!.request!, this.status, this.headers!, this.statusText);
+          if (!this.current) return; // closed in the callback
+          this.headers = undefined;
+          this.state = "receiveBody";
+          this.line = this.chunk === undefined ? undefined : "";
+          if (this.remaining === 0) return this.done();
           break;
         case "receiveBody":
-          if (this.#chunk !== undefined) {
-            if (this.#chunk === 0) {
-              if (this.#line === "\r\n") {
-                this.#line = "";
+          if (this.chunk !== undefined) {
+            if (this.chunk === 0) {
+              if (this.line === "\r\n") {
+                this.line = "";
                 continue; // the CRLF that ends the previous chunk
               }
-              this.#chunk = parseInt(this.#line!.trim(), 16);
-              this.#line = undefined;
-              if (this.#chunk === 0) {
-                this.#state = "receiveChunkTrailer";
-                this.#line = "";
+              this.chunk = parseInt(this.line!.trim(), 16);
+              this.line = undefined;
+              if (this.chunk === 0) {
+                this.state = "receiveChunkTrailer";
+                this.line = "";
                 continue;
               }
             }
-            const n = Math.min(this.#readable, this.#chunk);
-            if (n) this.#current!.onReadable?.call(this.#current!.request!, n);
-          } else this.#current!.onReadable?.call(this.#current!.request!, this.#remaining === Infinity ? this.#readable : Math.min(this.#readable, this.#remaining!));
+            const n = Math.min(this.readable, this.chunk);
+            if (n) this.current!.onReadable?.call(this.current!.request!, n);
+          } else this.current!.onReadable?.call(this.current!.request!, this.remaining === Infinity ? this.readable : Math.min(this.readable, this.remaining!));
           return;
         case "receiveChunkTrailer":
-          if (this.#line !== "\r\n") throw new Error("bad chunk trailer");
-          return this.#done();
+          if (this.line !== "\r\n") throw new Error("bad chunk trailer");
+          return this.done();
         default:
-          throw new Error(`unexpected ${this.#state}`);
+          throw new Error(`unexpected ${this.state}`);
       }
-    } while (this.#readable > 0);
+    } while (this.readable > 0);
   }
 
-  #header(name: string | undefined, value: string): void {
+  protected header(name: string | undefined, value: string): void {
     if (name === undefined) return; // a line without a colon
-    this.#headers!.set(name, value);
-    if (name === "content-length") this.#remaining = parseInt(value);
-    else if (name === "transfer-encoding" && value.toLowerCase() === "chunked") this.#chunk = 0;
+    this.headers!.set(name, value);
+    if (name === "content-length") this.remaining = parseInt(value);
+    else if (name === "transfer-encoding" && value.toLowerCase() === "chunked") this.chunk = 0;
   }
 
-  #onWritable(count: number): void {
-    this.#writable = count;
-    do {
-      if (this.#pending) {
-        const use = Math.min(this.#pending.length, this.#writable);
-        this.#write(this.#pending.subarray(0, use));
-        this.#pending = use === this.#pending.length ? undefined : this.#pending.subarray(use);
-        if (this.#pending) return;
-      }
-      switch (this.#state) {
-        case "disconnected":
-          this.#state = "connected";
-          this.#next();
-          if (this.#state === "sendRequest") this.#requestLine();
-          break;
-        case "sendRequest":
-          this.#requestLine();
-          break;
-        case "sendRequestHeader": {
-          const item = this.#headersOut!.next();
-          if (item.done) {
-            this.#pending = new Uint8Array(bytes("\r\n"));
-            this.#state = "sendRequestBody";
-            this.#headersOut = undefined;
-            break;
-          }
-          const [name, value] = item.value;
-          this.#pending = new Uint8Array(bytes(`${name}: ${value}\r\n`));
-          if (name.toLowerCase() === "content-length") this.#requestBody = parseInt(value);
-          else if (name.toLowerCase() === "transfer-encoding" && value.toLowerCase() === "chunked") this.#requestBody = true;
-          break;
-        }
-        case "sendRequestBody":
-          if (this.#requestBody) {
-            let writable = this.#writable;
-            if (this.#requestBody === true) {
-              writable -= 8;
-              if (writable <= 0) return;
-            } else writable = Math.min(writable, this.#requestBody);
-            this.#current!.onWritable?.call(this.#current!.request!, writable);
-          } else {
-            this.#state = "receiveResponseStatus";
-            this.#line = "";
-          }
-          break;
-        case "closed":
-          return;
-      }
-    } while (this.#pending && this.#writable);
-  }
-
-  #requestLine(): void {
-    this.#pending = new Uint8Array(bytes(`${this.#current!.method ?? "GET"} ${this.#current!.path || "/"} HTTP/1.1\r\nhost: ${this.#host}\r\n`));
-    this.#state = "sendRequestHeader";
-  }
-
-  #error(e?: unknown): void {
-    if (this.#state === "receivedBody" && this.#timer) {
+  protected fail(e?: unknown): void {
+    if (this.state === "receivedBody" && this.timer) {
       // The body is complete but its onDone is still on a timer: report the completion first.
-      Timer.clear(this.#timer as never);
-      this.#done();
+      Timer.clear(this.timer as never);
+      this.done();
     }
-    this.#state = "error";
+    this.state = "error";
     try {
-      const current = this.#current;
-      this.#current = undefined;
+      const current = this.current;
+      this.current = undefined;
       current?.onDone?.call(current.request!, new Error());
-      while (this.#requests.length) {
-        const r = this.#requests.shift()!;
+      while (this.requests.length) {
+        const r = this.requests.shift()!;
         r.onDone?.call(r.request!, new Error());
       }
-      this.#onError?.(e);
+      this.clientOnError?.(e);
     } catch {
       // as httpclient.js: a throwing callback does not stop the close
     }
     this.close();
   }
 
-  #done(): void {
-    this.#timer = undefined;
-    this.#state = "completing";
-    this.#current!.onDone?.call(this.#current!.request!, null);
-    this.#state = "connected";
-    this.#next();
-    if (this.#current) this.#onWritable(this.#writable);
-  }
-
-  #next(): void {
-    this.#current = this.#requests.shift();
-    if (!this.#current) return;
-    this.#line = undefined;
-    this.#pending = undefined;
-    this.#state = "sendRequest";
-    this.#headersOut = (this.#current.headers ?? new Map<string, string>()).entries();
-    this.#remaining = undefined;
-    this.#chunk = undefined;
-    this.#requestBody = false;
-  }
-
-  #write(data: ArrayBuffer | ArrayBufferView): void {
-    this.#writable = this.#socket!.write(data) ?? 0;
+  protected done(): void {
+    this.timer = undefined;
+    this.state = "completing";
+    this.current!.onDone?.call(this.current!.request!, null);
+    this.state = "connected";
+    this.next();
+    if (this.current) this.onSocketWritable(this.writable);
   }
 }
