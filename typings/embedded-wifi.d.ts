@@ -1,5 +1,5 @@
-// embedded:network/interface/wifi as the Moddable SDK 8.x implements it on ESP32 (modules/io/wifi/esp32/
-// wifi-esp32.js): what device/esp32/wifi.ts uses. Missing from @moddable/typings 5.6.0.
+// embedded:network/interface/wifi as the Moddable SDK 8.x declares it (typings/embedded_network/interface/wifi.d.ts;
+// implemented on ESP32 by modules/io/wifi/esp32): what device/esp32/wifi.ts uses. Missing from @moddable/typings 5.6.0.
 declare module "embedded:network/interface/wifi" {
   export interface WiFiConnectOptions {
     SSID: string;
@@ -7,7 +7,7 @@ declare module "embedded:network/interface/wifi" {
     channel?: number;
   }
   export default class WiFi {
-    constructor(options: { onChanged?(this: WiFi, property?: string): void });
+    constructor(options: { onChanged?: (property: "connection" | "address") => void });
     close(): void;
     connect(options: WiFiConnectOptions): void;
     disconnect(): void;

@@ -15,11 +15,9 @@ export function keepWifiJoined(ssid: string, password: string, log: (message: st
     random: Math.random,
     log,
   });
-  wifi = new WiFi({
-    onChanged() {
-      reconnector.changed(this.connection);
-    },
-  });
-  reconnector.changed(wifi.connection);
+  // onChanged comes from the event loop, never from inside the constructor: `wifi` is set by then.
+  const station = new WiFi({ onChanged: () => reconnector.changed(station.connection) });
+  wifi = station;
+  reconnector.changed(station.connection);
   return reconnector;
 }
