@@ -6,6 +6,7 @@ import { Agent } from "./core/agent";
 import type { AgentConfig, SelfTestCheck, TrustedKey } from "./core/config";
 import type { SignatureAlg } from "./protocol/manifest";
 import { createEspPorts } from "./esp32/ports";
+import { keepWifiJoined } from "./esp32/wifi";
 
 // ---- Your application's post-update self-test checks -------------------------------------------------
 // After an update the agent runs these once network, server and MQTT are shown to work. Throw or return
@@ -69,6 +70,8 @@ export default function main(): void {
     clockTrusted: () => Date.now() > 1_700_000_000_000,
     selfTests,
   };
+  // setup/network joined once; rejoin after every drop (the agent's polls fail meanwhile and carry on after).
+  if (text("ssid")) keepWifiJoined(text("ssid"), text("password"), (message) => ports.log.log("info", message));
   const agent = new Agent(agentConfig, ports);
   agent.start().catch((e: unknown) => ports.log.log("error", "agent stopped", { error: String(e) }));
 }

@@ -18,6 +18,9 @@ export interface CdnConfig {
 
 export interface ServiceConfig {
   publicUrl: string;
+  /** The operator set publicUrl (--public-url). Without it, manifests point devices at the address each one reached
+   * (services/manifest.ts), never at the default `localhost`, which some resolvers answer only with ::1. */
+  publicUrlConfigured?: boolean;
   manifestTtlSeconds: number;
   maxUploadBytes: number;
   /** Build and offer delta patches (services/deltas.ts). */

@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS patches (
 const ADDED_COLUMNS: Record<string, Record<string, string>> = {
   signing_keys: { algorithm: "TEXT NOT NULL DEFAULT 'ed25519'" },
   devices: { running_sha256: "TEXT", tags: "TEXT" }, // tags: a JSON array, NULL = none
-  updates: { delivery: "TEXT", delivery_note: "TEXT", patch_size: "INTEGER", bytes_saved: "INTEGER" },
+  updates: { delivery: "TEXT", delivery_note: "TEXT", patch_size: "INTEGER", bytes_saved: "INTEGER", reset_reason: "TEXT", coredump: "TEXT" },
 };
 
 function addColumns(db: Db) {

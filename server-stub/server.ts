@@ -211,6 +211,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   await app.listen({ port: opts.port ?? 8221, host });
   const port = (app.server.address() as AddressInfo).port;
   ctx.config.publicUrl = (opts.publicUrl ?? `${scheme}://localhost:${port}`).replace(/\/$/, "");
+  ctx.config.publicUrlConfigured = opts.publicUrl !== undefined;
 
   let authApp: FastifyInstance | null = null;
   let authUrl: string | null = null;

@@ -22,7 +22,7 @@ interface Manifest extends Part {
 
 // Modules the SDK manifests included by ours provide (manifest_base/net, modules/io, io/flash, crypt/digest,
 // data/text/encoder).
-const SDK_MODULES = new Set(["timer", "net", "mc/config", "crypt", "text/encoder", "embedded:io/socket/tcp", "embedded:storage/flash", "Resource", "embedded:io/socket/tcp/tls"]); // from modules/files/resource and examples/io/tcp/tlssocket, which manifest.json includes
+const SDK_MODULES = new Set(["timer", "net", "mc/config", "crypt", "text/encoder", "embedded:io/socket/tcp", "embedded:storage/flash", "Resource", "embedded:io/socket/tcp/tls", "embedded:network/interface/wifi"]); // from modules/files/resource and examples/io/tcp/tlssocket, which manifest.json includes
 const EXTENSIONS = [".ts", ".d.ts", ".js", ".c"];
 
 const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);

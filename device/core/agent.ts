@@ -110,7 +110,9 @@ export class Agent {
         return rollBack(ctx, action.update, action.reason);
       case "report-rollback": {
         const u = action.update;
-        ctx.report(u, "rolled_back", { error_code: action.reason.code, error_message: action.reason.message, from_version: u.fromVersion, to_version: u.manifest.version });
+        // How the rejected image ended: this boot's reset reason (a crash, or "software" after a failed self-test) and any core dump.
+        const crash = { reset_reason: ctx.ports.health?.resetReason() ?? null, coredump: ctx.ports.health?.coredump?.() ?? null };
+        ctx.report(u, "rolled_back", { error_code: action.reason.code, error_message: action.reason.message, from_version: u.fromVersion, to_version: u.manifest.version, ...crash });
         ctx.state.save(IDLE);
         return "again";
       }

@@ -2,7 +2,7 @@
 // the ESP32 build implements these with Moddable modules and a native module, host-sim with the simulated
 // flash, Node's HTTP and mqtt.js, and the XS runs with a bridge to the Node host.
 // Flash, hash and storage calls are synchronous, as they are on the chip; network calls are asynchronous.
-import type { ResetReason } from "../protocol/health";
+import type { CoredumpSummary, ResetReason } from "../protocol/health";
 import type { SignatureAlg } from "../protocol/manifest";
 
 /** An app partition (esp_partition_t of type app). */
@@ -166,6 +166,8 @@ export interface HealthPort {
   freeHeap(): number | null;
   /** The free heap's low-water mark since start. */
   minFreeHeap(): number | null;
+  /** The core dump a crash that caused this boot left in flash (ESP-IDF esp_core_dump_get_summary), if any. */
+  coredump?(): CoredumpSummary | null;
 }
 
 export interface Ports {

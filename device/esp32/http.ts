@@ -47,6 +47,13 @@ function headerMap(headers: Record<string, string>): Map<string, string> {
   return map;
 }
 
+/** A body with neither Content-Length nor chunking runs until the server closes the connection (RFC 9112 §6.3), and
+ * Moddable's client reports that close as onDone(Error): for such a body it is the end. A body cut short looks the
+ * same; the image's SHA-256 and the JSON parse catch that. */
+function closeDelimited(headers: Record<string, string>): boolean {
+  return headers["content-length"] === undefined && headers["transfer-encoding"]?.toLowerCase() !== "chunked";
+}
+
 function plain(headers: Map<unknown, string>): Record<string, string> {
   const out: Record<string, string> = {};
   headers.forEach((value, name) => (out[String(name).toLowerCase()] = value));
@@ -101,7 +108,7 @@ export class EspHttpPort implements HttpPort {
           if (piece) chunks.push(piece);
         },
         onDone(error) {
-          finish(error ? new Error(`${req.method} ${req.url} failed`) : undefined);
+          finish(error && !(status && closeDelimited(headers)) ? new Error(`${req.method} ${req.url} failed`) : undefined);
         },
       });
     });
@@ -135,7 +142,7 @@ export class EspHttpPort implements HttpPort {
         },
         onDone(error) {
           Timer.clear(timer);
-          if (error) {
+          if (error && !(stream.status && closeDelimited(stream.headers))) {
             const e = new Error(`GET ${url} failed`);
             stream.fail(e);
             reject(e);
@@ -178,7 +185,8 @@ class EspBodyStream implements HttpBodyStream {
     this.#serve();
   }
   fail(e: Error): void {
-    this.#error ??= e;
+    if (this.#ended) return; // the body was complete: a close or error after it changes nothing
+    this.#error = e;
     this.#ended = true;
     this.#serve();
   }

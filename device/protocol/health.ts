@@ -11,6 +11,21 @@ export type ResetReason = (typeof RESET_REASONS)[number];
 /** Resets that mean the firmware died rather than being restarted on purpose or powered on. */
 export const CRASH_RESET_REASONS: readonly ResetReason[] = ["panic", "int_wdt", "task_wdt", "wdt", "brownout", "cpu_lockup"];
 
+/** What ESP-IDF's esp_core_dump_get_summary() says of the crash a core dump in flash records (v6.0,
+ * esp_core_dump_summary_t), cut to what fits a report: the task, where it stopped, and the backtrace. */
+export interface CoredumpSummary {
+  /** exc_task: the crashing task's name (at most COREDUMP_TASK_MAX characters). */
+  task: string;
+  /** exc_pc */
+  pc: number;
+  /** The exception cause (Xtensa EXCCAUSE, RISC-V mcause); null where the summary has none. */
+  cause: number | null;
+  /** exc_bt_info.bt[0..depth): program counters, innermost first (at most COREDUMP_BACKTRACE_MAX). */
+  backtrace: number[];
+  /** exc_bt_info.corrupted */
+  backtrace_corrupted: boolean;
+}
+
 export interface HealthReport {
   /** The update whose soak window this report belongs to; null for a report at start outside any window. */
   update_id: string | null;

@@ -50,6 +50,11 @@ export const HEALTH_NAME_PATTERN = "^[A-Za-z0-9_.:-]+$";
 /** A health report body: the server refuses larger ones (the worst case is far below: the test computes it). */
 export const HEALTH_REPORT_MAX_BYTES = 2048;
 
+/** A rolled_back report's core dump summary: the task name (esp_core_dump_summary_t.exc_task is 16 bytes with
+ * its NUL) and the backtrace entries (exc_bt_info.bt has 16). */
+export const COREDUMP_TASK_MAX = 15;
+export const COREDUMP_BACKTRACE_MAX = 16;
+
 /** Characters in the download URL that are not the server's public URL: the path with a fully %-encoded id. */
 export const DOWNLOAD_PATH_MAX = "/api/v1/firmware//download".length + 3 * FIRMWARE_ID_MAX;
 /** The same for a delta's patch_url (also bounded by DOWNLOAD_URL_MAX): the id and the base's SHA-256. */
@@ -97,6 +102,8 @@ export const PROTOCOL_LIMITS: readonly ProtocolLimit[] = [
   { name: "HEALTH_ENTRIES_MAX", value: HEALTH_ENTRIES_MAX, fields: "entries in a health report's checks, metrics" },
   { name: "HEALTH_NAME_MAX", value: HEALTH_NAME_MAX, fields: "each check or metric name (A-Z a-z 0-9 _ . : -)" },
   { name: "HEALTH_REPORT_MAX_BYTES", value: HEALTH_REPORT_MAX_BYTES, fields: "the whole health report body" },
+  { name: "COREDUMP_TASK_MAX", value: COREDUMP_TASK_MAX, fields: "rolled_back report coredump.task" },
+  { name: "COREDUMP_BACKTRACE_MAX", value: COREDUMP_BACKTRACE_MAX, fields: "rolled_back report coredump.backtrace entries" },
   { name: "KEY_LIST_KEYS_MAX", value: KEY_LIST_KEYS_MAX, fields: "release_keys, server_keys of a key list" },
   { name: "KEY_LIST_VERSION_MAX", value: KEY_LIST_VERSION_MAX, fields: "key_list_version" },
   { name: "KEY_LIST_MAX_BYTES", value: KEY_LIST_MAX_BYTES, fields: "the whole signed key-list body the device parses" },

@@ -4,7 +4,7 @@ import { DEVICE_ERROR_CODES } from "./errors";
 import {
   CHIP_ID_MAX, COMMAND_NAME_MAX, COMMAND_NAME_PATTERN, COMMANDS_MAX_COUNT, DEVICE_ID_MAX, DEVICE_MODEL_MAX, DOWNLOAD_URL_MAX,
   ERROR_CODE_MAX, ERROR_MESSAGE_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, HEALTH_ENTRIES_MAX, HEALTH_NAME_MAX, HEALTH_NAME_PATTERN, IMAGE_SIZE_MAX, KEY_ID_MAX, KEY_LIST_KEYS_MAX, KEY_LIST_VERSION_MAX, SECURE_VERSION_MAX,
-  SIGNATURE_ALG_MAX, SIGNATURE_MAX, SIGNATURES_MAX, TIMESTAMP_MAX, UPDATE_ID_MAX, VERSION_MAX,
+  SIGNATURE_ALG_MAX, SIGNATURE_MAX, SIGNATURES_MAX, TIMESTAMP_MAX, UPDATE_ID_MAX, VERSION_MAX, COREDUMP_BACKTRACE_MAX, COREDUMP_TASK_MAX,
 } from "./limits";
 import { RESET_REASONS } from "./health";
 import { SIGNATURE_ALGORITHMS, UPDATE_PRIORITIES } from "./manifest";
@@ -15,6 +15,7 @@ const nullableString = (maxLength: number) => ({ type: ["string", "null"], maxLe
 const nonEmpty = (maxLength: number) => ({ type: "string", minLength: 1, maxLength });
 const isoTime = nonEmpty(TIMESTAMP_MAX);
 const sha256Schema = { type: "string", pattern: "^[0-9a-f]{64}$" };
+const u32Schema = { type: "integer", minimum: 0, maximum: 0xffffffff };
 
 /** A list of pre- or post-update command names, as request bodies and manifests carry it. */
 export const commandListSchema = {
@@ -49,6 +50,20 @@ export const statusReportSchema = {
     // How the image is coming (the first "downloading" report): a delta, or the full image and why not a delta.
     delivery: { type: ["string", "null"], enum: ["delta", "full", null] },
     delivery_note: nullableString(ERROR_MESSAGE_MAX),
+    // rolled_back: how the rejected image ended (status.ts).
+    reset_reason: { type: ["string", "null"], enum: [...RESET_REASONS, null] },
+    coredump: {
+      type: ["object", "null"],
+      additionalProperties: false,
+      required: ["task", "pc", "cause", "backtrace", "backtrace_corrupted"],
+      properties: {
+        task: { type: "string", maxLength: COREDUMP_TASK_MAX },
+        pc: u32Schema,
+        cause: { type: ["integer", "null"], minimum: 0, maximum: 0xffffffff },
+        backtrace: { type: "array", maxItems: COREDUMP_BACKTRACE_MAX, items: u32Schema },
+        backtrace_corrupted: { type: "boolean" },
+      },
+    },
   },
 };
 

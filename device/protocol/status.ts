@@ -1,4 +1,5 @@
 // Update lifecycle shared by server and device.
+import type { CoredumpSummary, ResetReason } from "./health";
 
 /** Every status a DeviceUpdate can have (HOWTO DeviceUpdate model plus rolled_back/cancelled). */
 export const UPDATE_STATUSES = [
@@ -70,6 +71,10 @@ export interface StatusReport {
   /** How the image comes: a delta rebuilt from the running image, or the full image (with the reason in the note). */
   delivery?: "delta" | "full" | null;
   delivery_note?: string | null;
+  /** rolled_back only: how the rejected image ended — the reset reason of the boot that reports (a crash, or
+   * "software" after a failed self-test) and the core dump summary a crash left in flash, if any. */
+  reset_reason?: ResetReason | null;
+  coredump?: CoredumpSummary | null;
 }
 
 export interface MqttStatusReport extends StatusReport {

@@ -24,6 +24,8 @@ import { NodeMqttPort } from "./node-mqtt";
 import { SimOtaPort } from "./sim-ota";
 import { SimRawFlash } from "./sim-raw-flash";
 import { XsAgent } from "../xs/xs-agent";
+import type { HostNetwork } from "../xs/esp32-network-host";
+import { XsEsp32Agent } from "../xs/xs-esp32-agent";
 
 /** What SimDevice needs of an agent, whichever engine runs it. */
 export interface AgentRunner {
@@ -32,8 +34,9 @@ export interface AgentRunner {
   stop(): Promise<void>;
 }
 
-/** Node runs the agent in this process; "xs" runs the same core on the real XS engine (xsnap). */
-export type AgentRuntime = "node" | "xs";
+/** Node runs the agent in this process; "xs" runs the same core on the real XS engine (xsnap); "xs-esp32" runs it
+ * there over the real device/esp32 adapters and fakes of the Moddable modules they import (plain HTTP, no MQTT). */
+export type AgentRuntime = "node" | "xs" | "xs-esp32";
 
 export interface SimDeviceOptions {
   id: string;
@@ -72,6 +75,8 @@ export interface SimDeviceOptions {
   wrapPorts?: (ports: HostPorts) => HostPorts;
   /** XS only: sample live slots (after a GC) every N cranks, for memory figures. Costs compute; off by default. */
   xsSampleLiveSlotsEvery?: number;
+  /** xs-esp32 only: the link under the fakes' sockets (take it down, count bytes); one per device by default. */
+  esp32Network?: HostNetwork;
 }
 
 export type PowerOnResult =
@@ -121,6 +126,8 @@ export class SimDevice {
   private readonly clock: ClockPort;
   /** What esp_reset_reason() says at the next power-on: a crash or a restart, else a power-on. */
   private nextResetReason: ResetReason = "power_on";
+  /** The version that crashed last (its core dump is what the next boot finds). */
+  private crashedVersion: string | null = null;
   /** Crash or watchdog resets so far (all boots). */
   crashes = 0;
 
@@ -197,7 +204,7 @@ export class SimDevice {
       ...this.options.agent,
       selfTests,
     };
-    this.agent = this.options.runtime === "xs" ? new XsAgent(config, ports, raw, { sampleLiveSlotsEvery: this.options.xsSampleLiveSlotsEvery ?? 0 }) : new Agent(config, { ...ports, storage: new JournalStore(raw, undefined, new TextEncoder()) });
+    this.agent = this.options.runtime === "xs-esp32" ? new XsEsp32Agent(config, ports, esp, this.options.esp32Network) : this.options.runtime === "xs" ? new XsAgent(config, ports, raw, { sampleLiveSlotsEvery: this.options.xsSampleLiveSlotsEvery ?? 0 }) : new Agent(config, { ...ports, storage: new JournalStore(raw, undefined, new TextEncoder()) });
     try {
       const outcome = await this.agent.start(agentStart);
       if (this.restartReason) return { kind: "restart", reason: this.restartReason };
@@ -291,6 +298,7 @@ export class SimDevice {
 
   private crashed(slot: string, version: string | null): PowerOnResult {
     this.crashes++;
+    this.crashedVersion = version;
     this.nextResetReason = "panic";
     return { kind: "crashed", slot, version };
   }
@@ -300,7 +308,10 @@ export class SimDevice {
   private healthPort(resetReason: ResetReason, version: string | null): HealthPort {
     const bootAt = this.clock.now();
     const heap = 120_000 - Math.floor(unitHash(`heap/${version ?? ""}`) * 8_000);
-    return { resetReason: () => resetReason, uptimeMs: () => this.clock.now() - bootAt, freeHeap: () => heap, minFreeHeap: () => heap - 4_000 };
+    // A crash leaves a core dump in flash (ESP-IDF's coredump partition): a summary made up from the version's hash.
+    const pc = 0x400d0000 + Math.floor(unitHash(`pc/${this.crashedVersion ?? ""}`) * 0x10000) * 4;
+    const dump = resetReason === "panic" ? { task: "main", pc, cause: 28, backtrace: [pc, pc + 0x40, 0x400d2f10], backtrace_corrupted: false } : null;
+    return { resetReason: () => resetReason, uptimeMs: () => this.clock.now() - bootAt, freeHeap: () => heap, minFreeHeap: () => heap - 4_000, coredump: () => dump };
   }
 
   /** Every port but storage: the journal runs inside the agent's engine, over the raw `agent` partition. */

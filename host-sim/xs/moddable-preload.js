@@ -14,6 +14,25 @@
 // ModulePrototype, ProxyPrototype, TransferPrototype, the for-in enumerator), and what xsl freezes of preloaded
 // modules (their Map/Set/ArrayBuffer instances, environments, closures holding functions): manifest.json
 // preloads none of the agent's modules.
+(function addModdableBuiltIns() {
+  // Built-ins every Moddable XS has and xsnap (built with mxCESU8) lacks, installed before the freeze as the
+  // engine has them: ArrayBuffer.fromString (xs/sources/xsDataView.c fx_ArrayBuffer_fromString) and
+  // String.fromArrayBuffer (xs/sources/xsString.c fx_String_fromArrayBuffer), UTF-8 both ways.
+  "use strict";
+  const define = (target, name, value) => Object.defineProperty(target, name, { value, writable: true, configurable: true, enumerable: false });
+  if (typeof ArrayBuffer.fromString !== "function") {
+    define(ArrayBuffer, "fromString", function fromString(s) {
+      const bytes = new TextEncoder().encode(String(s));
+      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    });
+  }
+  if (typeof String.fromArrayBuffer !== "function") {
+    define(String, "fromArrayBuffer", function fromArrayBuffer(buffer) {
+      if (!(buffer instanceof ArrayBuffer)) throw new TypeError("String.fromArrayBuffer: not an ArrayBuffer");
+      return new TextDecoder().decode(new Uint8Array(buffer));
+    });
+  }
+})();
 (function freezeLikeModdablePreload() {
   "use strict";
   const getProto = Object.getPrototypeOf;

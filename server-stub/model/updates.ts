@@ -1,7 +1,7 @@
 import { iso } from "../clock";
 import type { Db } from "../db";
 import { json, sqlList } from "../db";
-import { ACTIVE_STATUSES, type UpdatePriority, type UpdateStatus } from "../../device/protocol";
+import { ACTIVE_STATUSES, statusReportSchema, type CoredumpSummary, type UpdatePriority, type UpdateStatus } from "../../device/protocol";
 
 export interface UpdateRow {
   update_id: string;
@@ -42,6 +42,9 @@ export interface UpdateRow {
   /** Size of the patch offered with the last manifest, if any. */
   patch_size: number | null;
   bytes_saved: number | null;
+  /** rolled_back: the reset reason and core dump summary (JSON) the device reported. */
+  reset_reason?: string | null;
+  coredump?: string | null;
 }
 
 /** SQL list of the protocol's active statuses, for `status IN ${ACTIVE_IN}`. */
@@ -92,6 +95,8 @@ export function updateToApi(u: UpdateRow) {
     delivery: u.delivery ?? null,
     delivery_note: u.delivery_note ?? null,
     bytes_saved: u.bytes_saved ?? 0,
+    reset_reason: u.reset_reason ?? null,
+    coredump: json.parse<CoredumpSummary | null>(u.coredump ?? null, null),
   };
 }
 
@@ -130,5 +135,7 @@ export const updateSchema = {
     delivery: { type: ["string", "null"], enum: ["delta", "full", null] },
     delivery_note: nstr,
     bytes_saved: { type: "integer" },
+    reset_reason: nstr,
+    coredump: statusReportSchema.properties.coredump,
   },
 };

@@ -18,6 +18,7 @@ import { rollbackDevice } from "../services/rollbacks";
 import { keyListHint } from "../services/release-signatures";
 import { availableUpdates, requestDeviceUpdate } from "../services/updates";
 import { authErrors, idParam, paging, type AppDeps } from "./common";
+import { reachedOrigin } from "./reached-origin";
 
 const commands = { ...commandListSchema, default: [] };
 const priority = { type: "string", enum: [...UPDATE_PRIORITIES], default: "normal" };
@@ -133,7 +134,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     assertDeviceId(device_id);
     assertDeviceScope(principalOf(req), device_id);
     const q = req.query as { current_version?: string; device_model?: string; hardware_version?: string; chip_id?: number; secure_version?: number; running_sha256?: string };
-    return { ...availableUpdates(ctx, device_id, q), ...keyListHint(ctx) };
+    return { ...availableUpdates(ctx, device_id, q, reachedOrigin(req)), ...keyListHint(ctx) };
   });
 
   app.post(ROUTES.deviceUpdate, {

@@ -66,7 +66,7 @@ export function buildPatchesForUpload(ctx: Ctx, fw: FirmwareRow): void {
 }
 
 /** The delta to offer a device running the image `runningSha` (null: the full image). */
-export function deltaOffer(ctx: Ctx, fw: FirmwareRow, runningSha: string | undefined): DeltaOffer | null {
+export function deltaOffer(ctx: Ctx, fw: FirmwareRow, runningSha: string | undefined, base = ctx.config.publicUrl): DeltaOffer | null {
   if (!runningSha || !ctx.config.deltas) return null;
   let row = getPatch(ctx, runningSha, fw.checksum_sha256);
   if (!row) {
@@ -76,7 +76,7 @@ export function deltaOffer(ctx: Ctx, fw: FirmwareRow, runningSha: string | undef
   if (row?.status !== "ready" || !row.patch_sha256 || !row.patch_size) return null;
   return {
     base_sha256: runningSha,
-    patch_url: ctx.config.publicUrl + firmwarePatchPath(fw.firmware_id, runningSha),
+    patch_url: base + firmwarePatchPath(fw.firmware_id, runningSha),
     patch_size: row.patch_size,
     patch_sha256: row.patch_sha256,
   };

@@ -4,16 +4,22 @@ import { json } from "../db";
 import { downloadUrl, type FirmwareRow } from "../model/firmware";
 import type { UpdateRow } from "../model/updates";
 
+/** This server's base URL for a device: the configured public URL, else the address the device reached (`reached`,
+ * e.g. http://192.168.1.10:8221), else the default. */
+export function serverBaseFor(ctx: Ctx, reached: string | null): string {
+  return ctx.config.publicUrlConfigured || !reached ? ctx.config.publicUrl : reached;
+}
+
 /** The CDN's URL first and a fallback (the CDN's own, or this server) when a CDN is on; this server alone otherwise. */
-function downloadUrls(ctx: Ctx, firmwareId: string): Pick<UpdateManifest, "download_url" | "fallback_url"> {
-  const origin = downloadUrl(ctx.config.publicUrl, firmwareId);
+function downloadUrls(ctx: Ctx, firmwareId: string, base: string): Pick<UpdateManifest, "download_url" | "fallback_url"> {
+  const origin = downloadUrl(base, firmwareId);
   const cdn = ctx.config.cdn;
   if (!cdn) return { download_url: origin, fallback_url: null };
   return { download_url: downloadUrl(cdn.base_url, firmwareId), fallback_url: cdn.fallback_url ? downloadUrl(cdn.fallback_url, firmwareId) : origin };
 }
 
 /** Builds and signs a fresh manifest for an assigned update (re-issued on every poll). */
-export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: DeltaOffer | null = null): SignedUpdateEnvelope {
+export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: DeltaOffer | null = null, reached: string | null = null): SignedUpdateEnvelope {
   const now = ctx.clock.now();
   const manifest: UpdateManifest = {
     manifest_version: MANIFEST_VERSION,
@@ -28,7 +34,7 @@ export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: D
     max_hardware_version: fw.max_hardware_version,
     chip_id: fw.chip_id,
     secure_version: fw.secure_version,
-    ...downloadUrls(ctx, fw.firmware_id),
+    ...downloadUrls(ctx, fw.firmware_id, serverBaseFor(ctx, reached)),
     issued_at: new Date(now).toISOString(),
     expires_at: new Date(now + ctx.config.manifestTtlSeconds * 1000).toISOString(),
     rollback: u.rollback === 1,

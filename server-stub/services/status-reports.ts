@@ -49,6 +49,9 @@ export function reportStatus(ctx: Ctx, updateId: string, r: StatusReport, via: "
       const saved = r.delivery === "delta" && fw && u.patch_size !== null ? fw.file_size - u.patch_size : 0;
       ctx.db.prepare("UPDATE updates SET delivery = ?, delivery_note = ?, bytes_saved = ? WHERE update_id = ?").run(r.delivery, r.delivery_note ?? null, saved, updateId);
     }
+    // How a rejected image ended (bounded by the report schema: a task name, a pc, 16 backtrace entries).
+    if (r.status === "rolled_back" && (r.reset_reason || r.coredump))
+      ctx.db.prepare("UPDATE updates SET reset_reason = ?, coredump = ? WHERE update_id = ?").run(r.reset_reason ?? null, r.coredump ? JSON.stringify(r.coredump) : null, updateId);
     // The device knows what it ran before better than a waiting record does.
     if (r.from_version && u.from_version === null) ctx.db.prepare("UPDATE updates SET from_version = ? WHERE update_id = ?").run(r.from_version, updateId);
     const updated = getUpdate(ctx.db, updateId)!;

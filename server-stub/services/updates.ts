@@ -10,7 +10,7 @@ import { getFirmware, type FirmwareRow } from "../model/firmware";
 import { activeUpdateFor, getUpdate, type UpdateRow } from "../model/updates";
 import { checkCompatibility } from "./compatibility";
 import { deltaOffer } from "./deltas";
-import { signedManifest } from "./manifest";
+import { serverBaseFor, signedManifest } from "./manifest";
 import { syncCampaignDevice } from "./status-reports";
 
 export interface AssignOptions {
@@ -99,8 +99,9 @@ export function requestDeviceUpdate(ctx: Ctx, deviceId: string, req: DeviceUpdat
   })();
 }
 
-/** GET /devices/{id}/available-updates: records the contact, returns the signed manifest of the assigned update. */
-export function availableUpdates(ctx: Ctx, deviceId: string, report: DeviceReport & { running_sha256?: string }): AvailableUpdatesResponse {
+/** GET /devices/{id}/available-updates: records the contact, returns the signed manifest of the assigned update.
+ * `reached`: the server address the device's connection reached (routes/reached-origin.ts). */
+export function availableUpdates(ctx: Ctx, deviceId: string, report: DeviceReport & { running_sha256?: string }, reached: string | null = null): AvailableUpdatesResponse {
   const u = ctx.db.transaction(() => {
     recordContact(ctx.db, deviceId, report, ctx.clock.now());
     if (report.running_sha256) ctx.db.prepare("UPDATE devices SET running_sha256 = ? WHERE device_id = ?").run(report.running_sha256, deviceId);
@@ -114,9 +115,9 @@ export function availableUpdates(ctx: Ctx, deviceId: string, report: DeviceRepor
   const fw = getFirmware(ctx.db, u.firmware_id);
   if (!fw) throw new ApiError(500, "INTERNAL", `firmware ${u.firmware_id} of update ${u.update_id} is missing`);
   // A delta from the image the device says it runs, when one is stored (the device checks that claim itself).
-  const delta = deltaOffer(ctx, fw, report.running_sha256);
+  const delta = deltaOffer(ctx, fw, report.running_sha256, serverBaseFor(ctx, reached));
   ctx.db.prepare("UPDATE updates SET patch_size = ? WHERE update_id = ?").run(delta?.patch_size ?? null, u.update_id);
-  return signedManifest(ctx, u, fw, delta);
+  return signedManifest(ctx, u, fw, delta, reached);
 }
 
 export function cancelUpdateRow(ctx: Ctx, u: UpdateRow, reason: string | null): UpdateRow {

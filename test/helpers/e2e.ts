@@ -170,6 +170,9 @@ export interface Proxy {
   ignoreRange: boolean;
   /** Cut every request in flight, as a server crash would (a graceful restart lets them finish). */
   dropConnections(): void;
+  /** How response bodies are delimited on the way to devices: as the server sent them (default), chunked (no
+   * Content-Length), or by closing the connection (HTTP/1.1 without Content-Length or chunking, RFC 9112 §6.3). */
+  framing: "server" | "chunked" | "close";
   /** Throttle responses passing through (bytes per second); unset = full speed. */
   bytesPerSecond?: number;
   close(): Promise<void>;
@@ -178,7 +181,7 @@ export interface Proxy {
 /** An HTTP(S) proxy in front of the server that can rewrite what devices see (replays, ignored Range...). With `tls`
  * it serves that certificate and reaches the server over TLS, trusting `tls.ca`. */
 export async function proxy(tls: { cert: string; key: string; ca: string } | null = null): Promise<Proxy> {
-  const p = { target: "", availableUpdates: null, ignoreRange: false, recorded: new Map() } as unknown as Proxy;
+  const p = { target: "", availableUpdates: null, ignoreRange: false, framing: "server", recorded: new Map() } as unknown as Proxy;
   const inFlight = new Set<http.ClientRequest>();
   p.dropConnections = () => {
     for (const up of inFlight) up.destroy(new Error("server went away"));
@@ -196,6 +199,10 @@ export async function proxy(tls: { cert: string; key: string; ca: string } | nul
     if (p.ignoreRange) delete headers.range;
     const upstream = t.protocol === "https:" ? https.request : http.request;
     const up = upstream({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers, ...(tls ? { ca: [tls.ca] } : {}) }, (r) => {
+      if (p.framing !== "server") {
+        reframe(r, res, p.framing);
+        return;
+      }
       res.writeHead(r.statusCode ?? 502, r.headers);
       if (m && r.statusCode === 200) record(p.recorded, decodeURIComponent(m[1]!), r);
       const bps = p.bytesPerSecond;
@@ -222,6 +229,24 @@ export async function proxy(tls: { cert: string; key: string; ca: string } | nul
       server.close(() => r());
     });
   return p;
+}
+
+/** Sends a response on without its Content-Length: chunked (Node's own framing then), or raw on the socket,
+ * delimited by the close that follows it. */
+function reframe(r: http.IncomingMessage, res: http.ServerResponse, framing: "chunked" | "close") {
+  const headers = { ...r.headers };
+  delete headers["content-length"];
+  delete headers["transfer-encoding"];
+  if (framing === "chunked") {
+    res.writeHead(r.statusCode ?? 502, headers);
+    r.pipe(res);
+    return;
+  }
+  const socket = res.socket!;
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(", ") : v}`);
+  socket.write(`HTTP/1.1 ${r.statusCode} ${r.statusMessage}\r\n${[...lines.filter((l) => !/^connection:/i.test(l)), "connection: close"].join("\r\n")}\r\n\r\n`);
+  r.on("data", (chunk: Buffer) => socket.write(chunk));
+  r.on("end", () => socket.end());
 }
 
 /** Keeps a copy of a response body as it passes (the proxy still pipes it on unchanged). */

@@ -42,7 +42,9 @@ describe("device-facing flow", () => {
     expect(env.manifest).toMatchObject({
       manifest_version: 1, update_id: updateId, device_id: "dev1", firmware_id: fw.firmware_id, version: "1.2.0", size: 8000, sha256: fw.checksum_sha256,
       device_model: "IOT-2024", chip_id: null, secure_version: 0, rollback: false, mandatory: false, priority: "high",
-      pre_update_commands: ["backup_config"], post_update_commands: ["verify_config"], download_url: fw.file_url,
+      pre_update_commands: ["backup_config"], post_update_commands: ["verify_config"],
+      // No --public-url: the address this device reached (the harness listens on 127.0.0.1), not the file_url's localhost.
+      download_url: fw.file_url.replace("//localhost:", "//127.0.0.1:"),
       issued_at: new Date(h.clock.now()).toISOString(), expires_at: new Date(h.clock.now() + 24 * 3600_000).toISOString(),
     });
     expect(env.signature_alg).toBe("ed25519");

@@ -17,6 +17,9 @@
 #include "esp_system.h"
 #include "esp_timer.h"
 #include "sdkconfig.h"
+#if CONFIG_ESP_COREDUMP_ENABLE_TO_FLASH
+#include "esp_core_dump.h"
+#endif
 
 #define kFirstOtaSubtype 0x10
 #define kLastOtaSubtype 0x1F
@@ -305,6 +308,46 @@ void xs_espota_reset_reason(xsMachine *the)
 		default: name = "unknown"; break;
 	}
 	xsmcSetString(xsResult, (char *)name);
+}
+
+// The core dump in flash, as [task, pc, cause, [backtrace...], backtraceCorrupted], or undefined when there is none
+// (or it fails its checksum, or core dumps to flash are off in sdkconfig). Read only: the dump stays for idf.py.
+void xs_espota_coredump_summary(xsMachine *the)
+{
+#if CONFIG_ESP_COREDUMP_ENABLE_TO_FLASH
+	static esp_core_dump_summary_t summary;	// ~200 bytes: not on the XS task's stack
+	char task[sizeof(summary.exc_task)];
+	uint32_t i, depth;
+
+	if ((ESP_OK != esp_core_dump_image_check()) || (ESP_OK != esp_core_dump_get_summary(&summary)))
+		return;
+
+	xsmcVars(2);
+	xsmcSetNewArray(xsResult, 5);
+	memcpy(task, summary.exc_task, sizeof(task));
+	task[sizeof(task) - 1] = 0;
+	xsmcSetString(xsVar(0), task);
+	xsmcSetIndex(xsResult, 0, xsVar(0));
+	xsmcSetNumber(xsVar(0), (double)summary.exc_pc);
+	xsmcSetIndex(xsResult, 1, xsVar(0));
+#if CONFIG_IDF_TARGET_ARCH_XTENSA
+	xsmcSetNumber(xsVar(0), (double)summary.ex_info.exc_cause);
+#else
+	xsmcSetNumber(xsVar(0), (double)summary.ex_info.mcause);
+#endif
+	xsmcSetIndex(xsResult, 2, xsVar(0));
+	depth = summary.exc_bt_info.depth;
+	if (depth > sizeof(summary.exc_bt_info.bt) / sizeof(summary.exc_bt_info.bt[0]))
+		depth = sizeof(summary.exc_bt_info.bt) / sizeof(summary.exc_bt_info.bt[0]);
+	xsmcSetNewArray(xsVar(1), depth);
+	for (i = 0; i < depth; i++) {
+		xsmcSetNumber(xsVar(0), (double)summary.exc_bt_info.bt[i]);
+		xsmcSetIndex(xsVar(1), i, xsVar(0));
+	}
+	xsmcSetIndex(xsResult, 3, xsVar(1));
+	xsmcSetBoolean(xsVar(0), summary.exc_bt_info.corrupted);
+	xsmcSetIndex(xsResult, 4, xsVar(0));
+#endif
 }
 
 void xs_espota_uptime_ms(xsMachine *the)

@@ -6,6 +6,9 @@ export type EspImageState = "new" | "pending_verify" | "valid" | "invalid" | "ab
 /** [version, projectName, secureVersion, idfVersion] from esp_app_desc_t. */
 export type EspAppDescription = [version: string, projectName: string, secureVersion: number, idfVersion: string];
 
+/** [exc_task, exc_pc, exception cause, exc_bt_info.bt[0..depth), exc_bt_info.corrupted] */
+export type EspCoredumpSummary = [task: string, pc: number, cause: number, backtrace: number[], backtraceCorrupted: boolean];
+
 export default class EspOta {
   private constructor();
   /** CONFIG_IDF_FIRMWARE_CHIP_ID (esp_image_header_t.chip_id; 0 = ESP32). */
@@ -48,6 +51,9 @@ export default class EspOta {
   static restart(): never;
   /** esp_reset_reason(), named as device/protocol/health.ts RESET_REASONS. */
   static resetReason(): string;
+  /** esp_core_dump_get_summary() of a core dump in flash that passes esp_core_dump_image_check(); undefined without
+   * one (or with core dumps to flash off). */
+  static coredumpSummary(): EspCoredumpSummary | undefined;
   /** esp_timer_get_time() / 1000: milliseconds since boot. */
   static uptimeMs(): number;
   /** esp_get_free_heap_size(): the ESP-IDF heap (XS's own heap is inside it). */

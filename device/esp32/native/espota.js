@@ -24,6 +24,7 @@ export default class EspOta {
 	static rollbackPossible() @ "xs_espota_rollback_possible";
 	static restart() @ "xs_espota_restart";
 	static resetReason() @ "xs_espota_reset_reason";
+	static coredumpSummary() @ "xs_espota_coredump_summary";
 	static uptimeMs() @ "xs_espota_uptime_ms";
 	static freeHeap() @ "xs_espota_free_heap";
 	static minFreeHeap() @ "xs_espota_min_free_heap";

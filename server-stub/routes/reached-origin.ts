@@ -1,0 +1,16 @@
+// The server address a device's connection reached, as a URL base: the socket's local address and port, which
+// the device demonstrably can connect to. Not the Host header: Moddable's HTTP client sends it without the port.
+import { isIPv4, isIPv6 } from "node:net";
+import type { FastifyRequest } from "fastify";
+
+export function reachedOrigin(req: FastifyRequest): string | null {
+  const socket = req.raw.socket;
+  let address = socket.localAddress;
+  const port = socket.localPort;
+  if (!address || !port) return null;
+  // A dual-stack listener sees an IPv4 client as ::ffff:a.b.c.d: the device used a.b.c.d.
+  if (address.startsWith("::ffff:") && isIPv4(address.slice(7))) address = address.slice(7);
+  if (!isIPv4(address) && !isIPv6(address.split("%")[0]!)) return null;
+  const host = isIPv6(address.split("%")[0]!) ? `[${address.replace("%", "%25")}]` : address;
+  return `${req.protocol}://${host}:${port}`;
+}
