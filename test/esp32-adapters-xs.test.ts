@@ -69,6 +69,11 @@ describe("agent over the ESP32 adapters on XS", () => {
     expect(u).toMatchObject({ status: "rolled_back", reset_reason: "panic", coredump: { task: "main", cause: 28, backtrace_corrupted: false } });
     expect(u.coredump.backtrace[0]).toBe(u.coredump.pc);
     expect(u.coredump.pc).toBeGreaterThanOrEqual(0x400d0000);
+    // The dump stays in flash; a later rollback that no crash caused must not carry it as its own.
+    const bad = await upload(w, "2.0.1-fail", { behaviour: "fail-self-test" });
+    const next = await assign(w, dev.options.id, bad);
+    expect(await dev.runCycle()).toMatchObject({ slot: "ota_0", version: "1.0.0", lastBoot: "rolled-back-reported" });
+    expect(await updateRecord(w, next.update_id)).toMatchObject({ status: "rolled_back", reset_reason: "software", coredump: null });
   });
 
   it("refused manifest: a bad signature is reported as SIGNATURE_INVALID and the slot is never touched", async () => {

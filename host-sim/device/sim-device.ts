@@ -308,9 +308,10 @@ export class SimDevice {
   private healthPort(resetReason: ResetReason, version: string | null): HealthPort {
     const bootAt = this.clock.now();
     const heap = 120_000 - Math.floor(unitHash(`heap/${version ?? ""}`) * 8_000);
-    // A crash leaves a core dump in flash (ESP-IDF's coredump partition): a summary made up from the version's hash.
+    // A crash leaves a core dump in flash (ESP-IDF's coredump partition), and it stays there, as on the chip, until
+    // something erases it: a summary made up from the last crashed version's hash.
     const pc = 0x400d0000 + Math.floor(unitHash(`pc/${this.crashedVersion ?? ""}`) * 0x10000) * 4;
-    const dump = resetReason === "panic" ? { task: "main", pc, cause: 28, backtrace: [pc, pc + 0x40, 0x400d2f10], backtrace_corrupted: false } : null;
+    const dump = this.crashes > 0 ? { task: "main", pc, cause: 28, backtrace: [pc, pc + 0x40, 0x400d2f10], backtrace_corrupted: false } : null;
     return { resetReason: () => resetReason, uptimeMs: () => this.clock.now() - bootAt, freeHeap: () => heap, minFreeHeap: () => heap - 4_000, coredump: () => dump };
   }
 
