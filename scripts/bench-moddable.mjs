@@ -164,18 +164,23 @@ async function measure(binary, server, dir) {
   // The machine of the first runs: large, so they show what the agent allocates before XS must collect.
   const roomy = { chunks: 1 << 20, slots: 65536 };
   const figures = { sdk: readFileSync(join(process.env.MODDABLE, "tools", "VERSION"), "utf8").trim(), platform: "x-cli-lin (64-bit host)", slotBytesCounted: lib.ESP32_SLOT_BYTES, roomyMachine: roomy, updates: {} };
+  figures.notes = [
+    "XS collects only when a fixed machine is full, so the high-water in the roomy machine (…Roomy) is the garbage made before the first collection, up to the machine's size; the high-water that bounds a device is the one in the smallest machine",
+    "chunk bytes are a 64-bit host's (8-byte pointers in chunked tables): the chip's are smaller; slots are counted at the chip's 16 bytes",
+    "Moddable's Linux TCP socket polls every 20 ms (1.5 KB a poll), so a 4 MiB update takes about a minute here",
+  ];
 
   const idle = await run("idle", null, roomy);
   if (!idle.ok) throw new Error(`the idle agent failed in a roomy machine: ${JSON.stringify(idle.boots)}`);
   const i = idle.boots[0];
-  figures.idle = { bootPeakChunks: i.bootPeakChunks, bootPeakSlots: i.bootPeakSlots, liveChunks: i.idleChunks, liveSlots: i.idleSlots, checkAboveIdle: lib.aboveIdle(i) };
+  figures.idle = { liveChunks: i.idleChunks, liveSlots: i.idleSlots, checkAboveIdleRoomy: lib.aboveIdle(i) };
   for (const size of options.sizes) {
     const started = Date.now();
     const update = await run("update", size, roomy);
     if (!update.ok) throw new Error(`the ${size} update failed in a roomy machine: ${JSON.stringify(update.boots)}`);
     const [download, confirm] = update.boots;
-    figures.updates[size] = { imageBytes: lib.imageBytes(size), serverVersion: update.version, seconds: (Date.now() - started) / 1000, aboveIdle: lib.aboveIdle(download), confirmBootPeakChunks: confirm.peakChunks, confirmBootPeakSlots: confirm.peakSlots };
-    console.log(`bench:moddable: ${size} update above idle ${lib.kib(figures.updates[size].aboveIdle.bytes)} (${figures.updates[size].seconds} s)`);
+    figures.updates[size] = { imageBytes: lib.imageBytes(size), serverVersion: update.version, seconds: (Date.now() - started) / 1000, aboveIdleRoomy: lib.aboveIdle(download), confirmBootPeakChunks: confirm.peakChunks, confirmBootPeakSlots: confirm.peakSlots };
+    console.log(`bench:moddable: ${size} update completed and confirmed (server: ${update.version}) in ${figures.updates[size].seconds} s`);
   }
   if (options.bisect) {
     const steps = { chunkStep: options.chunkStep, slotStep: options.slotStep };
@@ -183,7 +188,8 @@ async function measure(binary, server, dir) {
     const passes = (mode, size) => async (machine) => {
       const result = await run(mode, size, machine);
       if (result.ok) passing.set(`${mode}${size}/${machine.chunks}/${machine.slots}`, result);
-      console.log(`bench:moddable:   ${mode} ${size ?? ""} chunks ${machine.chunks} slots ${machine.slots}: ${result.ok ? "completes" : "fails (" + result.boots.at(-1).outcome + ")"}`);
+      const last = result.boots.at(-1);
+      console.log(`bench:moddable:   ${mode} ${size ?? ""} chunks ${machine.chunks} slots ${machine.slots}: ${result.ok ? "completes" : `fails (${last.abort ?? last.outcome})`}`);
       return result.ok;
     };
     figures.idle.smallestMachine = await lib.smallestMachine(passes("idle", null), steps);
@@ -203,11 +209,11 @@ async function measure(binary, server, dir) {
 function print(figures) {
   const m = (x) => (x ? `${x.chunks} B chunks + ${x.slots} slots = ${lib.kib(x.bytes)}` : "not found");
   console.log(`bench:moddable: Moddable ${figures.sdk}, ${figures.platform}, slots counted at ${figures.slotBytesCounted} B`);
-  console.log(`  idle agent: live ${figures.idle.liveChunks} B chunks + ${figures.idle.liveSlots} slots; a check above idle ${m(figures.idle.checkAboveIdle)}; smallest machine ${m(figures.idle.smallestMachine)}`);
+  console.log(`  idle agent: live ${figures.idle.liveChunks} B chunks + ${figures.idle.liveSlots} slots after a GC; smallest machine (boot and one check) ${m(figures.idle.smallestMachine)}`);
   for (const [size, u] of Object.entries(figures.updates))
     console.log(
-      `  ${size} update: high-water above idle ${m(u.aboveIdle)} (roomy machine); smallest machine ${m(u.smallestMachine)}` +
-        (u.smallestMachine ? `, high-water above idle there ${m(u.smallestMachine.highWaterAboveIdle)}` : "") +
+      `  ${size} update: smallest machine ${m(u.smallestMachine)}` +
+        (u.smallestMachine ? `, high-water above idle in it ${m(u.smallestMachine.highWaterAboveIdle)}` : "") +
         (u.smallestAboveIdleMachine === undefined ? "" : `; ${lib.kib(u.smallestAboveIdleMachine)} above the idle agent's machine`),
     );
   if (figures.target) console.log(`  target (<= 32 KiB above idle, flat): ${figures.target.met ? "met" : "missed"}${figures.target.spread === undefined ? "" : `, spread ${lib.kib(figures.target.spread)}`}`);
