@@ -32,7 +32,7 @@ const projectBin = join(root, "node_modules", ".bin");
 const hostTools = process.env.MODDABLE ? join(process.env.MODDABLE, "build", "bin", "lin", "release") : "";
 const path = (process.env.PATH ?? "").split(delimiter).filter((p) => p && resolve(p) !== projectBin);
 const toolEnv = { ...process.env, PATH: [hostTools, ...path].filter(Boolean).join(delimiter) };
-const tscVersion = /Version (\d+)\./.exec(spawnSync("tsc", ["-v"], { env: toolEnv, encoding: "utf8" }).stdout ?? "");
+const tscVersion = process.env.MODDABLE ? /Version (\d+)\./.exec(spawnSync("tsc", ["-v"], { env: toolEnv, encoding: "utf8" }).stdout ?? "") : null;
 const missing = lib.missingPrerequisite(process.env, tscVersion ? Number(tscVersion[1]) : null);
 if (missing) {
   console.log(missing);
