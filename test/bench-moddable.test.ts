@@ -1,6 +1,8 @@
 // The parts of `npm run bench:moddable` that run without the Moddable SDK (the real run needs it and is not part
 // of npm test): options, the one-line skip, the stand-in flash layout, and the bisection on a fake runner.
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 // @ts-expect-error -- plain .mjs script without types
 import * as lib from "../scripts/bench-moddable-lib.mjs";
@@ -60,6 +62,17 @@ describe("bench:moddable prerequisites", () => {
     const bad = spawnSync(process.execPath, ["scripts/bench-moddable.mjs", "--sizes", "8m"], { env, encoding: "utf8" });
     expect(bad.status).toBe(1);
     expect(bad.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^bench:moddable: --sizes/)]);
+  });
+});
+
+const root = join(import.meta.dirname, "..");
+
+describe("bench:moddable stand-in natives", () => {
+  it("espota-lin.c defines every host function device/esp32/native/espota.js binds (else the link fails)", () => {
+    const bound = [...readFileSync(join(root, "device/esp32/native/espota.js"), "utf8").matchAll(/@ "(xs_\w+)"/g)].map((m) => m[1]);
+    const defined = new Set([...readFileSync(join(root, "bench/moddable/espota-lin.c"), "utf8").matchAll(/^void (xs_\w+)\(xsMachine \*the\)/gm)].map((m) => m[1]));
+    expect(bound.length).toBeGreaterThan(20);
+    expect(bound.filter((name) => !defined.has(name))).toEqual([]);
   });
 });
 
