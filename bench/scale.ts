@@ -14,7 +14,7 @@ import { availableUpdatesPath, ROUTES } from "../device/protocol/paths";
 import { startOtaServer, type OtaServer } from "../server-stub/server";
 import type { Figure } from "./run";
 import { printTable, record } from "./run";
-import { checkVsHelloFigures, parseScaleArgs, PENDING_FIGURES, type RouteLoad, type ScaleArgs } from "./scale-figures";
+import { checkVsHelloFigures, combineRounds, parseScaleArgs, PENDING_FIGURES, type RouteLoad, type ScaleArgs } from "./scale-figures";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MODEL = "ESP32-DEVKIT";
@@ -60,7 +60,7 @@ async function assertSignedManifest(server: OtaServer, d: Device) {
 /** autocannon in a worker thread (the server keeps this thread, and so a core, to itself). */
 async function load(url: string, requests: autocannon.Request[], connections: number, durationS: number): Promise<RouteLoad> {
   const r = await autocannon({ url, requests, connections, duration: durationS, workers: 1 });
-  return { rps: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, requests: r.requests.total, non2xx: r.non2xx, errors: r.errors + r.timeouts };
+  return { rps: r.requests.total / r.duration, seconds: r.duration, p50Ms: r.latency.p50, p99Ms: r.latency.p99, requests: r.requests.total, non2xx: r.non2xx, errors: r.errors + r.timeouts };
 }
 
 export async function checkVsHello(args: ScaleArgs, log: (s: string) => void = console.log): Promise<Figure[]> {
@@ -82,8 +82,15 @@ export async function checkVsHello(args: ScaleArgs, log: (s: string) => void = c
       await load(server.url, checks, args.connections, args.warmupS);
       await load(server.url, hellos, args.connections, args.warmupS);
     }
-    const check = await load(server.url, checks, args.connections, args.durationS);
-    const hello = await load(server.url, hellos, args.connections, args.durationS);
+    const roundS = args.durationS / args.rounds;
+    const checkRounds: RouteLoad[] = [];
+    const helloRounds: RouteLoad[] = [];
+    for (let r = 0; r < args.rounds; r++) {
+      checkRounds.push(await load(server.url, checks, args.connections, roundS));
+      helloRounds.push(await load(server.url, hellos, args.connections, roundS));
+    }
+    const check = combineRounds(checkRounds);
+    const hello = combineRounds(helloRounds);
     log(`check route: ${check.rps.toFixed(0)} req/s, p50 ${check.p50Ms} ms, p99 ${check.p99Ms} ms; hello: ${hello.rps.toFixed(0)} req/s, p99 ${hello.p99Ms} ms`);
     return checkVsHelloFigures(check, hello, args);
   } finally {
