@@ -54,9 +54,9 @@ describe("bench:scale figures", () => {
 
   it("combines alternating rounds: requests over total time, median p50, worst p99, failures summed", () => {
     const c = combineRounds([
-      load({ requests: 3000, seconds: 3, p50Ms: 2, p99Ms: 9 }),
-      load({ requests: 6000, seconds: 3, p50Ms: 1, p99Ms: 20, non2xx: 1 }),
-      load({ requests: 3000, seconds: 6, p50Ms: 5, p99Ms: 7, errors: 2 }),
+      load({ requests: 3000, seconds: 3, rps: 1000, p50Ms: 2, p99Ms: 9 }),
+      load({ requests: 6000, seconds: 3, rps: 2000, p50Ms: 1, p99Ms: 20, non2xx: 1 }),
+      load({ requests: 3000, seconds: 6, rps: 500, p50Ms: 5, p99Ms: 7, errors: 2 }), // not the mean of the rates
     ]);
     expect(c).toEqual({ rps: 1000, seconds: 12, p50Ms: 2, p99Ms: 20, requests: 12_000, non2xx: 1, errors: 2 });
     expect(combineRounds([load({ p50Ms: 1 }), load({ p50Ms: 4 })]).p50Ms).toBe(2.5);
