@@ -89,6 +89,8 @@ export interface ServerOptions {
   metricsToken?: string | null;
   /** /metrics without credentials (default: only when `host` is loopback). */
   metricsOpen?: boolean;
+  /** Registers more routes on the REST app before it listens (bench/scale.ts's hello-world baseline). */
+  extraRoutes?: (app: FastifyInstance) => void;
 }
 
 export interface OtaServer {
@@ -208,6 +210,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   const mqttInfo = () => ({ url: bus?.url ?? null, connected: bus ? bus.connected() : null });
   const app = await buildApp({ ctx, engine, mqttInfo, events, draining: () => draining }, log, { limits, rateLimits, https, metrics });
   opened.push(() => app.close());
+  opts.extraRoutes?.(app);
   await app.listen({ port: opts.port ?? 8221, host });
   const port = (app.server.address() as AddressInfo).port;
   ctx.config.publicUrl = (opts.publicUrl ?? `${scheme}://localhost:${port}`).replace(/\/$/, "");

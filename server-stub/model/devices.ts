@@ -21,6 +21,8 @@ export interface DeviceRow {
   last_contact_at: number | null;
   /** JSON array of the operator's tags, sorted; NULL when never tagged. */
   tags: string | null;
+  /** SHA-256 of the image the device last said it runs (its delta base); NULL when never said. */
+  running_sha256: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -36,6 +38,8 @@ export function getDevice(db: Db, id: string): DeviceRow | undefined {
 /** Returns the device, creating a waiting record for an unknown id. */
 export function ensureDevice(db: Db, id: string, now: number): DeviceRow {
   assertDeviceId(id);
+  const known = getDevice(db, id); // read first: every device check comes here, and a write costs more than a read
+  if (known) return known;
   db.prepare("INSERT OR IGNORE INTO devices(device_id, registered, created_at, updated_at) VALUES (?, 0, ?, ?)").run(id, now, now);
   return getDevice(db, id)!;
 }
@@ -49,8 +53,19 @@ export interface DeviceReport {
 }
 
 /** Records what a device says about itself on contact. */
-export function recordContact(db: Db, id: string, r: DeviceReport, now: number): void {
+/** last_contact_at is kept to this resolution: a device polling again sooner, reporting nothing new, costs no write. */
+export const CONTACT_RESOLUTION_MS = 1000;
+
+const reportsNothingNew = (d: DeviceRow, r: DeviceReport) =>
+  (r.current_version === undefined || r.current_version === d.current_version) && (r.device_model === undefined || r.device_model === d.device_model) &&
+  (r.hardware_version === undefined || r.hardware_version === d.hardware_version) && (r.chip_id === undefined || r.chip_id === d.chip_id) &&
+  (r.secure_version === undefined || r.secure_version === d.secure_version);
+
+/** Returns the device as it was before this contact. */
+export function recordContact(db: Db, id: string, r: DeviceReport, now: number): DeviceRow {
   const before = ensureDevice(db, id, now);
+  const sinceLast = before.last_contact_at === null ? Infinity : now - before.last_contact_at;
+  if (sinceLast >= 0 && sinceLast < CONTACT_RESOLUTION_MS && reportsNothingNew(before, r)) return before;
   if (r.current_version && r.current_version !== before.current_version) {
     deviceEvent(db, id, now, "version_changed", { from_version: before.current_version, to_version: r.current_version, reported: true });
   }
@@ -62,6 +77,7 @@ export function recordContact(db: Db, id: string, r: DeviceReport, now: number):
        secure_version = COALESCE(@sv, secure_version)
      WHERE device_id = @id`,
   ).run({ now, v: r.current_version ?? null, model: r.device_model ?? null, hw: r.hardware_version ?? null, chip: r.chip_id ?? null, sv: r.secure_version ?? null, id });
+  return before;
 }
 
 export function deviceGroups(db: Db, id: string): string[] {

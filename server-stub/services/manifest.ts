@@ -18,10 +18,40 @@ function downloadUrls(ctx: Ctx, firmwareId: string, base: string): Pick<UpdateMa
   return { download_url: downloadUrl(cdn.base_url, firmwareId), fallback_url: cdn.fallback_url ? downloadUrl(cdn.fallback_url, firmwareId) : origin };
 }
 
-/** Builds and signs a fresh manifest for an assigned update (re-issued on every poll). */
+/** How long the same signed manifest answers an update's checks again: signing (two signatures) costs more than the
+ * rest of a check, and a device that polls again within this gets identical bytes (the same issued_at). */
+export const MANIFEST_REUSE_MAX_MS = 60_000;
+const CACHE_MAX = 10_000;
+
+interface CachedManifest {
+  /** Everything the signatures cover but the times, and the signing keys' ids: any change re-signs. */
+  basis: string;
+  issuedAt: number;
+  envelope: SignedUpdateEnvelope;
+}
+
+/** Per key store, i.e. per server (tests run several in one process). */
+const caches = new WeakMap<object, Map<string, CachedManifest>>();
+
+/** The signed manifest of an assigned update: the one signed less than a minute (at most a tenth of the TTL) ago when
+ * neither its content nor the signing keys changed since, else a freshly signed one. */
 export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: DeltaOffer | null = null, reached: string | null = null): SignedUpdateEnvelope {
   const now = ctx.clock.now();
-  const manifest: UpdateManifest = {
+  const basis = JSON.stringify([manifestAt(ctx, u, fw, delta, 0, reached), ctx.keys.signerIds()]);
+  let cache = caches.get(ctx.keys);
+  if (!cache) caches.set(ctx.keys, (cache = new Map()));
+  const hit = cache.get(u.update_id);
+  const reuseMs = Math.min(MANIFEST_REUSE_MAX_MS, ctx.config.manifestTtlSeconds * 100);
+  if (hit && hit.basis === basis && now >= hit.issuedAt && now - hit.issuedAt < reuseMs) return hit.envelope;
+  const envelope = signFresh(ctx, manifestAt(ctx, u, fw, delta, now, reached));
+  cache.delete(u.update_id); // re-inserted last: the oldest entries go first when the cache is full
+  cache.set(u.update_id, { basis, issuedAt: now, envelope });
+  if (cache.size > CACHE_MAX) cache.delete(cache.keys().next().value!);
+  return envelope;
+}
+
+function manifestAt(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: DeltaOffer | null, now: number, reached: string | null): UpdateManifest {
+  return {
     manifest_version: MANIFEST_VERSION,
     update_id: u.update_id,
     device_id: u.device_id,
@@ -46,6 +76,9 @@ export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: D
     release_key_id: fw.release_key_id ?? null,
     delta,
   };
+}
+
+function signFresh(ctx: Ctx, manifest: UpdateManifest): SignedUpdateEnvelope {
   const signatures = ctx.keys.signAll(manifestSigningBytes(manifest));
   // The legacy fields repeat the ed25519 signature, for devices from before `signatures`.
   const legacy = signatures.find((s) => s.alg === SIGNATURE_ALGORITHM)!;

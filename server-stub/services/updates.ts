@@ -99,24 +99,38 @@ export function requestDeviceUpdate(ctx: Ctx, deviceId: string, req: DeviceUpdat
   })();
 }
 
-/** GET /devices/{id}/available-updates: records the contact, returns the signed manifest of the assigned update.
- * `reached`: the server address the device's connection reached (routes/reached-origin.ts). */
-export function availableUpdates(ctx: Ctx, deviceId: string, report: DeviceReport & { running_sha256?: string }, reached: string | null = null): AvailableUpdatesResponse {
-  const u = ctx.db.transaction(() => {
-    recordContact(ctx.db, deviceId, report, ctx.clock.now());
-    if (report.running_sha256) ctx.db.prepare("UPDATE devices SET running_sha256 = ? WHERE device_id = ?").run(report.running_sha256, deviceId);
-    const active = activeUpdateFor(ctx.db, deviceId);
-    if (active && active.from_version === null && report.current_version) {
-      ctx.db.prepare("UPDATE updates SET from_version = ? WHERE update_id = ?").run(report.current_version, active.update_id);
-    }
-    return active;
-  })();
-  if (!u) return { update_available: false };
+type CheckReport = DeviceReport & { running_sha256?: string };
+
+/** Records the contact and finds the assigned update and its firmware, in one transaction: in WAL mode a statement
+ * outside one takes and releases SQLite's locks itself, which costs more than the query on this route. */
+function recordCheck(ctx: Ctx, deviceId: string, report: CheckReport): { u: UpdateRow; fw: FirmwareRow } | null {
+  const before = recordContact(ctx.db, deviceId, report, ctx.clock.now());
+  if (report.running_sha256 && report.running_sha256 !== before.running_sha256) ctx.db.prepare("UPDATE devices SET running_sha256 = ? WHERE device_id = ?").run(report.running_sha256, deviceId);
+  const u = activeUpdateFor(ctx.db, deviceId);
+  if (!u) return null;
+  if (u.from_version === null && report.current_version) {
+    ctx.db.prepare("UPDATE updates SET from_version = ? WHERE update_id = ?").run(report.current_version, u.update_id);
+  }
   const fw = getFirmware(ctx.db, u.firmware_id);
   if (!fw) throw new ApiError(500, "INTERNAL", `firmware ${u.firmware_id} of update ${u.update_id} is missing`);
+  return { u, fw };
+}
+
+/** recordCheck wrapped once per database: better-sqlite3 builds a transaction function at some cost. */
+const recordCheckTx = new WeakMap<Ctx["db"], typeof recordCheck>();
+
+/** GET /devices/{id}/available-updates: records the contact, returns the signed manifest of the assigned update.
+ * `reached`: the server address the device's connection reached (routes/reached-origin.ts). */
+export function availableUpdates(ctx: Ctx, deviceId: string, report: CheckReport, reached: string | null = null): AvailableUpdatesResponse {
+  let tx = recordCheckTx.get(ctx.db);
+  if (!tx) recordCheckTx.set(ctx.db, (tx = ctx.db.transaction(recordCheck)));
+  const found = tx(ctx, deviceId, report);
+  if (!found) return { update_available: false };
+  const { u, fw } = found;
   // A delta from the image the device says it runs, when one is stored (the device checks that claim itself).
   const delta = deltaOffer(ctx, fw, report.running_sha256, serverBaseFor(ctx, reached));
-  ctx.db.prepare("UPDATE updates SET patch_size = ? WHERE update_id = ?").run(delta?.patch_size ?? null, u.update_id);
+  const patchSize = delta?.patch_size ?? null;
+  if (patchSize !== u.patch_size) ctx.db.prepare("UPDATE updates SET patch_size = ? WHERE update_id = ?").run(patchSize, u.update_id);
   return signedManifest(ctx, u, fw, delta, reached);
 }
 

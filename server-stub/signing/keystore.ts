@@ -110,16 +110,25 @@ export class KeyStore {
 
   /** One signature per algorithm, by its newest active key. */
   signAll(bytes: Uint8Array): ManifestSignature[] {
-    const rows = this.db
-      .prepare("SELECT * FROM signing_keys WHERE retired = 0 ORDER BY algorithm != 'ed25519', algorithm, created_at DESC, rowid DESC")
-      .all() as KeyRow[];
-    const newest = rows.filter((r, i) => i === 0 || rows[i - 1]!.algorithm !== r.algorithm);
+    const newest = this.newestActiveRows();
     if (newest.length === 0) throw new Error("no active signing key");
     return newest.map((r) => ({
       key_id: r.key_id,
       alg: r.algorithm,
       sig: base64Encode(r.algorithm === "ed25519" ? signEd25519(bytes, r.secret_key) : signP256(bytes, r.secret_key)),
     }));
+  }
+
+  /** The ids of the keys signAll signs with now, in its order (read afresh: `keys rotate` may run in another process). */
+  signerIds(): string[] {
+    return this.newestActiveRows().map((r) => r.key_id);
+  }
+
+  private newestActiveRows(): KeyRow[] {
+    const rows = this.db
+      .prepare("SELECT * FROM signing_keys WHERE retired = 0 ORDER BY algorithm != 'ed25519', algorithm, created_at DESC, rowid DESC")
+      .all() as KeyRow[];
+    return rows.filter((r, i) => i === 0 || rows[i - 1]!.algorithm !== r.algorithm);
   }
 
   private active(algorithm: SignatureAlg): SigningKey | undefined {

@@ -1,0 +1,120 @@
+// The pure parts of `npm run bench:scale` (bench/scale.ts): its arguments, and the figures it makes of two load runs.
+import type { Figure } from "./run";
+
+export interface ScaleArgs {
+  /** Devices registered, each with its own API key and a pending update. */
+  devices: number;
+  /** Concurrent keep-alive connections, the same for both routes. */
+  connections: number;
+  /** Seconds of load per route (after a warm-up of `warmupS`), split into `rounds` that alternate the two routes so
+   * a change in the machine's other load (it is shared) weighs on both alike. */
+  durationS: number;
+  rounds: number;
+  warmupS: number;
+  /** PostgreSQL (not built yet: refused) and an external MQTT broker; null = the embedded defaults. */
+  databaseUrl: string | null;
+  mqttUrl: string | null;
+}
+
+export const SCALE_DEFAULTS: ScaleArgs = { devices: 1000, connections: 32, durationS: 12, rounds: 4, warmupS: 2, databaseUrl: null, mqttUrl: null };
+
+const USAGE = "usage: npm run bench:scale -- [--devices N] [--connections N] [--duration S] [--rounds N] [--warmup S] [--database-url URL] [--mqtt-url URL]";
+
+/** `--name value` or `--name=value`; throws a message with the usage on anything else. */
+export function parseScaleArgs(argv: readonly string[]): ScaleArgs {
+  const args = { ...SCALE_DEFAULTS };
+  const integer = (name: string, v: string, min: number, max: number) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, not "${v}"\n${USAGE}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
+    if (!m) throw new Error(`unexpected argument "${argv[i]}"\n${USAGE}`);
+    const name = m[1]!;
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) throw new Error(`--${name} needs a value\n${USAGE}`);
+    if (name === "devices") args.devices = integer(name, value, 1, 100_000);
+    else if (name === "connections") args.connections = integer(name, value, 1, 1000);
+    else if (name === "duration") args.durationS = integer(name, value, 1, 600);
+    else if (name === "rounds") args.rounds = integer(name, value, 1, 60);
+    else if (name === "warmup") args.warmupS = integer(name, value, 0, 60);
+    else if (name === "database-url") args.databaseUrl = urlOf(name, value, ["postgres:", "postgresql:"]);
+    else if (name === "mqtt-url") args.mqttUrl = urlOf(name, value, ["mqtt:", "mqtts:"]);
+    else throw new Error(`unknown option --${name}\n${USAGE}`);
+  }
+  if (args.durationS < args.rounds) throw new Error(`--duration (${args.durationS} s) must give each of the ${args.rounds} rounds at least a second\n${USAGE}`);
+  return args;
+}
+
+function urlOf(name: string, value: string, schemes: string[]): string {
+  let scheme = "";
+  try {
+    scheme = new URL(value).protocol;
+  } catch {
+    /* not a URL: refused below */
+  }
+  if (!schemes.includes(scheme)) throw new Error(`--${name} must be a ${schemes.join(" or ")}// URL, not "${value}"\n${USAGE}`);
+  return value;
+}
+
+/** What one autocannon run of one route measured. */
+export interface RouteLoad {
+  /** Requests per second over the run. */
+  rps: number;
+  /** How long the run lasted. */
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  /** Responses other than 2xx, connection errors and timeouts: any makes the run's figures meaningless. */
+  non2xx: number;
+  errors: number;
+}
+
+/** One route's rounds as one run: requests over the total time, the median p50 and the worst p99. */
+export function combineRounds(rounds: readonly RouteLoad[]): RouteLoad {
+  if (rounds.length === 0) throw new Error("no rounds to combine");
+  const requests = rounds.reduce((n, r) => n + r.requests, 0);
+  const seconds = rounds.reduce((n, r) => n + r.seconds, 0);
+  const p50s = rounds.map((r) => r.p50Ms).sort((a, b) => a - b);
+  const mid = p50s.length >> 1;
+  return {
+    rps: requests / seconds,
+    seconds,
+    p50Ms: p50s.length % 2 ? p50s[mid]! : (p50s[mid - 1]! + p50s[mid]!) / 2,
+    p99Ms: Math.max(...rounds.map((r) => r.p99Ms)),
+    requests,
+    non2xx: rounds.reduce((n, r) => n + r.non2xx, 0),
+    errors: rounds.reduce((n, r) => n + r.errors, 0),
+  };
+}
+
+export const RPS_RATIO_TARGET = 0.5;
+
+const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+/** `available_updates_rps_vs_hello` and the four figures it is made of. A run with failures is never "met". */
+export function checkVsHelloFigures(check: RouteLoad, hello: RouteLoad, args: Pick<ScaleArgs, "devices" | "connections" | "durationS" | "rounds">): Figure[] {
+  const clean = (l: RouteLoad) => l.non2xx === 0 && l.errors === 0 && l.requests > 0;
+  const ratio = hello.rps > 0 ? check.rps / hello.rps : 0;
+  const failures = [["check", check], ["hello", hello]].filter(([, l]) => !clean(l as RouteLoad)).map(([n, l]) => `${n}: ${(l as RouteLoad).non2xx} non-2xx, ${(l as RouteLoad).errors} errors`);
+  const load = `${args.connections} connections, ${args.durationS} s each in ${args.rounds} alternating rounds, same process and listener`;
+  return [
+    {
+      name: "available_updates_rps_vs_hello", value: round(ratio, 3), unit: "ratio", target: `>= ${RPS_RATIO_TARGET}`, met: failures.length === 0 && ratio >= RPS_RATIO_TARGET,
+      note: `device check route (signed manifest, API-key auth, ${args.devices} devices in rotation) / public fastify hello route; ${load}${failures.length ? `; FAILED REQUESTS ${failures.join("; ")}` : ""}`,
+    },
+    { name: "available_updates_rps", value: round(check.rps, 0), unit: "req/s", note: `${check.requests} requests` },
+    { name: "available_updates_p50_ms", value: round(check.p50Ms, 2), unit: "ms" },
+    { name: "available_updates_p99_ms", value: round(check.p99Ms, 2), unit: "ms" },
+    { name: "hello_rps", value: round(hello.rps, 0), unit: "req/s", note: `${hello.requests} requests` },
+    { name: "hello_p99_ms", value: round(hello.p99Ms, 2), unit: "ms" },
+  ];
+}
+
+/** The issue-16 figures that need what is not built yet, one line each. */
+export const PENDING_FIGURES = [
+  "fleet_10000_campaign_s: not measured — needs the PostgreSQL backend, 2 server replicas and Mosquitto (issue 16), not built yet",
+  "failover_s: not measured — needs server replicas with leader election on PostgreSQL (issue 16), not built yet",
+] as const;
