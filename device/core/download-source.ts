@@ -7,19 +7,23 @@ import type { HttpBodyStream, LogPort } from "./ports";
 /** The server ignored Range, or cannot resume from here: the slot must be rewritten from zero. */
 export class RestartFromZero extends TransientError {}
 
+/** The base of Downloader rather than a member of it: no extra object per download on the XS heap
+ * (bench: xs_update_memory_*). */
 export class DownloadSource {
   /** After a failure on download_url: the manifest's fallback_url serves the rest. */
   private onFallback = false;
 
-  constructor(private readonly manifest: UpdateManifest) {}
+  constructor(protected readonly manifest: UpdateManifest) {}
 
-  get url() {
+  /** The body's URL: the image's (a delta fetches its patch). */
+  protected get url() {
     return this.onFallback && this.manifest.fallback_url ? this.manifest.fallback_url : this.manifest.download_url;
   }
 
   /** After a failure on download_url, the manifest's fallback_url serves the rest (same signed sha256, so the same
-   * bytes). Says whether it switched. */
-  fallBack(e: unknown, log: LogPort): boolean {
+   * bytes). Says whether it switched. A delta's patch has no fallback: a failed delta falls back to the full image
+   * instead (installer). */
+  protected fallBack(e: unknown, log: LogPort): boolean {
     const fallback = this.manifest.fallback_url;
     if (!fallback || this.onFallback || !(e instanceof TransientError || (e instanceof UpdateError && e.code === "DOWNLOAD_FAILED"))) return false;
     log.log("warn", "download failed; switching to the fallback URL", { update_id: this.manifest.update_id, error: e.message });

@@ -27,23 +27,21 @@ export interface SlotWrite {
   sha: Sha256;
 }
 
-export class Downloader {
+export class Downloader extends DownloadSource {
   protected readonly buffer: Uint8Array;
   protected current: SlotWrite | null = null;
   protected persisted = 0;
-  /** download_url, or fallback_url once that failed. */
-  private readonly source: DownloadSource;
 
   constructor(
     protected readonly ctx: AgentContext,
-    protected readonly manifest: UpdateManifest,
+    manifest: UpdateManifest,
     protected readonly slot: Slot,
     /** The server's cancel of this update; the agent's lifetime is checked as well. */
     private readonly cancel: Signal,
     protected readonly hooks: DownloadHooks,
   ) {
+    super(manifest);
     this.buffer = new Uint8Array(ctx.config.chunkSize);
-    this.source = new DownloadSource(manifest);
   }
 
   /** Downloads from `offset` (0, or where a previous boot left off) to the end, then verifies. */
@@ -59,7 +57,7 @@ export class Downloader {
           await this.fetchRest(current);
           break;
         } catch (e) {
-          const fellBack = this.fallBack(e);
+          const fellBack = this.fallBack(e, this.ctx.ports.log);
           if (!(e instanceof TransientError)) {
             if (fellBack) continue; // the CDN refused: the fallback at once, from where the slot is
             throw e;
@@ -88,17 +86,7 @@ export class Downloader {
     }
   }
 
-  /** Switches to the manifest's fallback_url after a failure, once. A delta's patch has no fallback: a failed delta
-   * falls back to the full image instead (installer). */
-  protected fallBack(e: unknown): boolean {
-    return this.source.fallBack(e, this.ctx.ports.log);
-  }
-
-  /** The body's URL and size: the image's (a delta fetches its patch). */
-  protected get url() {
-    return this.source.url;
-  }
-
+  /** The body's size: the image's (a delta fetches its patch). */
   protected get size() {
     return this.manifest.size;
   }
