@@ -181,7 +181,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await page.close();
   }, 150_000);
 
-  it("lets an operator edit a device's tags, which the fleet list then shows", async () => {
+  it("lets an operator edit a device's tags, which the fleet list shows and a campaign can target", async () => {
     const operatorKey = server.ctx.apiKeys.create("operator", { name: "dash-operator" }).api_key;
     const { device_id: id } = server.ctx.db.prepare("SELECT device_id FROM devices ORDER BY device_id LIMIT 1").get() as { device_id: string };
     const tagsOnServer = async () => ((await (await fetch(`${server.url}/api/v1/devices/${id}`, { headers: { "X-API-Key": operatorKey } })).json()) as { tags: string[] }).tags;
@@ -202,6 +202,15 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     expect(await tagsOnServer()).toEqual(["beta", "site:berlin"]);
     await page.goto(`${server.url}/#/`);
     await expect.poll(() => page.getByRole("row", { name: new RegExp(id) }).locator(".tags").textContent()).toBe("beta site:berlin ");
+    // A campaign for the tagged boards: the form's tags become its target_filter.
+    await page.getByRole("link", { name: "Campaigns" }).click();
+    await page.getByLabel("Name").fill("beta boards");
+    await page.getByLabel("Target tags").fill("beta");
+    await page.getByRole("button", { name: "Create campaign" }).click();
+    await expect.poll(() => page.url(), { timeout: 10_000 }).toMatch(/#\/campaigns\/.+/);
+    const campaignId = decodeURIComponent(page.url().split("#/campaigns/")[1]!);
+    const row = server.ctx.db.prepare("SELECT config FROM campaigns WHERE campaign_id = ?").get(campaignId) as { config: string };
+    expect(JSON.parse(row.config).target_filter).toEqual({ tags: ["beta"] });
     await page.close();
   }, 60_000);
 
