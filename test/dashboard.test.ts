@@ -1,6 +1,7 @@
 // The dashboard in headless Chromium (Debian's, driven by playwright-core) against a real server and a simulated
 // fleet: sign in, upload, an approved canary campaign watched live to completion, a bad release paused at its
-// threshold and rolled back from the page, and a viewer who sees no actions and is refused when it forges one.
+// threshold and rolled back from the page, device tags edited by an operator, and a viewer who sees no actions
+// and is refused when it forges one.
 // Screenshots for the README go to docs/screenshots/.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -180,6 +181,39 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await page.close();
   }, 150_000);
 
+  it("lets an operator edit a device's tags, which the fleet list shows and a campaign can target", async () => {
+    const operatorKey = server.ctx.apiKeys.create("operator", { name: "dash-operator" }).api_key;
+    const { device_id: id } = server.ctx.db.prepare("SELECT device_id FROM devices ORDER BY device_id LIMIT 1").get() as { device_id: string };
+    const tagsOnServer = async () => ((await (await fetch(`${server.url}/api/v1/devices/${id}`, { headers: { "X-API-Key": operatorKey } })).json()) as { tags: string[] }).tags;
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/#token=${operatorKey}`);
+    await expect.poll(() => page.locator("#role").textContent()).toBe("operator");
+    await page.goto(`${server.url}/#/devices/${id}`);
+    const input = page.getByLabel("Tags", { exact: true });
+    await expect.poll(() => input.count()).toBe(1);
+    await input.fill("site:berlin, beta");
+    await page.getByRole("button", { name: "Save tags" }).click();
+    await expect.poll(tagsOnServer, { timeout: 10_000 }).toEqual(["beta", "site:berlin"]); // the server sorts them
+    await expect.poll(() => page.locator("dd .tags").allTextContents()).toEqual(["beta site:berlin "]);
+    // A tag the server refuses: its code reaches the operator, the tags stay as they were.
+    await input.fill("no spaces/slashes");
+    await page.getByRole("button", { name: "Save tags" }).click();
+    await expect.poll(() => page.locator("#toast").textContent(), { timeout: 10_000 }).toMatch(/Tags refused: .*\(400 /);
+    expect(await tagsOnServer()).toEqual(["beta", "site:berlin"]);
+    await page.goto(`${server.url}/#/`);
+    await expect.poll(() => page.getByRole("row", { name: new RegExp(id) }).locator(".tags").allTextContents()).toEqual(["beta site:berlin "]);
+    // A campaign for the tagged boards: the form's tags become its target_filter.
+    await page.getByRole("link", { name: "Campaigns" }).click();
+    await page.getByLabel("Name").fill("beta boards");
+    await page.getByLabel("Target tags").fill("beta");
+    await page.getByRole("button", { name: "Create campaign" }).click();
+    await expect.poll(() => page.url(), { timeout: 10_000 }).toMatch(/#\/campaigns\/.+/);
+    const campaignId = decodeURIComponent(page.url().split("#/campaigns/")[1]!);
+    const row = server.ctx.db.prepare("SELECT config FROM campaigns WHERE campaign_id = ?").get(campaignId) as { config: string };
+    expect(JSON.parse(row.config).target_filter).toEqual({ tags: ["beta"] });
+    await page.close();
+  }, 60_000);
+
   it("shows a viewer no actions, and the server refuses the one it forges", async () => {
     const page = await browser.newPage();
     const { campaigns } = (await (await fetch(`${server.url}/api/v1/campaigns`, { headers: { "X-API-Key": viewerKey } })).json()) as { campaigns: Array<{ status: string; campaign_id: string }> };
@@ -194,6 +228,10 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await page.goto(`${server.url}/#/campaigns`);
     await expect.poll(() => page.getByRole("table", { name: /Campaigns/ }).count()).toBe(1);
     expect(await page.locator("#create-title").count()).toBe(0);
+    const { device_id: deviceId } = server.ctx.db.prepare("SELECT device_id FROM devices ORDER BY device_id LIMIT 1").get() as { device_id: string };
+    await page.goto(`${server.url}/#/devices/${deviceId}`);
+    await expect.poll(() => page.getByRole("table", { name: /Update history/ }).count()).toBe(1);
+    expect(await page.locator("#d-tags").count()).toBe(0); // tags shown, no field to edit them
     await page.goto(`${server.url}/#/firmware`);
     await expect.poll(() => page.getByRole("table", { name: /Catalogue/ }).count()).toBe(1);
     expect(await page.locator("#fw-file").count()).toBe(0);

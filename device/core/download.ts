@@ -5,6 +5,7 @@ import { hexEncode } from "../protocol/base64";
 import type { PatchPosition } from "../protocol/delta";
 import type { UpdateManifest } from "../protocol/manifest";
 import type { AgentContext } from "./context";
+import { checkResponse, DownloadSource, RestartFromZero } from "./download-source";
 import { AbortedError, errorMessage, TransientError, UpdateError } from "./failures";
 import type { HttpBodyStream, OtaWriter, Sha256, Slot } from "./ports";
 import { OtaPortError } from "./ports";
@@ -26,24 +27,20 @@ export interface SlotWrite {
   sha: Sha256;
 }
 
-/** The server ignored Range, or cannot resume from here: the slot must be rewritten from zero. */
-class RestartFromZero extends TransientError {}
-
-export class Downloader {
+export class Downloader extends DownloadSource {
   protected readonly buffer: Uint8Array;
   protected current: SlotWrite | null = null;
   protected persisted = 0;
-  /** After a failure on download_url: the manifest's fallback_url serves the rest. */
-  private onFallback = false;
 
   constructor(
     protected readonly ctx: AgentContext,
-    protected readonly manifest: UpdateManifest,
+    manifest: UpdateManifest,
     protected readonly slot: Slot,
     /** The server's cancel of this update; the agent's lifetime is checked as well. */
     private readonly cancel: Signal,
     protected readonly hooks: DownloadHooks,
   ) {
+    super(manifest);
     this.buffer = new Uint8Array(ctx.config.chunkSize);
   }
 
@@ -60,7 +57,7 @@ export class Downloader {
           await this.fetchRest(current);
           break;
         } catch (e) {
-          const fellBack = this.fallBack(e);
+          const fellBack = this.fallBack(e, this.ctx.ports.log);
           if (!(e instanceof TransientError)) {
             if (fellBack) continue; // the CDN refused: the fallback at once, from where the slot is
             throw e;
@@ -89,21 +86,7 @@ export class Downloader {
     }
   }
 
-  /** After a failure on download_url, the manifest's fallback_url serves the rest (same signed sha256, so the same
-   * bytes). A delta's patch has no fallback: a failed delta falls back to the full image instead (installer). */
-  protected fallBack(e: unknown): boolean {
-    const fallback = this.manifest.fallback_url;
-    if (!fallback || this.onFallback || !(e instanceof TransientError || (e instanceof UpdateError && e.code === "DOWNLOAD_FAILED"))) return false;
-    this.ctx.ports.log.log("warn", "download failed; switching to the fallback URL", { update_id: this.manifest.update_id, error: e.message });
-    this.onFallback = true;
-    return true;
-  }
-
-  /** The body's URL and size: the image's (a delta fetches its patch). */
-  protected get url() {
-    return this.onFallback && this.manifest.fallback_url ? this.manifest.fallback_url : this.manifest.download_url;
-  }
-
+  /** The body's size: the image's (a delta fetches its patch). */
   protected get size() {
     return this.manifest.size;
   }
@@ -178,7 +161,7 @@ export class Downloader {
     };
     let timer = clock.setTimeout(watchdog, stallMs);
     try {
-      this.checkResponse(stream, start, size);
+      checkResponse(stream, start, size, this.ctx.ports.log, this.manifest.update_id);
       let fill = 0;
       for (;;) {
         let n: number;
@@ -235,37 +218,6 @@ export class Downloader {
   private checkSignals() {
     this.ctx.lifetime.throwIfAborted();
     if (this.cancel.aborted) throw new UpdateError("CANCELLED", "the server cancelled this update");
-  }
-
-  private checkResponse(stream: HttpBodyStream, start: number, size: number) {
-    const length = stream.headers["content-length"];
-    if (stream.status === 200) {
-      if (start > 0) {
-        // The server ignored Range: the only safe continuation is a clean restart of the slot.
-        this.ctx.ports.log.log("warn", "server ignored Range; restarting from zero", { update_id: this.manifest.update_id });
-        throw new RestartFromZero("the server ignored Range");
-      }
-      if (length !== undefined && Number(length) !== size) {
-        throw new UpdateError("DOWNLOAD_FAILED", `Content-Length ${length} differs from the manifest's size ${size}`);
-      }
-      return;
-    }
-    if (stream.status === 206) {
-      const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(stream.headers["content-range"] ?? "");
-      if (!m || Number(m[1]) !== start) throw new TransientError(`206 with Content-Range "${stream.headers["content-range"]}" does not start at ${start}`);
-      if (m[3] !== "*" && Number(m[3]) !== size) throw new UpdateError("DOWNLOAD_FAILED", `Content-Range total ${m[3]} differs from the manifest's size ${size}`);
-      if (length !== undefined && Number(length) !== size - start) {
-        throw new UpdateError("DOWNLOAD_FAILED", `Content-Length ${length} differs from the ${size - start} bytes requested`);
-      }
-      return;
-    }
-    if (stream.status === 416) {
-      // Unsatisfiable from where we are: start again from zero (a 416 to a request from zero is just an error).
-      if (start === 0) throw new TransientError("server answered 416 to a request from byte 0");
-      throw new RestartFromZero("server answered 416");
-    }
-    if (stream.status >= 500 || stream.status === 429) throw new TransientError(`server answered ${stream.status}`);
-    throw new UpdateError("DOWNLOAD_FAILED", `download refused with HTTP ${stream.status}`);
   }
 
   /** Hash and write one buffer; persist the offset each time it passed another `persistEvery` bytes. */

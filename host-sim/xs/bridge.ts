@@ -81,6 +81,10 @@ export const CALLS = {
   "hook.run": later(tuple<[string, string, unknown[]]>(str, str, json<unknown[]>()), json<unknown>()),
   /** The application's deferUpdate hook (busy until…, or null), when the host's configuration has one. */
   "hook.defer": later(tuple<[DeferOffer]>(json<DeferOffer>()), json<Deferral | null>()),
+  /** An application metric's current value (config.metrics, read for each health report). */
+  "hook.metric": sync(tuple<[string]>(str), f64),
+  /** The application's clockTrusted hook (is the clock synced?), when the host's configuration has one. */
+  "hook.clockTrusted": sync(tuple(), bool),
   "restart": sync(tuple<[string]>(str), none),
   "log": sync(tuple<[LogLevel, string, Record<string, string | number | boolean | null> | null]>(oneOf(LOG_LEVELS), str, json()), none),
   /** The agent finished a run the host asked for (push `run`): [run ticket, result or error]. */

@@ -116,13 +116,15 @@ export class XsAgent {
     this.worker = new XsWorker((m) => this.onCall(m));
     this.idleMeter = await this.worker.runProgram(await agentBundle());
     if (this.options.sampleLiveSlotsEvery) this.idleHeapCount = (await this.worker.evaluate("gc()")).currentHeapCount;
-    const { selfTests, commands, deferUpdate, ...plain } = this.config;
+    const { selfTests, commands, deferUpdate, metrics, clockTrusted, ...plain } = this.config;
     this.ports.mqtt?.onMessage((topic, payload) => void this.push(PUSH.mqtt, (w) => (w.str(topic), w.str(payload))));
     const config: WireConfig = {
       ...plain,
       selfTests: Object.keys(selfTests ?? {}),
       commands: Object.keys(commands ?? {}),
+      metrics: Object.keys(metrics ?? {}),
       hasDeferHook: deferUpdate !== undefined,
+      hasClockTrustedHook: clockTrusted !== undefined,
       hasMqtt: Boolean(this.ports.mqtt),
       nativeEd25519: this.options.nativeEd25519 ?? true,
     };
@@ -341,6 +343,13 @@ export class XsAgent {
         return (await fn(...args)) ?? null;
       },
       "hook.defer": async (offer) => (await this.config.deferUpdate?.(offer)) ?? null,
+      // A metric that throws is left out of the report (health.ts), as on Node: the error crosses back.
+      "hook.metric": (name) => {
+        const read = this.config.metrics && Object.hasOwn(this.config.metrics, name) ? this.config.metrics[name] : undefined;
+        if (!read) throw new Error(`no metric ${name}`);
+        return read();
+      },
+      "hook.clockTrusted": () => this.config.clockTrusted?.() ?? true,
       "restart": (reason) => restart.restart(reason),
       "log": (level, message, fields) => log.log(level, message, fields ?? undefined),
       "run.done": (ticket, ok, payload) => {

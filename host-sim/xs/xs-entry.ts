@@ -170,10 +170,13 @@ function hookProxy(kind: string, name: string) {
 let agent: Agent | null = null;
 
 /** The agent's configuration as it crosses into XS: hooks (functions) stay on the host, named or flagged here. */
-export type WireConfig = Omit<AgentConfig, "selfTests" | "commands" | "deferUpdate"> & {
+export type WireConfig = Omit<AgentConfig, "selfTests" | "commands" | "deferUpdate" | "metrics" | "clockTrusted"> & {
   selfTests: string[];
   commands: string[];
+  /** Names of the application's metrics; each is read on the host when a health report is made. */
+  metrics: string[];
   hasDeferHook: boolean;
+  hasClockTrustedHook: boolean;
   hasMqtt: boolean;
   nativeEd25519: boolean;
 };
@@ -201,8 +204,11 @@ function run(what: string, args: unknown): Promise<unknown> {
       const { options, config } = args as { options: { poll?: boolean; mqtt?: boolean }; config: WireConfig };
       const selfTests = Object.fromEntries(config.selfTests.map((n) => [n, hookProxy("selfTest", n)]));
       const commands = Object.fromEntries(config.commands.map((n) => [n, hookProxy("command", n)]));
+      const metrics = Object.fromEntries(config.metrics.map((n) => [n, () => call("hook.metric", n)]));
       const deferUpdate: AgentConfig["deferUpdate"] = config.hasDeferHook ? (offer) => callAsync("hook.defer", offer) : undefined;
-      agent = new Agent({ ...config, selfTests, commands, ...(deferUpdate ? { deferUpdate } : {}) }, ports(config));
+      const clockTrusted: AgentConfig["clockTrusted"] = config.hasClockTrustedHook ? () => call("hook.clockTrusted") : undefined;
+      const hooks = { selfTests, commands, metrics, ...(deferUpdate ? { deferUpdate } : {}), ...(clockTrusted ? { clockTrusted } : {}) };
+      agent = new Agent({ ...config, ...hooks }, ports(config));
       return agent.start(options);
     }
     case "check":

@@ -28,6 +28,7 @@ function createForm(firmware, groups) {
   const strategy = h("select", { id: "c-strategy" }, ["canary", "staged", "immediate"].map((s) => h("option", { value: s }, s)));
   const group = h("select", { id: "c-group" }, h("option", { value: "" }, "— none —"), groups.map((g) => h("option", { value: g.name }, `${g.name} (${g.device_ids.length})`)));
   const devices = input("c-devices", { placeholder: "dev-1, dev-2" });
+  const tags = input("c-tags", { placeholder: "site:berlin beta" });
   const canary = input("c-canary", { type: "number", min: 1, max: 100, step: "any", value: 10 });
   const soak = input("c-soak", { type: "number", min: 0, value: 0 });
   const batch = input("c-batch", { type: "number", min: 1, value: 5 });
@@ -39,6 +40,7 @@ function createForm(firmware, groups) {
     h("h2", { id: "create-title" }, "New campaign"),
     field("Name", name), field("Firmware", fw), field("Strategy", strategy), field("Target group", group),
     field("Target devices", devices, "comma-separated ids, added to the group's members"),
+    field("Target tags", tags, "devices carrying every one of these tags, also those registered while it runs"),
     field("Canary share (%)", canary, "canary strategy only"), field("Canary soak (minutes)", soak),
     field("Batch size", batch, "devices per stage after the canary"), field("Failure threshold (%)", threshold, "the campaign pauses above it"),
     h("div", { class: "checks" },
@@ -46,12 +48,15 @@ function createForm(firmware, groups) {
       h("label", {}, rollback, " Roll back automatically above the threshold")),
     h("div", { class: "actions" }, submit));
   const num = (el) => (el.value === "" ? null : Number(el.value));
+  const words = (el) => el.value.split(/[\s,]+/).filter(Boolean);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const body = {
       name: name.value.trim(), firmware_id: fw.value, deployment_strategy: strategy.value,
       target_groups: group.value ? [group.value] : [],
-      target_devices: devices.value.split(/[\s,]+/).filter(Boolean),
+      target_devices: words(devices),
+      // The server's target_filter: a device must carry all the tags (campaigns/targeting.ts).
+      ...(words(tags).length ? { target_filter: { tags: words(tags) } } : {}),
       batch_size: num(batch), failure_threshold_percent: num(threshold) ?? 10,
       requires_approval: approval.checked, auto_rollback: rollback.checked,
       ...(strategy.value === "canary" ? { canary_percentage: num(canary), canary_duration_minutes: num(soak) } : {}),

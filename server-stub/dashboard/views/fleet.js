@@ -29,10 +29,14 @@ export function renderFleet(main) {
       h("div", { class: "grid2" },
         bars("Devices per version", stats.devices_by_version, "versions"),
         bars("Devices per state", byState, "states")),
-      table(`Devices (${list.total})`, ["Device", "Version", "State", "Last contact", "Groups"],
-        list.devices.map((d) => [link(`#/devices/${encodeURIComponent(d.device_id)}`, d.device_id), d.current_version ?? "—", badge(deviceState(d)), ago(d.last_contact_at, now), d.groups.join(", ")])));
+      table(`Devices (${list.total})`, ["Device", "Version", "State", "Last contact", "Groups", "Tags"],
+        list.devices.map((d) => [link(`#/devices/${encodeURIComponent(d.device_id)}`, d.device_id), d.current_version ?? "—", badge(deviceState(d)), ago(d.last_contact_at, now), d.groups.join(", "),
+          tagList(d.tags)])));
   });
 }
+
+/** Tags as code words, or a dash. */
+export const tagList = (tags) => (tags?.length ? h("span", { class: "tags" }, tags.map((t) => [h("code", {}, t), " "])) : "—");
 
 function card(title, value, note, id) {
   return h("div", { class: "card stat", ...(id ? { "data-stat": id } : {}) },
