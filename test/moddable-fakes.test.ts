@@ -1,7 +1,7 @@
 // The fake of embedded:network/http/client (host-sim/xs/moddable-fakes/http-client.ts) against a server that sends
 // scripted bytes in separate segments: what the adapters rely on holds (read() returns at most what is readable,
 // chunk framing removed, a close-delimited body ends in onDone(Error)). With a Moddable SDK checkout at hand
-// ($MODDABLE, or /work/moddable), Moddable's own httpclient.js runs the same requests and must leave the same trace.
+// ($MODDABLE), Moddable's own httpclient.js runs the same requests and must leave the same trace.
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Server, Socket } from "node:net";
@@ -97,7 +97,9 @@ describe("the embedded:network/http/client fake", () => {
   });
 });
 
-const sdk = [process.env.MODDABLE, "/work/moddable"].find((d) => d && existsSync(join(d, "examples/io/tcp/httpclient/httpclient.js")));
+const sdk = [process.env.MODDABLE].find((d) => d && existsSync(join(d, "examples/io/tcp/httpclient/httpclient.js")));
+// Moddable's client is not on npm, so CI (npm registry and Debian only) cannot hold the fake to it; say so once.
+if (!sdk) console.log("moddable-fakes: the comparison with Moddable's httpclient.js skipped: set MODDABLE to a Moddable SDK 8.2.3 checkout to run it");
 describe.skipIf(!sdk)("the fake and Moddable's httpclient.js leave the same trace", () => {
   it.each([
     ["/length", [3, "buffer:64"]],
