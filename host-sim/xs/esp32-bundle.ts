@@ -1,10 +1,10 @@
 // The XS bundle of esp32-entry.ts: the Moddable modules device/esp32 imports resolve to the fakes in
 // moddable-fakes/ (each cites the Moddable source it stands for); a Moddable module without a fake resolves to
 // one that throws when used, so an adapter reaching for it fails loudly instead of being silently skipped.
-import { build } from "esbuild";
 import type { Plugin } from "esbuild";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { noNodeCrypto, xsBundle } from "./xs-bundle";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fakes = join(here, "moddable-fakes");
@@ -35,11 +35,8 @@ const aliases: Plugin = {
       const fake = MODDABLE_FAKES[args.path];
       if (fake && (!args.path.startsWith("./native/") || args.resolveDir.endsWith(join("device", "esp32")))) return { path: join(fakes, fake) };
       if (UNFAKED.test(args.path)) return { path: args.path, namespace: "unfaked" };
-      // tweetnacl probes for Node's crypto only to seed its PRNG; signature checks need no randomness.
-      if (args.path === "crypto") return { path: "crypto", namespace: "empty" };
       return undefined;
     });
-    b.onLoad({ filter: /.*/, namespace: "empty" }, () => ({ contents: "module.exports = {};" }));
     b.onLoad({ filter: /.*/, namespace: "unfaked" }, (args) => ({
       contents: `const fail = () => { throw new Error("${args.path} is not faked in the XS adapter run"); };
         export default new Proxy(function () {}, { construct: fail, apply: fail, get: (_, k) => (k === "__esModule" ? undefined : fail()) });`,
@@ -60,17 +57,7 @@ export function esp32Bundle(httpClient?: string): Promise<string> {
     name: "http-client",
     setup: (b) => void b.onResolve({ filter: /^embedded:network\/http\/client$/ }, () => ({ path: httpClient! })),
   };
-  const bundle = build({
-    entryPoints: [join(here, "esp32-entry.ts")],
-    bundle: true,
-    format: "iife",
-    platform: "neutral",
-    target: "es2022",
-    mainFields: ["module", "main"],
-    write: false,
-    minify: false,
-    plugins: httpClient ? [clientPlugin, aliases] : [aliases],
-  }).then((out) => out.outputFiles[0]!.text);
+  const bundle = xsBundle(join(here, "esp32-entry.ts"), httpClient ? [clientPlugin, aliases, noNodeCrypto] : [aliases, noNodeCrypto]);
   bundles.set(key, bundle);
   return bundle;
 }

@@ -1,6 +1,5 @@
 // The agent running on the real XS engine: a new xsnap worker per boot, fed the esbuild bundle of the agent
 // core, its port calls served here by the same host ports the Node runtime uses.
-import { build } from "esbuild";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BootOutcome, CheckOutcome } from "../../device/core/agent";
@@ -11,6 +10,7 @@ import { p256Node } from "../device/node-verifiers";
 import type { ArgsOf, CallName, ResultOf } from "./bridge";
 import { BULK_FLAG, CALL_NAMES, PUSH, specOf, writeError } from "./bridge";
 import { ByteReader, ByteWriter } from "./codec";
+import { noNodeCrypto, xsBundle } from "./xs-bundle";
 import type { WireConfig } from "./xs-entry";
 import type { Meter } from "./xs-worker";
 import { XsWorker } from "./xs-worker";
@@ -24,32 +24,8 @@ export function agentBundle(): Promise<string> {
   return bundle;
 }
 
-async function buildBundle(): Promise<string> {
-  const out = await build({
-    entryPoints: [join(here, "xs-entry.ts")],
-    bundle: true,
-    format: "iife",
-    platform: "neutral",
-    target: "es2022",
-    mainFields: ["module", "main"],
-    write: false,
-    minify: false,
-    // Strict code throughout, as Moddable compiles every module (strict mode is what turns a write to a frozen
-    // built-in's property into a TypeError instead of a silent no-op).
-    banner: { js: '"use strict";' },
-    // tweetnacl probes for Node's crypto only to seed its PRNG; signature checks need no randomness.
-    plugins: [{ name: "no-node-crypto", setup: (b) => b.onResolve({ filter: /^crypto$/ }, () => ({ path: "crypto", namespace: "empty" })) }, emptyNamespace()],
-  });
-  return out.outputFiles[0]!.text;
-}
-
-function emptyNamespace() {
-  return {
-    name: "empty-modules",
-    setup(b: { onLoad: (o: { filter: RegExp; namespace: string }, cb: () => { contents: string }) => void }) {
-      b.onLoad({ filter: /.*/, namespace: "empty" }, () => ({ contents: "module.exports = {};" }));
-    },
-  };
+function buildBundle(): Promise<string> {
+  return xsBundle(join(here, "xs-entry.ts"), [noNodeCrypto]);
 }
 
 /** Every port but storage: the journal store runs inside the agent's engine, over the raw partition. */
