@@ -34,6 +34,8 @@ import { webhookRoutes } from "./routes/webhooks";
 export interface AppDeps {
   ctx: Ctx;
   engine: CampaignEngine;
+  /** Whether this process runs the campaign engine now (cluster/leadership.ts; default: it does). */
+  leader?: () => boolean;
   /** connected: null without MQTT. */
   mqttInfo: () => { url: string | null; connected?: boolean | null };
   events: EventsRuntime;

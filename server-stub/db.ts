@@ -95,6 +95,7 @@ CREATE INDEX IF NOT EXISTS health_reports_update ON health_reports(update_id, re
 CREATE INDEX IF NOT EXISTS health_reports_device ON health_reports(device_id, received_at);
 CREATE UNIQUE INDEX IF NOT EXISTS health_reports_seq ON health_reports(device_id, sequence) WHERE sequence IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS server_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS patches (
   base_sha256 TEXT NOT NULL, target_sha256 TEXT NOT NULL, status TEXT NOT NULL, patch_sha256 TEXT, patch_size INTEGER,
   base_firmware_id TEXT, target_firmware_id TEXT, build_ms INTEGER NOT NULL, created_at INTEGER NOT NULL,
@@ -205,3 +206,13 @@ export const json = {
     }
   },
 };
+
+/** " FOR UPDATE" on PostgreSQL, where another replica may act on the same row; SQLite serialises its writers. */
+export function forUpdate(db: Db): string {
+  return db.dialect === "pg" ? " FOR UPDATE" : "";
+}
+
+/** Locks a device's row (PostgreSQL) before "is there an active update? then insert one", so two replicas cannot both insert. */
+export function lockDevice(db: Db, deviceId: string): void {
+  if (db.dialect === "pg") db.prepare("SELECT 1 FROM devices WHERE device_id = ? FOR UPDATE").get(deviceId);
+}

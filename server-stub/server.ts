@@ -1,5 +1,6 @@
 // Wires store, keys, MQTT, engine and HTTP listeners together. Used by the CLI and by tests.
 import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
@@ -12,12 +13,15 @@ import { ApiKeyStore } from "./auth/api-keys";
 import { clientCertOptions } from "./auth/device-certs";
 import { installAuth } from "./auth/hook";
 import { loadJwtSecret, TokenService } from "./auth/tokens";
-import { CampaignEngine } from "./campaigns/engine";
+import type { CampaignEngine } from "./campaigns/engine";
+import { CHANNELS, FanoutListener, pgNotify } from "./cluster/fanout";
+import { LeaderEngine, LeaderWebhooks } from "./cluster/leader-only";
+import { Leadership } from "./cluster/leadership";
 import { ManualClock, systemClock, type Clock } from "./clock";
 import type { PromotionGate } from "./campaigns/gates";
 import type { CdnConfig, Ctx } from "./context";
 import { openDatabase, type Db } from "./db";
-import { DISPATCH_DEFAULTS, WebhookDispatcher, type DispatchOptions } from "./events/dispatcher";
+import { DISPATCH_DEFAULTS, type DispatchOptions } from "./events/dispatcher";
 import { EventHub } from "./events/hub";
 import { RetentionPruner } from "./events/retention";
 import { getUpdate } from "./model/updates";
@@ -35,6 +39,8 @@ export interface ServerOptions {
   dataDir: string;
   /** postgres://… : PostgreSQL, shared by any number of replicas; else SQLite at <dataDir>/ota.sqlite. */
   databaseUrl?: string | null;
+  /** Content-addressed firmware and patches (default <dataDir>/blobs); replicas share one (uploads in progress stay in <dataDir>/tmp). */
+  blobDir?: string | null;
   port?: number; // default 8221; 0 = ephemeral
   host?: string; // default 0.0.0.0
   publicUrl?: string; // default http://localhost:<port>
@@ -105,6 +111,8 @@ export interface OtaServer {
   mqttPort: number | null;
   ctx: Ctx;
   engine: CampaignEngine;
+  /** Whether this process runs the campaign engine now (PostgreSQL: holds the advisory lock; SQLite: always). */
+  leadership: Leadership;
   app: FastifyInstance;
   events: EventsRuntime;
   close(): Promise<void>;
@@ -153,13 +161,17 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   const host = opts.host ?? "0.0.0.0";
   const limits = { ...DEFAULT_REQUEST_LIMITS, ...opts.requestLimits };
   let bus: OtaBus | null = null;
-  let engine: CampaignEngine | null = null;
-  const serverSecret = loadJwtSecret(opts.dataDir);
+  let engine: LeaderEngine | null = null;
+  const serverSecret = loadJwtSecret(opts.dataDir, process.env, db);
+  const pg = db.dialect === "pg";
+  const leadership = new Leadership(db, log, `${hostname()}:${process.pid}`);
+  // With the embedded broker each replica reaches only the devices connected to it: every replica publishes.
+  const fanNotify = pg && !opts.mqttUrl;
   const ctx: Ctx = {
     db, clock, log, keys,
     apiKeys: new ApiKeyStore(db, clock),
     tokens: new TokenService(serverSecret, clock),
-    blobs: new BlobStore(opts.dataDir),
+    blobs: new BlobStore(opts.dataDir, opts.blobDir),
     config: {
       publicUrl: opts.publicUrl ?? "",
       manifestTtlSeconds: opts.manifestTtlSeconds ?? 24 * 3600,
@@ -176,33 +188,45 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
     },
     // Published after the surrounding transaction, and only if it committed: a notification
     // must never announce an update that was rolled back.
-    notify: (deviceId, message) =>
+    notify: (deviceId, message) => fanNotify ? pgNotify(db, CHANNELS.device, JSON.stringify({ device_id: deviceId, message })) :
       setImmediate(() => {
         if (!bus || !db.open) return;
         const u = getUpdate(db, message.update_id);
         if (!u || (message.action === "cancel" && u.status !== "cancelled")) return;
         bus.publish(deviceId, message);
       }),
-    kick: () => engine?.tick(),
-    credentialsChanged: () => bus?.recheckCredentials(),
+    kick: () => engine?.tick(), // on a follower: passed on to the leader
+    credentialsChanged: () => {
+      bus?.recheckCredentials();
+      if (pg) pgNotify(db, CHANNELS.creds);
+    },
   };
   const rateLimits = opts.rateLimits === false ? null : { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
-  engine = new CampaignEngine(ctx, opts.promotionGates ?? []);
+  engine = new LeaderEngine(ctx, opts.promotionGates ?? [], leadership, () => pg && pgNotify(db, CHANNELS.kick));
 
   if (opts.mqttUrl) {
-    bus = await connectExternalBroker(ctx, { url: opts.mqttUrl, username: opts.mqttUsername, password: opts.mqttPassword, provisioning: opts.mqttProvisioning, serverSecret });
+    bus = await connectExternalBroker(ctx, { url: opts.mqttUrl, username: opts.mqttUsername, password: opts.mqttPassword, provisioning: opts.mqttProvisioning, serverSecret, isLeader: () => leadership.check() });
   }
   else if (opts.mqttPort !== null) bus = await startEmbeddedBroker(ctx, opts.mqttPort ?? 1883, host, limits, opts.tls ?? null);
   if (bus) opened.push(() => bus!.close());
 
   const manual = clock instanceof ManualClock;
   const hub = new EventHub(db);
-  const webhooks = new WebhookDispatcher(db, clock, log, { ...DISPATCH_DEFAULTS, useTimers: !manual, ...opts.webhooks });
+  const webhooks = new LeaderWebhooks(db, clock, log, { ...DISPATCH_DEFAULTS, useTimers: !manual, ...opts.webhooks }, leadership);
   const events: EventsRuntime = { hub, webhooks, keepAliveMs: opts.sseKeepAliveMs ?? 15_000, allowHttpWebhooks: opts.allowHttpWebhooks ?? false };
   const pruner = new RetentionPruner(db, clock, log, opts.eventRetentionDays ?? 30);
-  pruner.run();
   const stopDispatch = webhooks.start(hub);
   opened.push(() => (stopDispatch(), webhooks.close()));
+  let listener: FanoutListener | null = null;
+  if (opts.databaseUrl && pg) {
+    const kickSoon = coalesced(() => engine!.tickIfLeader());
+    listener = new FanoutListener(opts.databaseUrl, log, {
+      events: () => hub.wake(), kick: kickSoon, creds: () => bus?.recheckCredentials(),
+      device: (deviceId, message) => bus?.publish(deviceId, message),
+    });
+    await listener.start();
+    opened.push(() => listener!.close());
+  }
 
   const https = opts.tls ? { cert: opts.tls.cert, key: opts.tls.key, ...clientCertOptions(opts.tls.clientCa) } : null;
   const scheme = https ? "https" : "http";
@@ -210,7 +234,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   // /metrics without credentials only on a loopback listener, where no one else can reach it.
   const metrics = { token: opts.metricsToken ?? null, open: opts.metricsOpen ?? isLoopbackHost(host) };
   const mqttInfo = () => ({ url: bus?.url ?? null, connected: bus ? bus.connected() : null });
-  const app = await buildApp({ ctx, engine, mqttInfo, events, draining: () => draining }, log, { limits, rateLimits, https, metrics });
+  const app = await buildApp({ ctx, engine, mqttInfo, events, draining: () => draining, leader: () => leadership.check() }, log, { limits, rateLimits, https, metrics });
   opened.push(() => app.close());
   opts.extraRoutes?.(app);
   await app.listen({ port: opts.port ?? 8221, host });
@@ -232,16 +256,18 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
     authUrl = `${scheme}://localhost:${(authApp.server.address() as AddressInfo).port}`;
   }
 
-  const timer = manual || opts.tickIntervalMs === 0 ? null : setInterval(() => engine!.tick(), opts.tickIntervalMs ?? 1000);
-  const pruneTimer = manual ? null : setInterval(() => pruner.run(), 3600_000).unref();
-  const unsubscribe = manual ? clock.onChange(() => (engine!.tick(), pruner.maybeRun(), webhooks.wake())) : null;
-  engine.tick(); // campaigns that were running before a restart continue at once
+  const timer = manual || opts.tickIntervalMs === 0 ? null : setInterval(() => engine!.tickIfLeader(), opts.tickIntervalMs ?? 1000);
+  const pruneTimer = manual ? null : setInterval(() => leadership.check() && pruner.run(), 3600_000).unref();
+  const unsubscribe = manual ? clock.onChange(() => (engine!.tickIfLeader(), leadership.check() && pruner.maybeRun(), webhooks.wake())) : null;
+  // On gaining leadership (at start, or when the leader died): campaigns that were running continue at once.
+  leadership.start(1000, () => (engine!.tickIfLeader(), pruner.run(), webhooks.wake()));
 
   logEvent(log, "ota_server_started", { url: ctx.config.publicUrl, mqtt_url: bus?.url ?? null, auth_url: authUrl ?? undefined, key_id: signingKey.key_id, data_dir: opts.dataDir });
   return {
-    url: `${scheme}://localhost:${port}`, port, tls: https !== null, authUrl, mqttUrl: bus?.url ?? null, mqttPort: bus?.port ?? null, ctx, engine, app, events,
+    url: `${scheme}://localhost:${port}`, port, tls: https !== null, authUrl, mqttUrl: bus?.url ?? null, mqttPort: bus?.port ?? null, ctx, engine, leadership, app, events,
     async close() {
       if (timer) clearInterval(timer);
+      leadership.stop();
       if (pruneTimer) clearInterval(pruneTimer);
       unsubscribe?.();
       stopDispatch();
@@ -249,7 +275,18 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       await drain(app, log, opts.drainMs ?? 30_000, () => (draining = true));
       await authApp?.close();
       await bus?.close();
+      await listener?.close();
       db.close();
     },
+  };
+}
+
+/** fn on a later macrotask, once however many times it was asked for meanwhile. */
+function coalesced(fn: () => void): () => void {
+  let scheduled = false;
+  return () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => ((scheduled = false), fn()));
   };
 }

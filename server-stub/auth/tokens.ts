@@ -1,14 +1,20 @@
-// Development JWTs (HS256). The secret comes from OTA_JWT_SECRET or is generated
-// once into the data dir, so tokens survive a restart.
+// Development JWTs (HS256). The secret comes from OTA_JWT_SECRET or is generated once into the data dir (on
+// PostgreSQL, into the database all replicas share), so tokens survive a restart.
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createSigner, createVerifier } from "fast-jwt";
 import type { Clock } from "../clock";
+import type { Db } from "../db";
 import { ROLES, type Principal, type Role } from "./principal";
 
-export function loadJwtSecret(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
+export function loadJwtSecret(dataDir: string, env: NodeJS.ProcessEnv = process.env, db?: Db): string {
   if (env.OTA_JWT_SECRET) return env.OTA_JWT_SECRET;
+  // Replicas on one PostgreSQL must sign and seal alike: the first to start stores the secret, the others read it.
+  if (db?.dialect === "pg") {
+    db.prepare("INSERT INTO server_secrets(name, value) VALUES ('jwt', ?) ON CONFLICT (name) DO NOTHING").run(randomBytes(32).toString("hex"));
+    return (db.prepare("SELECT value FROM server_secrets WHERE name = 'jwt'").get() as { value: string }).value;
+  }
   const file = join(dataDir, "jwt-secret");
   if (existsSync(file)) return readFileSync(file, "utf8").trim();
   const secret = randomBytes(32).toString("hex");

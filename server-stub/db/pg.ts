@@ -56,6 +56,8 @@ export class PgDb implements Db {
   /** Connection generation the open transaction began on; undefined outside one. */
   private txGen: number | undefined;
   private depth = 0;
+  /** Work that must be the transaction's last (recordEvent's ordered insert); dropped with a rolled-back (sub)transaction. */
+  private beforeCommit: Array<() => void> = [];
 
   constructor(readonly url: string, applicationName = "ota-server") {
     const { port1, port2 } = new MessageChannel();
@@ -99,12 +101,15 @@ export class PgDb implements Db {
         this.txGen = this.call({ op: "gen" }).gen;
       }
       this.depth++;
+      const mark = this.beforeCommit.length;
       try {
         const result = fn(...args);
         if (result instanceof Promise) throw new TypeError("Transaction function cannot return a promise");
+        if (!savepoint) for (let hook = this.beforeCommit.shift(); hook; hook = this.beforeCommit.shift()) hook();
         this.exec(savepoint ? `RELEASE SAVEPOINT ${savepoint}` : "COMMIT");
         return result;
       } catch (e) {
+        this.beforeCommit.length = mark;
         try {
           this.exec(savepoint ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : "ROLLBACK");
         } catch {
@@ -116,6 +121,13 @@ export class PgDb implements Db {
         if (this.depth === 0) this.txGen = undefined;
       }
     };
+  }
+
+  /** Runs fn inside the current transaction just before it commits (now, in a transaction of its own, outside one):
+   * a lock taken there is the transaction's last, so it cannot be part of a deadlock. */
+  atCommit(fn: () => void): void {
+    if (this.depth === 0) this.transaction(fn)();
+    else this.beforeCommit.push(fn);
   }
 
   close(): void {

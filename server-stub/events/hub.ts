@@ -1,5 +1,5 @@
-// In-process notifier: after events were recorded, one query per flush hands the new rows to every
-// listener (SSE clients, the webhook dispatcher); no client polls the database on its own.
+// In-process notifier: after events were recorded (here, or on another replica: cluster/fanout.ts), one query per
+// flush hands the new rows to every listener (SSE clients, the webhook dispatcher); no client polls the database.
 import type { Db } from "../db";
 import { lastEventId, onEventRecorded, type EventRow } from "./store";
 
@@ -14,11 +14,14 @@ export class EventHub {
     this.through = lastEventId(db);
     // Deferred to a later macrotask: by then the transaction that recorded the event has committed
     // (better-sqlite3 transactions are synchronous), or rolled back and the row never existed.
-    onEventRecorded(db, () => {
-      if (this.scheduled) return;
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    });
+    onEventRecorded(db, () => this.wake());
+  }
+
+  /** Flushes on a later macrotask, once however often it is asked (also when another replica recorded events). */
+  wake(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
   }
 
   subscribe(listener: EventListener): () => void {

@@ -2,6 +2,10 @@
 // so an event exists exactly when its state change committed; listeners are told after the commit.
 import { iso } from "../clock";
 import type { Db } from "../db";
+import { PgDb } from "../db/pg";
+
+/** pg_advisory_xact_lock key that orders event inserts across replicas. */
+const EVENT_ORDER_LOCK = 0x07a5e7e1;
 
 export interface EventRow {
   id: number;
@@ -40,8 +44,15 @@ export function onEventRecorded(db: Db, wake: () => void): void {
 }
 
 export function recordEvent(db: Db, e: NewEvent): void {
-  db.prepare("INSERT INTO events(at, type, campaign_id, device_id, update_id, data) VALUES (?, ?, ?, ?, ?, ?)")
-    .run(e.at, e.type, e.campaign_id ?? null, e.device_id ?? null, e.update_id ?? null, JSON.stringify(e.data ?? {}));
+  const values = [e.at, e.type, e.campaign_id ?? null, e.device_id ?? null, e.update_id ?? null, JSON.stringify(e.data ?? {})];
+  if (db instanceof PgDb) {
+    // Readers follow `id > cursor`, so ids must commit in order across replicas: the insert is the transaction's last
+    // step, under a lock held to the commit. pg_notify wakes every replica's hub, on commit only.
+    db.atCommit(() => db.prepare(
+      `WITH ordered AS (SELECT pg_advisory_xact_lock(${EVENT_ORDER_LOCK})), woken AS (SELECT pg_notify('ota_events', ''))
+       INSERT INTO events(at, type, campaign_id, device_id, update_id, data) SELECT CAST(? AS BIGINT), ?, ?, ?, ?, ? FROM ordered, woken`,
+    ).run(...values));
+  } else db.prepare("INSERT INTO events(at, type, campaign_id, device_id, update_id, data) VALUES (?, ?, ?, ?, ?, ?)").run(...values);
   wakers.get(db)?.();
 }
 

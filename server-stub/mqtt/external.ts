@@ -23,6 +23,8 @@ export interface ExternalBrokerOptions {
   serverSecret: string;
   /** How often the broker is brought in line with the database (revocations by the CLI or another replica). */
   reconcileMs?: number;
+  /** Whether this replica leads (cluster/leadership.ts): only the leader removes accounts the database does not know. */
+  isLeader?: () => boolean;
 }
 
 /** The URL without user info, safe to log and to hand to devices. */
@@ -68,9 +70,10 @@ export async function connectExternalBroker(ctx: Ctx, opts: ExternalBrokerOption
         recordDeviceKey(ctx.db, sealer, deviceId, apiKey, ctx.clock.now());
         setImmediate(() => void provisioner!.reconcileSoon()); // after the creating transaction committed
       };
-      await provisioner.reconcileSoon(true);
+      const full = () => opts.isLeader?.() ?? true;
+      await provisioner.reconcileSoon(full());
       // A reconnect may follow a broker restart or outage: bring it up to date.
-      client.on("connect", () => void provisioner!.reconcileSoon(true));
+      client.on("connect", () => void provisioner!.reconcileSoon(full()));
       timer = setInterval(() => void provisioner!.reconcileSoon(), opts.reconcileMs ?? 5000);
       timer.unref();
     }

@@ -62,8 +62,8 @@ export function installMetrics(app: FastifyInstance, deps: AppDeps, access: Metr
       for (const r of rows) this.set({ state: r.state }, r.n);
     },
   });
-  // This process runs the campaign engine (replicas with leader election will set 0 on followers).
-  new Gauge({ name: "ota_engine_leader", help: "1 when this process runs the campaign engine", registers: [registry], collect() { this.set(1); } });
+  // Asked at each scrape: leadership moves when a replica dies (cluster/leadership.ts).
+  new Gauge({ name: "ota_engine_leader", help: "1 when this process runs the campaign engine", registers: [registry], collect() { this.set(deps.leader?.() === false ? 0 : 1); } });
 
   const routeOf = (req: FastifyRequest) => req.routeOptions.url ?? "unmatched"; // templates only: bounded label values
   app.addHook("onRequest", async (req, reply) => {

@@ -1,8 +1,10 @@
-// Content-addressed firmware storage: blobs/<sha256[0:2]>/<sha256>. Uploads stream
-// to tmp/ while hashing, then are renamed into place (same filesystem → atomic).
+// Content-addressed firmware storage: <blob dir>/<sha256[0:2]>/<sha256>. The blob dir may be shared by replicas (a
+// network filesystem); each keeps its uploads in progress in its own tmp dir, which may be on another filesystem, so a
+// finished upload is copied next to its final name in the blob dir and renamed there (atomic within a directory).
+// Only pathFor/has/size/read/openRange/commit/storeBytes are used by callers: an object store could stand behind them.
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createWriteStream } from "node:fs";
@@ -19,12 +21,33 @@ export class BlobStore {
   private readonly blobDir: string;
   private readonly tmpDir: string;
 
-  constructor(dataDir: string) {
-    this.blobDir = join(dataDir, "blobs");
+  /** `blobDir`: default <dataDir>/blobs. tmp/ stays in this server's own data dir. */
+  constructor(dataDir: string, blobDir?: string | null) {
+    this.blobDir = blobDir ?? join(dataDir, "blobs");
     this.tmpDir = join(dataDir, "tmp");
     mkdirSync(this.blobDir, { recursive: true });
-    rmSync(this.tmpDir, { recursive: true, force: true }); // leftovers of interrupted uploads
+    rmSync(this.tmpDir, { recursive: true, force: true }); // leftovers of this server's interrupted uploads
     mkdirSync(this.tmpDir, { recursive: true });
+  }
+
+  /** Puts a finished temp file at its content address: rename when on one filesystem, else copy beside it and rename. */
+  private place(tmpPath: string, sha256: string): void {
+    const dest = this.pathFor(sha256);
+    mkdirSync(dirname(dest), { recursive: true });
+    try {
+      renameSync(tmpPath, dest);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+    }
+    const staging = `${dest}.${process.pid}.${randomBytes(4).toString("hex")}.part`; // no reader ever opens a .part
+    try {
+      copyFileSync(tmpPath, staging);
+      renameSync(staging, dest);
+    } finally {
+      rmSync(staging, { force: true });
+      rmSync(tmpPath, { force: true });
+    }
   }
 
   pathFor(sha256: string): string {
@@ -69,10 +92,7 @@ export class BlobStore {
     const dest = this.pathFor(upload.sha256);
     if (existsSync(dest)) {
       rmSync(upload.tmpPath, { force: true });
-    } else {
-      mkdirSync(join(this.blobDir, upload.sha256.slice(0, 2)), { recursive: true });
-      renameSync(upload.tmpPath, dest);
-    }
+    } else this.place(upload.tmpPath, upload.sha256);
     return dest;
   }
 
@@ -82,8 +102,7 @@ export class BlobStore {
     if (!this.has(sha256)) {
       const tmpPath = join(this.tmpDir, randomBytes(8).toString("hex"));
       writeFileSync(tmpPath, bytes);
-      mkdirSync(join(this.blobDir, sha256.slice(0, 2)), { recursive: true });
-      renameSync(tmpPath, this.pathFor(sha256));
+      this.place(tmpPath, sha256);
     }
     return sha256;
   }
