@@ -2,6 +2,7 @@
 // rules, soaks, finishes. Stateless between ticks (everything is in SQLite), so a
 // restarted server simply continues. Time comes from ctx.clock only.
 import type { Ctx } from "../context";
+import { forUpdate, lockDevice } from "../db";
 import { logEvent } from "../log";
 import { ensureDevice } from "../model/devices";
 import { getFirmware } from "../model/firmware";
@@ -57,7 +58,8 @@ export class CampaignEngine {
   private advance(id: string): void {
     const { db, clock } = this.ctx;
     const now = clock.now();
-    let c = getCampaign(db, id)!;
+    // Locked first (campaign → device → update): API calls on other replicas wait for this advance.
+    let c = db.prepare(`SELECT * FROM campaigns WHERE campaign_id = ?${forUpdate(db)}`).get(id) as CampaignRow;
     const cfg = configOf(c);
     if (c.rollback_reason) this.rollbackCompleted(c, c.rollback_reason); // devices that finished installing after the auto-rollback
     if (c.status === "scheduled") {
@@ -149,6 +151,7 @@ export class CampaignEngine {
     for (const { device_id } of pending) {
       if (room <= 0) break;
       const device = ensureDevice(db, device_id, now);
+      lockDevice(db, device_id);
       const busy = activeUpdateFor(db, device_id);
       if (busy) {
         // Busy with another update: wait for it, but not longer than the campaign's timeout.

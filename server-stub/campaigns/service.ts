@@ -2,6 +2,7 @@
 import { ApiError, badRequest, conflict, notFound } from "../api-error";
 import type { Principal } from "../auth/principal";
 import type { Ctx } from "../context";
+import { forUpdate } from "../db";
 import { newId } from "../ids";
 import { logEvent } from "../log";
 import { assertDeviceId, deviceGroups, ensureDevice, getDevice } from "../model/devices";
@@ -60,8 +61,9 @@ function refuseMissingTargets(ctx: Ctx, cfg: CampaignConfig): void {
   throw new ApiError(404, "TARGET_NOT_FOUND", `unknown ${named}: register them first, or pass "create_missing": true`, { devices: [...new Set(devices)], groups });
 }
 
+/** The campaign, row-locked on PostgreSQL: approve/start/pause/cancel/rollback on one replica wait for the engine's advance on another. */
 function load(ctx: Ctx, id: string): CampaignRow {
-  const c = getCampaign(ctx.db, id);
+  const c = ctx.db.prepare(`SELECT * FROM campaigns WHERE campaign_id = ?${forUpdate(ctx.db)}`).get(id) as CampaignRow | undefined;
   if (!c) throw notFound("campaign", id);
   return c;
 }

@@ -2,15 +2,16 @@
 import { NON_RETRYABLE_ERROR_CODES, RETRYABLE_STATUSES } from "../../device/protocol";
 import { conflict, notFound } from "../api-error";
 import type { Ctx } from "../context";
+import { lockDevice } from "../db";
 import { getFirmware } from "../model/firmware";
 import { ACTIVE_IN, activeUpdateFor, getUpdate, type UpdateRow } from "../model/updates";
-import { failUpdate } from "./status-reports";
+import { failUpdate, lockUpdate } from "./status-reports";
 import { assignUpdate } from "./updates";
 
 /** A new attempt of a failed/rolled-back/cancelled update, as a new update linked by retry_of. */
 export function retryUpdate(ctx: Ctx, updateId: string, opts: { max_retries?: number; retry_delay?: number }): UpdateRow {
   return ctx.db.transaction(() => {
-    const u = getUpdate(ctx.db, updateId);
+    const u = lockUpdate(ctx.db, updateId);
     if (!u) throw notFound("update", updateId);
     if (!(RETRYABLE_STATUSES as readonly string[]).includes(u.status)) throw conflict("NOT_RETRYABLE", `update ${updateId} is ${u.status}; only failed, rolled_back or cancelled updates can be retried`);
     if (u.retried_by) throw conflict("ALREADY_RETRIED", `update ${updateId} was already retried as ${u.retried_by}`);
@@ -19,6 +20,7 @@ export function retryUpdate(ctx: Ctx, updateId: string, opts: { max_retries?: nu
 }
 
 function createRetry(ctx: Ctx, u: UpdateRow, maxRetries: number, retryDelayS: number): UpdateRow {
+  lockDevice(ctx.db, u.device_id);
   const active = activeUpdateFor(ctx.db, u.device_id);
   if (active) throw conflict("UPDATE_IN_PROGRESS", `device ${u.device_id} has update ${active.update_id} in progress`);
   const fw = getFirmware(ctx.db, u.firmware_id)!;
@@ -49,8 +51,12 @@ export function runAutoRetries(ctx: Ctx): number {
   for (const u of due) {
     if (u.error_code && (NON_RETRYABLE_ERROR_CODES as readonly string[]).includes(u.error_code)) continue;
     if (activeUpdateFor(ctx.db, u.device_id)) continue;
-    ctx.db.transaction(() => createRetry(ctx, u, u.max_retries - 1, u.retry_delay_s))();
-    n++;
+    const retried = ctx.db.transaction(() => {
+      if (lockUpdate(ctx.db, u.update_id)?.retried_by !== null) return false; // retried meanwhile (an operator, another replica)
+      createRetry(ctx, u, u.max_retries - 1, u.retry_delay_s);
+      return true;
+    })();
+    if (retried) n++;
   }
   return n;
 }
@@ -65,7 +71,11 @@ export function expireSilentUpdates(ctx: Ctx): number {
     )
     .all(ctx.config.defaultTimeoutMinutes || null, now) as UpdateRow[]; // NULL timeout never expires
   for (const u of rows) {
-    ctx.db.transaction(() => failUpdate(ctx, u, "TIMEOUT", `no report for ${u.timeout_minutes ?? ctx.config.defaultTimeoutMinutes} minutes while ${u.status}`))();
+    ctx.db.transaction(() => {
+      const current = lockUpdate(ctx.db, u.update_id);
+      if (current?.status !== u.status || current.last_activity_at !== u.last_activity_at) return; // it reported meanwhile
+      failUpdate(ctx, u, "TIMEOUT", `no report for ${u.timeout_minutes ?? ctx.config.defaultTimeoutMinutes} minutes while ${u.status}`);
+    })();
   }
   return rows.length;
 }

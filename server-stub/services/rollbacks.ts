@@ -1,6 +1,7 @@
 // Signed rollbacks: a device to a chosen version, or a campaign device to its previous firmware.
 import { badRequest, conflict, notFound } from "../api-error";
 import type { Ctx } from "../context";
+import { lockDevice } from "../db";
 import { getDevice } from "../model/devices";
 import { findFirmwareByVersion, getFirmware } from "../model/firmware";
 import { activeUpdateFor, type UpdateRow } from "../model/updates";
@@ -16,6 +17,7 @@ export function rollbackDevice(ctx: Ctx, deviceId: string, targetVersion: string
     const fw = findFirmwareByVersion(ctx.db, version, d.device_model);
     if (!fw) throw notFound("firmware", `version ${version}`);
     if (d.device_model && fw.device_model !== d.device_model) throw conflict("INCOMPATIBLE_FIRMWARE", `firmware ${version} exists only for ${fw.device_model}`);
+    lockDevice(ctx.db, deviceId);
     const active = activeUpdateFor(ctx.db, deviceId);
     if (active) cancelUpdateRow(ctx, active, "superseded by a rollback");
     const reverts = ctx.db
@@ -32,6 +34,7 @@ export function rollbackCampaignDevice(ctx: Ctx, campaignId: string, original: U
   const fw = (original.from_firmware_id && getFirmware(ctx.db, original.from_firmware_id)) ||
     (original.from_version ? findFirmwareByVersion(ctx.db, original.from_version, getDevice(ctx.db, original.device_id)?.device_model ?? null) : undefined);
   if (!fw) return `no stored firmware for previous version ${original.from_version ?? "(unknown)"}`;
+  lockDevice(ctx.db, original.device_id);
   const active = activeUpdateFor(ctx.db, original.device_id);
   if (active) cancelUpdateRow(ctx, active, "superseded by a campaign rollback");
   const u = assignUpdate(ctx, {

@@ -3,6 +3,7 @@
 import { isAllowedTransition, isTerminalStatus, type StatusReport, type UpdateStatus } from "../../device/protocol";
 import { conflict, notFound } from "../api-error";
 import type { Ctx } from "../context";
+import { forUpdate, lockDevice, type Db } from "../db";
 import { deviceEvent, progressWorthAnEvent, updateEvent } from "../events/emit";
 import { logEvent } from "../log";
 import { getDevice } from "../model/devices";
@@ -16,7 +17,7 @@ export interface ReportResult {
 /** A device's status report (HTTP or MQTT). Idempotent per sequence; rejects impossible transitions. */
 export function reportStatus(ctx: Ctx, updateId: string, r: StatusReport, via: "http" | "mqtt"): ReportResult {
   const result = ctx.db.transaction((): ReportResult => {
-    const u = getUpdate(ctx.db, updateId);
+    const u = lockUpdate(ctx.db, updateId);
     if (!u) throw notFound("update", updateId);
     const seq = r.sequence ?? null;
     if (seq !== null && ctx.db.prepare("SELECT 1 FROM status_reports WHERE update_id = ? AND sequence = ?").get(updateId, seq)) {
@@ -108,6 +109,15 @@ function onCompleted(ctx: Ctx, u: UpdateRow, reportedVersion: string | null): vo
       updateEvent(ctx.db, getUpdate(ctx.db, u.reverts_update_id)!, now, { rolled_back_by: u.update_id });
     }
   }
+}
+
+/** The update; on PostgreSQL with its device's row and its own locked, in the order every path takes (campaign →
+ * device → update), so a duplicate report sent to another replica, a retry or a timeout waits for this one. */
+export function lockUpdate(db: Db, updateId: string): UpdateRow | undefined {
+  const u = getUpdate(db, updateId);
+  if (!u || db.dialect !== "pg") return u;
+  lockDevice(db, u.device_id);
+  return db.prepare(`SELECT * FROM updates WHERE update_id = ?${forUpdate(db)}`).get(updateId) as UpdateRow;
 }
 
 /** Mirrors an update's state into its campaign's device list. */

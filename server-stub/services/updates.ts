@@ -2,6 +2,7 @@
 import { compareVersions, isTerminalStatus, type AvailableUpdatesResponse, type UpdatePriority } from "../../device/protocol";
 import { ApiError, conflict, notFound } from "../api-error";
 import type { Ctx } from "../context";
+import { lockDevice } from "../db";
 import { newId } from "../ids";
 import { updateEvent } from "../events/emit";
 import { logEvent } from "../log";
@@ -81,6 +82,7 @@ export function requestDeviceUpdate(ctx: Ctx, deviceId: string, req: DeviceUpdat
       throw new ApiError(404, "DEVICE_NOT_FOUND", `device ${deviceId} not found: register it (POST /api/v1/devices) or pass "create_missing": true`, { devices: [deviceId] });
     }
     const device = ensureDevice(ctx.db, deviceId, ctx.clock.now());
+    lockDevice(ctx.db, deviceId); // another replica cannot insert an update between the check below and ours
     // force: allow reinstalling the same or an older version, and replace an update in flight.
     // It never overrides model, chip or secure_version: the device would refuse those anyway.
     const compat = checkCompatibility(fw, device, { allowSameOrOlder: req.force === true });
