@@ -43,6 +43,10 @@ async function handle(req) {
   }
   const c = await connection();
   if (req.op === "gen") return { gen: generation };
+  if (req.op === "begin") {
+    await c.query("BEGIN");
+    return { gen: generation }; // the connection the transaction lives on
+  }
   if (req.op === "exec") {
     await c.query(req.sql);
     return {};
