@@ -38,11 +38,16 @@ async function handle(req) {
     if (c) await c.end().catch(() => {});
     return {};
   }
+  const c = await connection();
   if (req.gen !== undefined && req.gen !== generation) {
+    // The transaction died with its connection: refuse the rest of it rather than run it outside one.
     throw Object.assign(new Error("the database connection was lost inside a transaction"), { code: "08006" });
   }
-  const c = await connection();
   if (req.op === "gen") return { gen: generation };
+  if (req.op === "begin") {
+    await c.query("BEGIN");
+    return { gen: generation }; // the connection the transaction lives on
+  }
   if (req.op === "exec") {
     await c.query(req.sql);
     return {};

@@ -96,10 +96,7 @@ export class PgDb implements Db {
     return (...args: A): R => {
       const savepoint = this.depth > 0 ? `sp${this.depth}` : null;
       if (savepoint) this.exec(`SAVEPOINT ${savepoint}`);
-      else {
-        this.exec("BEGIN");
-        this.txGen = this.call({ op: "gen" }).gen;
-      }
+      else this.txGen = this.call({ op: "begin" }).gen;
       this.depth++;
       const mark = this.beforeCommit.length;
       try {
@@ -143,7 +140,7 @@ export class PgDb implements Db {
   private call(req: Record<string, unknown>): Answer {
     if (this.closed) throw new PgError("the database is closed");
     const seq = ++this.seq;
-    const gen = req.op === "exec" && req.sql === "BEGIN" ? undefined : this.txGen;
+    const gen = req.op === "begin" ? undefined : this.txGen;
     Atomics.store(this.flag, 0, 0);
     this.port.postMessage({ ...req, seq, gen });
     const deadline = Date.now() + ANSWER_TIMEOUT_MS;
