@@ -61,6 +61,7 @@ export async function runServer(values: CliValues): Promise<void> {
     server = await startOtaServer({
       dataDir,
       databaseUrl,
+      blobDir: values["blob-dir"] ? resolve(values["blob-dir"]) : null,
       port,
       host,
       tls,

@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { databaseUrlProblem } from "./db/database-url";
 
-const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--public-url URL] [--database-url postgres://…]
+const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--public-url URL] [--database-url postgres://…] [--blob-dir DIR]
              [--mqtt-port 1883 | --mqtt-url mqtt://host:port [--mqtt-username USER] [--mqtt-provisioning dynsec|none] | --no-mqtt]
              [--metrics-token TOKEN] [--drain-seconds 30]
              [--dev-tokens [--auth-port 8202]] [--device-allow-list] [--distinct-approver]
@@ -33,6 +33,7 @@ const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--pub
     viewer/operator/admin credential or the bearer --metrics-token ($OTA_METRICS_TOKEN); open on a loopback --host.
     --database-url ($OTA_DATABASE_URL): PostgreSQL instead of <data-dir>/ota.sqlite; several servers may share
     it (one runs the campaign engine). Passwords in $OTA_DATABASE_URL or $PGPASSWORD; off this machine, sslmode=verify-full.
+    --blob-dir: firmware and patches (default <data-dir>/blobs); replicas share one, each with its own --data-dir.
     On SIGTERM the server stops accepting and lets downloads finish for up to --drain-seconds, then cuts them.`;
 const WAIT = `  ota-server wait [--port 8221 | --url URL] [--cacert FILE] [--timeout 30]
     Returns once GET /health answers (exit 1 after the timeout): start a server with \`&\`, then wait.
@@ -89,7 +90,7 @@ export function databaseUrlOf(value: string | undefined): string | null {
 const OPTIONS = {
   port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" }, "public-url": { type: "string" },
   "mqtt-port": { type: "string" }, "mqtt-url": { type: "string" }, "no-mqtt": { type: "boolean" },
-  "mqtt-username": { type: "string" }, "mqtt-provisioning": { type: "string" }, "metrics-token": { type: "string" }, "database-url": { type: "string" }, "drain-seconds": { type: "string" },
+  "mqtt-username": { type: "string" }, "mqtt-provisioning": { type: "string" }, "metrics-token": { type: "string" }, "database-url": { type: "string" }, "blob-dir": { type: "string" }, "drain-seconds": { type: "string" },
   "auth-port": { type: "string" }, "dev-tokens": { type: "boolean" }, "no-dev-token": { type: "boolean" },
   "device-allow-list": { type: "boolean" }, "distinct-approver": { type: "boolean" }, "signing-key": { type: "string" },
   "log-level": { type: "string" }, "log-format": { type: "string" }, "log-file": { type: "string" }, "log-dir": { type: "string" },

@@ -1,0 +1,166 @@
+// failover_s: two ota-server processes on one PostgreSQL (own data dirs, one shared blob dir), a staged campaign, and
+// kill -9 of the engine's leader in the middle stage. Measured: from the kill until the other replica's engine
+// dispatches the next stage (the batch's last reports go to the survivor right after the kill). Then every device
+// record and event is counted. Used by `npm run bench:scale` and test/server/replicas.test.ts.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+
+const BIN = new URL("../bin/ota-server.js", import.meta.url).pathname;
+const MODEL = "FAILOVER-1";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface FailoverResult {
+  leaderBefore: string;
+  leaderAfter: string;
+  failoverMs: number;
+  status: string;
+  /** What is missing or doubled; empty when every device record and event is accounted for. */
+  lost: string[];
+}
+
+interface Replica {
+  name: string;
+  url: string;
+  proc: ChildProcess;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms: number, every = 20): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`failover: ${what} not within ${ms} ms`);
+    await sleep(every);
+  }
+}
+
+async function startReplica(name: string, dir: string, env: NodeJS.ProcessEnv): Promise<Replica> {
+  const port = await freePort();
+  const dataDir = join(dir, name);
+  const proc = spawn(process.execPath, [BIN, "--host", "127.0.0.1", "--port", String(port), "--no-mqtt", "--quiet", "--data-dir", dataDir,
+    "--log-dir", join(dataDir, "logs"), "--blob-dir", join(dir, "shared-blobs")], { env, stdio: ["ignore", "ignore", "inherit"] });
+  const url = `http://127.0.0.1:${port}`;
+  await until(`${name} to answer`, async () => (await fetch(`${url}/health`)).ok, 30_000, 100);
+  return { name, url, proc };
+}
+
+async function isLeader(r: Replica): Promise<boolean> {
+  const text = await (await fetch(`${r.url}/metrics`)).text();
+  return /^ota_engine_leader 1$/m.test(text);
+}
+
+async function call(r: Replica, auth: Record<string, string>, method: string, path: string, body?: unknown): Promise<any> {
+  const form = body instanceof FormData;
+  const res = await fetch(r.url + path, {
+    method, headers: { ...auth, ...(body !== undefined && !form ? { "content-type": "application/json" } : {}) },
+    body: form ? body : body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} on ${r.name}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+export async function runFailover(opts: { databaseUrl: string; devices: number; batchSize: number }): Promise<FailoverResult> {
+  const dir = mkdtempSync(join(tmpdir(), "ota-failover-"));
+  const env = { ...process.env, OTA_DATABASE_URL: opts.databaseUrl };
+  delete (env as NodeJS.ProcessEnv).OTA_JWT_SECRET;
+  const db = new pg.Client({ connectionString: opts.databaseUrl });
+  const replicas: Replica[] = [];
+  try {
+    replicas.push(await startReplica("replica-a", dir, env));
+    await until("a leader", () => isLeader(replicas[0]!), 5000);
+    replicas.push(await startReplica("replica-b", dir, env));
+    await db.connect();
+    const created = spawnSync(process.execPath, [BIN, "api-key", "create", "--role", "operator", "--name", "failover", "--data-dir", join(dir, "cli")], { env, encoding: "utf8" });
+    if (created.status !== 0) throw new Error(`api-key create: ${created.stderr}`);
+    const op = { "x-api-key": (JSON.parse(created.stdout) as { api_key: string }).api_key };
+    const [a, b] = replicas as [Replica, Replica];
+
+    // Firmware through A, devices through both, the campaign through B (a follower).
+    const form = new FormData();
+    form.append("metadata", JSON.stringify({ name: "failover", version: "2.0.0", device_model: MODEL }));
+    form.append("file", new Blob([new Uint8Array(4096).fill(7)]), "fw.bin");
+    const fw = await call(a, op, "POST", "/api/v1/firmware", form);
+    const keys = new Map<string, string>();
+    const ids = Array.from({ length: opts.devices }, (_, i) => `fo-${String(i).padStart(4, "0")}`);
+    for (const [i, id] of ids.entries()) {
+      const r = await call(replicas[i % 2]!, op, "POST", "/api/v1/devices", { device_id: id, device_model: MODEL, hardware_version: "1.0", current_version: "1.0.0" });
+      keys.set(id, r.api_key);
+    }
+    const camp = await call(b, op, "POST", "/api/v1/campaigns", {
+      name: "failover", firmware_id: fw.firmware_id, deployment_strategy: "staged", batch_size: opts.batchSize, target_devices: ids, selection: "list_order",
+    });
+    const id = camp.campaign_id as string;
+    await call(b, op, "POST", `/api/v1/campaigns/${id}/start`);
+
+    const inStage = async (stage: number) => (await db.query("SELECT device_id, update_id, state FROM campaign_devices WHERE campaign_id = $1 AND stage_index = $2", [id, stage])).rows as Array<{ device_id: string; update_id: string | null; state: string }>;
+    const finish = async (rows: Array<{ device_id: string; update_id: string | null }>, via: () => Replica) => {
+      for (const d of rows) {
+        for (const status of ["downloading", "installing", "completed"]) await call(via(), { "x-api-key": keys.get(d.device_id)! }, "POST", `/api/v1/updates/${d.update_id}/status`, { status });
+      }
+    };
+    const dispatched = (stage: number) => until(`stage ${stage} dispatched`, async () => {
+      const rows = await inStage(stage);
+      return rows.length > 0 && rows.every((r) => r.update_id !== null) && rows;
+    }, 15_000);
+
+    let turn = 0;
+    await finish(await dispatched(0), () => replicas[turn++ % 2]!);
+    const middle = await dispatched(1);
+    const leader = (await isLeader(a)) ? a : b;
+    const survivor = leader === a ? b : a;
+    leader.proc.kill("SIGKILL");
+    const killedAt = performance.now();
+    await finish(middle, () => survivor);
+    await until("stage 2 dispatched by the survivor", async () => (await inStage(2)).some((r) => r.state !== "pending"), 30_000, 10);
+    const failoverMs = performance.now() - killedAt;
+    for (let stage = 2; (await inStage(stage)).length > 0; stage++) await finish(await dispatched(stage), () => survivor);
+    const status = await until("the campaign's end", async () => {
+      const s = (await db.query("SELECT status FROM campaigns WHERE campaign_id = $1", [id])).rows[0]?.status as string;
+      return s !== "in_progress" && s;
+    }, 15_000);
+    return { leaderBefore: leader.name, leaderAfter: (await isLeader(survivor)) ? survivor.name : "none", failoverMs, status, lost: await accountFor(db, id, ids) };
+  } finally {
+    for (const r of replicas) r.proc.kill("SIGKILL");
+    await db.end().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every device: one campaign record, completed; one update, completed, with its three reports and its scheduled and
+ * completed events; the campaign's own events; event ids unique. Returns what does not hold. */
+async function accountFor(db: pg.Client, campaignId: string, ids: string[]): Promise<string[]> {
+  const lost: string[] = [];
+  const q = async (sql: string, args: unknown[] = []) => (await db.query(sql, args)).rows as Array<Record<string, any>>;
+  const records = new Map((await q("SELECT device_id, state FROM campaign_devices WHERE campaign_id = $1", [campaignId])).map((r) => [r.device_id, r.state]));
+  const updates = await q("SELECT device_id, update_id, status, (SELECT COUNT(*) FROM status_reports s WHERE s.update_id = u.update_id) AS reports FROM updates u WHERE campaign_id = $1", [campaignId]);
+  const events = await q("SELECT id, type, update_id FROM events WHERE campaign_id = $1 ORDER BY id", [campaignId]);
+  const typesOf = (updateId: string) => events.filter((e) => e.update_id === updateId).map((e) => e.type);
+  for (const id of ids) {
+    if (records.get(id) !== "completed") lost.push(`${id}: campaign record ${records.get(id) ?? "missing"}`);
+    const mine = updates.filter((u) => u.device_id === id);
+    if (mine.length !== 1) lost.push(`${id}: ${mine.length} updates`);
+    for (const u of mine) {
+      if (u.status !== "completed" || Number(u.reports) !== 3) lost.push(`${id}: update ${u.status} with ${u.reports} reports`);
+      for (const type of ["update.scheduled", "update.completed"]) if (!typesOf(u.update_id).includes(type)) lost.push(`${id}: no ${type} event`);
+    }
+  }
+  const types = events.map((e) => e.type);
+  for (const type of ["campaign.started", "campaign.completed"]) if (!types.includes(type)) lost.push(`no ${type} event`);
+  const stages = Number((await q("SELECT COUNT(*) AS n FROM campaign_stages WHERE campaign_id = $1", [campaignId]))[0]!.n);
+  if (types.filter((t) => t === "campaign.stage_started").length !== stages) lost.push(`stage_started events: ${types.filter((t) => t === "campaign.stage_started").length} of ${stages}`);
+  if (new Set(events.map((e) => e.id)).size !== events.length) lost.push("duplicate event ids");
+  return lost;
+}

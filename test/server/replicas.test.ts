@@ -1,0 +1,99 @@
+// Two ota-server replicas on one PostgreSQL: one engine (leader election), every route on either, events and device
+// notifications reaching whichever replica the client is on, and a fail-over when the leader is killed (-9).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../server-stub/clock";
+import { api, asAdmin, connectMqtt, eventually, nextMessage, startHarness, type Harness } from "./harness";
+import { campaign, createCampaign, devices, settle, setupFleet, start, type Fleet } from "./fleet";
+import { openSse } from "./sse";
+import { replicaDatabase, skipUnlessPg } from "./replicas-support";
+import { runFailover } from "../../bench/scale-failover";
+
+const skip = skipUnlessPg("replicas");
+
+/** A scrape's value of a metric without labels. */
+async function metric(h: Harness, name: string): Promise<number> {
+  const text = (await api(h, "GET", "/metrics")).body as string;
+  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+}
+
+describe.skipIf(skip)("two replicas on one PostgreSQL", () => {
+  let a: Harness;
+  let b: Harness;
+  let db: { databaseUrl: string; dispose(): Promise<void> };
+  let f: Fleet; // r01…r04 for the campaign, r05 for SSE, r06 for MQTT
+  const clock = new ManualClock(); // one clock for both: an advance is an engine tick on the leader only
+
+  beforeAll(async () => {
+    db = await replicaDatabase();
+    a = await startHarness({ databaseUrl: db.databaseUrl, clock });
+    b = await startHarness({ databaseUrl: db.databaseUrl, clock });
+    f = await setupFleet(b, 6, "r");
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await db?.dispose();
+  });
+
+  it("elects exactly one engine leader, and /metrics says which", async () => {
+    expect(a.server.leadership.check()).toBe(true); // started first
+    expect(b.server.leadership.check()).toBe(false);
+    expect(await metric(a, "ota_engine_leader")).toBe(1);
+    expect(await metric(b, "ota_engine_leader")).toBe(0);
+    expect(a.logs.join("")).toMatch(/engine_leadership_gained replica=/);
+  });
+
+  it("shares the token secret: a token B issued works on A", async () => {
+    expect((await api(a, "GET", "/api/v1/campaigns", { token: b.admin })).status).toBe(200);
+  });
+
+  it("a campaign created and started on B runs on A's engine; status reports sent to B advance it", async () => {
+    const id = await createCampaign(b, { firmware_id: f.fwNew.firmware_id, deployment_strategy: "staged", batch_size: 2, target_devices: f.ids.slice(0, 4) });
+    await start(b, id); // B is a follower: its tick goes to A as a notification
+    await eventually(async () => (await devices(b, id)).filter((d) => d.state === "in_progress").length === 2);
+    expect(a.logs.join("")).toMatch(new RegExp(`campaign_stage_started campaign_id=${id}`));
+    expect(b.logs.join("")).not.toMatch(/campaign_stage_started/);
+    for (let stage = 0; stage < 2; stage++) {
+      expect(await settle(b, f, id)).toHaveLength(2); // B records the reports; its kick reaches A
+      await eventually(async () => (await devices(a, id)).filter((d) => d.state === "in_progress").length === 2 || (await campaign(a, id)).status === "completed");
+    }
+    await eventually(async () => (await campaign(b, id)).status === "completed");
+    expect((await devices(b, id)).map((d) => d.state)).toEqual(["completed", "completed", "completed", "completed"]);
+  });
+
+  it("an SSE client on A sees an event recorded on B", async () => {
+    const sse = await openSse(a, "/api/v1/events", { token: a.admin });
+    try {
+      const r = await api(b, "POST", "/api/v1/devices/r05/update", { ...asAdmin(b), body: { firmware_id: f.fwNew.firmware_id } });
+      expect(r.status).toBe(201);
+      const frames = await sse.until((fs) => fs.some((f) => f.data.update_id === r.body.update_id));
+      expect(frames.find((f) => f.data.update_id === r.body.update_id)!.event).toBe("update.scheduled");
+    } finally {
+      sse.close();
+    }
+  });
+
+  it("a device connected to A's broker hears of an update created through B", async () => {
+    const client = await connectMqtt(a, "r06", f.keys.get("r06")!);
+    try {
+      await client.subscribeAsync("devices/r06/ota", { qos: 1 });
+      const heard = nextMessage(client, "devices/r06/ota", 5000);
+      const r = await api(b, "POST", "/api/v1/devices/r06/update", { ...asAdmin(b), body: { firmware_id: f.fwNew.firmware_id } });
+      expect(r.status).toBe(201);
+      expect(await heard).toMatchObject({ action: "update_available", update_id: r.body.update_id });
+    } finally {
+      await client.endAsync();
+    }
+  });
+});
+
+describe.skipIf(skip)("fail-over", () => {
+  it("kill -9 of the leader mid-campaign: the other replica's engine finishes it, no device record or event lost", async () => {
+    const db = await replicaDatabase();
+    const r = await runFailover({ databaseUrl: db.databaseUrl, devices: 12, batchSize: 4 }).finally(() => db.dispose());
+    expect(r.leaderBefore).not.toBe(r.leaderAfter);
+    expect(r.failoverMs).toBeLessThan(5000);
+    expect(r.status).toBe("completed");
+    expect(r.lost).toEqual([]);
+  }, 120_000);
+});
