@@ -164,3 +164,28 @@ async function accountFor(db: pg.Client, campaignId: string, ids: string[]): Pro
   if (new Set(events.map((e) => e.id)).size !== events.length) lost.push("duplicate event ids");
   return lost;
 }
+
+/** The module that starts a throwaway PostgreSQL for tests and benches (test/support/pg-cluster.ts), or why there is none. */
+async function pgCluster(): Promise<{ createDatabase(): Promise<string>; dropDatabase(url: string): Promise<void>; stop(): Promise<void> } | string> {
+  const path = "../test/support/pg-cluster.ts"; // a variable: it may not be in this checkout yet
+  const mod = (await import(path).catch(() => null)) as { pgMissing(): string | null; startPgCluster(): Promise<any> } | null;
+  if (!mod) return "test/support/pg-cluster.ts is missing";
+  const missing = mod.pgMissing();
+  return missing ?? (await mod.startPgCluster());
+}
+
+/** failover_s on a throwaway PostgreSQL; a one-line reason instead when there is none. */
+export async function measureFailover(devices: number, batchSize: number, log: (s: string) => void = console.log): Promise<(FailoverResult & { devices: number; batchSize: number }) | string> {
+  const cluster = await pgCluster();
+  if (typeof cluster === "string") return `failover_s: not measured — no PostgreSQL: ${cluster}`;
+  try {
+    const url = await cluster.createDatabase();
+    const t0 = performance.now();
+    const r = await runFailover({ databaseUrl: url, devices, batchSize });
+    log(`failover: ${r.leaderBefore} killed, ${r.leaderAfter} continued after ${(r.failoverMs / 1000).toFixed(2)} s; campaign ${r.status}; run ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    await cluster.dropDatabase(url);
+    return { ...r, devices, batchSize };
+  } finally {
+    await cluster.stop();
+  }
+}

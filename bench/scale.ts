@@ -14,7 +14,8 @@ import { availableUpdatesPath, ROUTES } from "../device/protocol/paths";
 import { startOtaServer, type OtaServer } from "../server-stub/server";
 import type { Figure } from "./run";
 import { printTable, record } from "./run";
-import { checkVsHelloFigures, combineRounds, parseScaleArgs, PENDING_FIGURES, type RouteLoad, type ScaleArgs } from "./scale-figures";
+import { checkVsHelloFigures, combineRounds, failoverFigures, parseScaleArgs, PENDING_FIGURES, type RouteLoad, type ScaleArgs } from "./scale-figures";
+import { measureFailover } from "./scale-failover";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MODEL = "ESP32-DEVKIT";
@@ -112,6 +113,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   const figures = await checkVsHello(args);
   for (const line of PENDING_FIGURES) console.log(line);
+  const failover = await measureFailover(60, 20);
+  if (typeof failover === "string") console.log(failover);
+  else figures.push(...failoverFigures(failover));
   printTable(figures);
   writeFileSync(join(here, "scale.json"), JSON.stringify(figures, null, 2) + "\n");
   record(figures);
