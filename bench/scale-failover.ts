@@ -1,6 +1,6 @@
 // failover_s: two ota-server processes on one PostgreSQL (own data dirs, one shared blob dir), a staged campaign, and
 // kill -9 of the engine's leader in the middle stage. Measured: from the kill until the other replica's engine
-// dispatches the next stage (the batch's last reports go to the survivor right after the kill). Then every device
+// dispatches the next stage (the stage's last report goes to the survivor right after the kill). Then every device
 // record and event is counted. Used by `npm run bench:scale` and test/server/replicas.test.ts.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -106,9 +106,9 @@ export async function runFailover(opts: { databaseUrl: string; devices: number; 
     await call(b, op, "POST", `/api/v1/campaigns/${id}/start`);
 
     const inStage = async (stage: number) => (await db.query("SELECT device_id, update_id, state FROM campaign_devices WHERE campaign_id = $1 AND stage_index = $2", [id, stage])).rows as Array<{ device_id: string; update_id: string | null; state: string }>;
-    const finish = async (rows: Array<{ device_id: string; update_id: string | null }>, via: () => Replica) => {
+    const finish = async (rows: Array<{ device_id: string; update_id: string | null }>, via: () => Replica, statuses = ["downloading", "installing", "completed"]) => {
       for (const d of rows) {
-        for (const status of ["downloading", "installing", "completed"]) await call(via(), { "x-api-key": keys.get(d.device_id)! }, "POST", `/api/v1/updates/${d.update_id}/status`, { status });
+        for (const status of statuses) await call(via(), { "x-api-key": keys.get(d.device_id)! }, "POST", `/api/v1/updates/${d.update_id}/status`, { status });
       }
     };
     const dispatched = (stage: number) => until(`stage ${stage} dispatched`, async () => {
@@ -119,11 +119,14 @@ export async function runFailover(opts: { databaseUrl: string; devices: number; 
     let turn = 0;
     await finish(await dispatched(0), () => replicas[turn++ % 2]!);
     const middle = await dispatched(1);
+    const last = middle.pop()!;
+    await finish(middle, () => replicas[turn++ % 2]!);
+    await finish([last], () => replicas[turn++ % 2]!, ["downloading", "installing"]);
     const leader = (await isLeader(a)) ? a : b;
     const survivor = leader === a ? b : a;
     leader.proc.kill("SIGKILL");
     const killedAt = performance.now();
-    await finish(middle, () => survivor);
+    await finish([last], () => survivor, ["completed"]); // the stage's last report: only a leader can act on it
     await until("stage 2 dispatched by the survivor", async () => (await inStage(2)).some((r) => r.state !== "pending"), 30_000, 10);
     const failoverMs = performance.now() - killedAt;
     for (let stage = 2; (await inStage(stage)).length > 0; stage++) await finish(await dispatched(stage), () => survivor);
