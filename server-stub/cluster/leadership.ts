@@ -11,6 +11,7 @@ export const ENGINE_LOCK = 0x07a5e961;
 
 export class Leadership {
   private was = false;
+  private stopped = false;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly db: Db, private readonly log: Logger, private readonly replica: string) {}
@@ -18,7 +19,7 @@ export class Leadership {
   /** Whether this process runs the engine now; on PostgreSQL, takes the lock when it is free. */
   check(): boolean {
     if (this.db.dialect === "sqlite") return true;
-    if (!this.db.open) return this.changed(false);
+    if (!this.db.open || this.stopped) return this.changed(false);
     try {
       return this.changed(this.holds() || this.take());
     } catch (err) {
@@ -40,11 +41,19 @@ export class Leadership {
     this.timer.unref();
   }
 
+  /** Hands the engine over now (a shutdown that drains downloads first would otherwise hold it for the drain). */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (this.was) logEvent(this.log, "engine_leadership_released", { replica: this.replica });
-    this.was = false; // the lock goes with the connection when the database closes
+    this.stopped = true;
+    if (this.db.dialect === "sqlite" || !this.was) return;
+    this.was = false;
+    try {
+      if (this.db.open && this.holds()) this.db.prepare("SELECT pg_advisory_unlock(?)").get(ENGINE_LOCK);
+    } catch {
+      // the connection is gone, and the lock with it
+    }
+    logEvent(this.log, "engine_leadership_released", { replica: this.replica });
   }
 
   private holds(): boolean {

@@ -29,9 +29,10 @@ describe.skipIf(skip)("two replicas on one PostgreSQL", () => {
     b = await startHarness({ databaseUrl: db.databaseUrl, clock });
     f = await setupFleet(b, 6, "r");
   });
+  let aClosed = false;
   afterAll(async () => {
     await b?.close();
-    await a?.close();
+    if (!aClosed) await a?.close();
     await db?.dispose();
   });
 
@@ -84,6 +85,16 @@ describe.skipIf(skip)("two replicas on one PostgreSQL", () => {
     } finally {
       await client.endAsync();
     }
+  });
+
+  it("a leader that shuts down hands the engine over at once, before its downloads drain", async () => {
+    a.server.leadership.stop(); // what close() does first
+    expect(b.server.leadership.check()).toBe(true);
+    expect(a.server.leadership.check()).toBe(false);
+    expect(await metric(b, "ota_engine_leader")).toBe(1);
+    expect(a.logs.join("")).toMatch(/engine_leadership_released replica=/);
+    aClosed = true;
+    await a.close();
   });
 });
 
