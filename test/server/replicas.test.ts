@@ -1,8 +1,11 @@
 // Two ota-server replicas on one PostgreSQL: one engine (leader election), every route on either, events and device
 // notifications reaching whichever replica the client is on, and a fail-over when the leader is killed (-9).
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../server-stub/clock";
-import { api, asAdmin, connectMqtt, eventually, nextMessage, startHarness, type Harness } from "./harness";
+import { api, asAdmin, connectMqtt, eventually, nextMessage, randomBytes, startHarness, type Harness } from "./harness";
 import { campaign, createCampaign, devices, settle, setupFleet, start, type Fleet } from "./fleet";
 import { openSse } from "./sse";
 import { replicaDatabase, skipUnlessPg } from "./replicas-support";
@@ -22,11 +25,13 @@ describe.skipIf(skip)("two replicas on one PostgreSQL", () => {
   let db: { databaseUrl: string; dispose(): Promise<void> };
   let f: Fleet; // r01…r04 for the campaign, r05 for SSE, r06 for MQTT
   const clock = new ManualClock(); // one clock for both: an advance is an engine tick on the leader only
+  // Shared blobs on another filesystem than the data dirs (tmpfs), as a network share would be: no rename across.
+  const blobDir = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "ota-replica-blobs-"));
 
   beforeAll(async () => {
     db = await replicaDatabase();
-    a = await startHarness({ databaseUrl: db.databaseUrl, clock });
-    b = await startHarness({ databaseUrl: db.databaseUrl, clock });
+    a = await startHarness({ databaseUrl: db.databaseUrl, clock, blobDir });
+    b = await startHarness({ databaseUrl: db.databaseUrl, clock, blobDir });
     f = await setupFleet(b, 6, "r");
   });
   let aClosed = false;
@@ -34,6 +39,7 @@ describe.skipIf(skip)("two replicas on one PostgreSQL", () => {
     await b?.close();
     if (!aClosed) await a?.close();
     await db?.dispose();
+    rmSync(blobDir, { recursive: true, force: true });
   });
 
   it("elects exactly one engine leader, and /metrics says which", async () => {
@@ -46,6 +52,15 @@ describe.skipIf(skip)("two replicas on one PostgreSQL", () => {
 
   it("shares the token secret: a token B issued works on A", async () => {
     expect((await api(a, "GET", "/api/v1/campaigns", { token: b.admin })).status).toBe(200);
+  });
+
+  it("firmware uploaded through B downloads from A, from the shared blob dir", async () => {
+    const res = await a.fetch(`${a.server.url}/api/v1/firmware/${f.fwNew.firmware_id}/download`, { headers: { authorization: `Bearer ${a.admin}` } });
+    expect(res.status).toBe(200);
+    expect(new Uint8Array(await res.arrayBuffer())).toEqual(randomBytes(3000, 12)); // setupFleet's 1.2.0
+    const files = readdirSync(blobDir, { recursive: true }) as string[];
+    expect(files.filter((p) => p.endsWith(f.fwNew.checksum_sha256))).toHaveLength(1);
+    expect(files.filter((p) => p.endsWith(".part"))).toEqual([]);
   });
 
   it("a campaign created and started on B runs on A's engine; status reports sent to B advance it", async () => {
