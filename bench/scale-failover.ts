@@ -1,17 +1,9 @@
-// failover_s: two ota-server processes on one PostgreSQL (own data dirs, one shared blob dir), a staged campaign, and
-// kill -9 of the engine's leader in the middle stage. Measured: from the kill until the other replica's engine
-// dispatches the next stage (the stage's last report goes to the survivor right after the kill). Then every device
-// record and event is counted. Used by `npm run bench:scale` and test/server/replicas.test.ts.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import pg from "pg";
-
-const BIN = new URL("../bin/ota-server.js", import.meta.url).pathname;
-const MODEL = "FAILOVER-1";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// failover_s: two ota-server processes on one PostgreSQL (scale-replicas.ts), a staged campaign, and kill -9 of the
+// engine's leader in the middle stage. Measured: from the kill until the other replica's engine dispatches the next
+// stage (the stage's last report goes to the survivor right after the kill). Then every device record and event is
+// counted. Used by `npm run bench:scale` and test/server/replicas.test.ts.
+import type pg from "pg";
+import { call, isLeader, until, withReplicas, type Replica } from "./scale-replicas";
 
 export interface FailoverResult {
   leaderBefore: string;
@@ -22,89 +14,16 @@ export interface FailoverResult {
   lost: string[];
 }
 
-interface Replica {
-  name: string;
-  url: string;
-  proc: ChildProcess;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms: number, every = 20): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`failover: ${what} not within ${ms} ms`);
-    await sleep(every);
-  }
-}
-
-async function startReplica(name: string, dir: string, env: NodeJS.ProcessEnv): Promise<Replica> {
-  const port = await freePort();
-  const dataDir = join(dir, name);
-  const proc = spawn(process.execPath, [BIN, "--host", "127.0.0.1", "--port", String(port), "--no-mqtt", "--quiet", "--data-dir", dataDir,
-    "--log-dir", join(dataDir, "logs"), "--blob-dir", join(dir, "shared-blobs")], { env, stdio: ["ignore", "ignore", "inherit"] });
-  const url = `http://127.0.0.1:${port}`;
-  await until(`${name} to answer`, async () => (await fetch(`${url}/health`)).ok, 30_000, 100);
-  return { name, url, proc };
-}
-
-async function isLeader(r: Replica): Promise<boolean> {
-  const text = await (await fetch(`${r.url}/metrics`)).text();
-  return /^ota_engine_leader 1$/m.test(text);
-}
-
-async function call(r: Replica, auth: Record<string, string>, method: string, path: string, body?: unknown): Promise<any> {
-  const form = body instanceof FormData;
-  const res = await fetch(r.url + path, {
-    method, headers: { ...auth, ...(body !== undefined && !form ? { "content-type": "application/json" } : {}) },
-    body: form ? body : body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} on ${r.name}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
 export async function runFailover(opts: { databaseUrl: string; devices: number; batchSize: number }): Promise<FailoverResult> {
-  const dir = mkdtempSync(join(tmpdir(), "ota-failover-"));
-  const env = { ...process.env, OTA_DATABASE_URL: opts.databaseUrl };
-  delete (env as NodeJS.ProcessEnv).OTA_JWT_SECRET;
-  const db = new pg.Client({ connectionString: opts.databaseUrl });
-  const replicas: Replica[] = [];
-  try {
-    replicas.push(await startReplica("replica-a", dir, env));
-    await until("a leader", () => isLeader(replicas[0]!), 5000);
-    replicas.push(await startReplica("replica-b", dir, env));
-    await db.connect();
-    const created = spawnSync(process.execPath, [BIN, "api-key", "create", "--role", "operator", "--name", "failover", "--data-dir", join(dir, "cli")], { env, encoding: "utf8" });
-    if (created.status !== 0) throw new Error(`api-key create: ${created.stderr}`);
-    const op = { "x-api-key": (JSON.parse(created.stdout) as { api_key: string }).api_key };
-    const [a, b] = replicas as [Replica, Replica];
-
-    // Firmware through A, devices through both, the campaign through B (a follower).
-    const form = new FormData();
-    form.append("metadata", JSON.stringify({ name: "failover", version: "2.0.0", device_model: MODEL }));
-    form.append("file", new Blob([new Uint8Array(4096).fill(7)]), "fw.bin");
-    const fw = await call(a, op, "POST", "/api/v1/firmware", form);
-    const keys = new Map<string, string>();
-    const ids = Array.from({ length: opts.devices }, (_, i) => `fo-${String(i).padStart(4, "0")}`);
-    for (const [i, id] of ids.entries()) {
-      const r = await call(replicas[i % 2]!, op, "POST", "/api/v1/devices", { device_id: id, device_model: MODEL, hardware_version: "1.0", current_version: "1.0.0" });
-      keys.set(id, r.api_key);
-    }
+  return withReplicas(opts.databaseUrl, opts.devices, async ({ a, b, op, firmwareId, keys, db }) => {
+    const replicas = [a, b];
+    const ids = [...keys.keys()];
+    // The campaign through B, a follower: its start reaches A's engine as a notification.
     const camp = await call(b, op, "POST", "/api/v1/campaigns", {
-      name: "failover", firmware_id: fw.firmware_id, deployment_strategy: "staged", batch_size: opts.batchSize, target_devices: ids, selection: "list_order",
+      name: "failover", firmware_id: firmwareId, deployment_strategy: "staged", batch_size: opts.batchSize, target_devices: ids, selection: "list_order",
     });
     const id = camp.campaign_id as string;
     await call(b, op, "POST", `/api/v1/campaigns/${id}/start`);
-
     const inStage = async (stage: number) => (await db.query("SELECT device_id, update_id, state FROM campaign_devices WHERE campaign_id = $1 AND stage_index = $2", [id, stage])).rows as Array<{ device_id: string; update_id: string | null; state: string }>;
     const finish = async (rows: Array<{ device_id: string; update_id: string | null }>, via: () => Replica, statuses = ["downloading", "installing", "completed"]) => {
       for (const d of rows) {
@@ -135,11 +54,7 @@ export async function runFailover(opts: { databaseUrl: string; devices: number; 
       return s !== "in_progress" && s;
     }, 15_000);
     return { leaderBefore: leader.name, leaderAfter: (await isLeader(survivor)) ? survivor.name : "none", failoverMs, status, lost: await accountFor(db, id, ids) };
-  } finally {
-    for (const r of replicas) r.proc.kill("SIGKILL");
-    await db.end().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /** Every device: one campaign record, completed; one update, completed, with its three reports and its scheduled and

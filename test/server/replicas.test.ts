@@ -10,6 +10,7 @@ import { campaign, createCampaign, devices, settle, setupFleet, start, type Flee
 import { openSse } from "./sse";
 import { replicaDatabase, skipUnlessPg } from "./replicas-support";
 import { runFailover } from "../../bench/scale-failover";
+import { withReplicas } from "../../bench/scale-replicas";
 
 const skip = skipUnlessPg("replicas");
 
@@ -113,7 +114,25 @@ describe.skipIf(skip)("two replicas on one PostgreSQL", () => {
   });
 });
 
-describe.skipIf(skip)("fail-over", () => {
+describe.skipIf(skip)("two replica processes", () => {
+  it("one device asked for an update on both replicas at once gets one: the other request is refused (row lock)", async () => {
+    const db = await replicaDatabase();
+    try {
+      await withReplicas(db.databaseUrl, 30, async ({ a, b, op, firmwareId, keys, db: pgc }) => {
+        const ask = (url: string, id: string) => fetch(`${url}/api/v1/devices/${id}/update`, {
+          method: "POST", headers: { ...op, "content-type": "application/json" }, body: JSON.stringify({ firmware_id: firmwareId }),
+        }).then((res) => res.status);
+        const statuses = await Promise.all([...keys.keys()].flatMap((id) => [ask(a.url, id), ask(b.url, id)]));
+        const doubled = (await pgc.query("SELECT device_id FROM updates WHERE status = 'scheduled' GROUP BY device_id HAVING COUNT(*) > 1")).rows;
+        expect(doubled).toEqual([]);
+        expect(statuses.filter((s) => s === 201)).toHaveLength(30);
+        expect(statuses.filter((s) => s === 409)).toHaveLength(30);
+      });
+    } finally {
+      await db.dispose();
+    }
+  }, 120_000);
+
   it("kill -9 of the leader mid-campaign: the other replica's engine finishes it, no device record or event lost", async () => {
     const db = await replicaDatabase();
     const r = await runFailover({ databaseUrl: db.databaseUrl, devices: 12, batchSize: 4 }).finally(() => db.dispose());
