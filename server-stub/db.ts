@@ -100,6 +100,9 @@ CREATE TABLE IF NOT EXISTS patches (
   base_firmware_id TEXT, target_firmware_id TEXT, build_ms INTEGER NOT NULL, created_at INTEGER NOT NULL,
   PRIMARY KEY (base_sha256, target_sha256)
 );
+CREATE TABLE IF NOT EXISTS broker_accounts (
+  device_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, sealed_secret TEXT, updated_at INTEGER NOT NULL
+);
 `;
 
 /** Columns added after the first release: added to a data directory that predates them. */
@@ -187,7 +190,7 @@ export function sqlList(words: readonly string[]): string {
 }
 
 export function bumpCounter(db: Db, name: string, by: number): void {
-  db.prepare("INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value").run(name, by);
+  db.prepare("INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = counters.value + excluded.value").run(name, by);
 }
 
 export function readCounter(db: Db, name: string): number {
@@ -205,3 +208,8 @@ export const json = {
     }
   },
 };
+
+/** A FROM-clause table of the strings in a JSON array text column, one row per element in a column named `value`. */
+export function jsonTextArray(db: Db, column: string): string {
+  return (db as { dialect?: string }).dialect === "pg" ? `jsonb_array_elements_text(${column}::jsonb) AS je(value)` : `json_each(${column})`;
+}
