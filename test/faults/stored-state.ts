@@ -15,8 +15,13 @@ function files(dir: string): string[] {
 export function storedState(h: Harness): string {
   const db = h.server.ctx.db;
   const digest = createHash("sha256");
-  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
-  // Table names come from sqlite_master, not from input.
-  for (const { name } of tables) digest.update(`${name}:${JSON.stringify(db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all())}\n`);
+  const onPg = (db as { dialect?: string }).dialect === "pg";
+  const listTables = onPg
+    ? "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
+    : "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
+  const tables = db.prepare(listTables).all() as { name: string }[];
+  // Table names come from the catalog, not from input. PostgreSQL has no rowid: its rows sort by their text form.
+  const order = (name: string) => (onPg ? `"${name}"::text` : "rowid");
+  for (const { name } of tables) digest.update(`${name}:${JSON.stringify(db.prepare(`SELECT * FROM "${name}" ORDER BY ${order(name)}`).all())}\n`);
   return [digest.digest("hex"), ...files(join(h.dataDir, "blobs")), "tmp:", ...files(join(h.dataDir, "tmp"))].join("\n");
 }

@@ -19,6 +19,7 @@ export interface TestDatabase {
 
 let server: PgServer | null = null;
 const byDataDir = new Map<string, TestDatabase>();
+const live = new Set<TestDatabase>();
 
 function pgServer(): PgServer {
   if (server) return server;
@@ -44,9 +45,16 @@ export async function testDatabase(dataDir?: string): Promise<TestDatabase> {
     env: { ...process.env, OTA_DATABASE_URL: url },
     async dispose() {
       if (dataDir) byDataDir.delete(dataDir);
+      live.delete(db);
       await pgs.dropDatabase(url);
     },
   };
   if (dataDir) byDataDir.set(dataDir, db);
+  live.add(db);
   return db;
+}
+
+/** Drops every database this test file still holds (for files whose servers are `ota-server` processes). */
+export async function disposeTestDatabases(): Promise<void> {
+  for (const db of [...live]) await db.dispose();
 }
