@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { dirname, join, resolve } from "node:path";
 import pino from "pino";
 import { base64Decode, KEY_ID_MAX, type PublicKeyEntry } from "../device/protocol";
-import { CliError, type CliValues, dataDirOf, int, pidFileOf } from "./cli-usage";
+import { CliError, type CliValues, databaseUrlOf, dataDirOf, int, pidFileOf } from "./cli-usage";
 import { isRunning, readPid } from "./pid-file";
 import { logDestination, RotatingFile, type Sink } from "./log";
 import { serverOptionsProblem, startOtaServer } from "./server";
@@ -50,6 +50,7 @@ export async function runServer(values: CliValues): Promise<void> {
   const provisioning = values["mqtt-provisioning"] ?? "dynsec";
   if (provisioning !== "dynsec" && provisioning !== "none") throw new CliError("--mqtt-provisioning must be dynsec or none");
   const mqttUrl = mqttUrlOf(values["mqtt-url"]);
+  const databaseUrl = databaseUrlOf(values["database-url"]);
   const host = values.host ?? "0.0.0.0";
   const identity = tlsOf(values, dataDir, host);
   const tls = identity ? { ...identity, clientCa: clientCaOf(values, identity) } : null;
@@ -59,6 +60,7 @@ export async function runServer(values: CliValues): Promise<void> {
   try {
     server = await startOtaServer({
       dataDir,
+      databaseUrl,
       port,
       host,
       tls,

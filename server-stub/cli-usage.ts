@@ -1,8 +1,9 @@
 // ota-server's options, usage texts and its one-line user error.
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { databaseUrlProblem } from "./db/database-url";
 
-const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--public-url URL]
+const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--public-url URL] [--database-url postgres://…]
              [--mqtt-port 1883 | --mqtt-url mqtt://host:port [--mqtt-username USER] [--mqtt-provisioning dynsec|none] | --no-mqtt]
              [--metrics-token TOKEN] [--drain-seconds 30]
              [--dev-tokens [--auth-port 8202]] [--device-allow-list] [--distinct-approver]
@@ -30,6 +31,8 @@ const RUN = `  ota-server [--port 8221] [--host 0.0.0.0] [--data-dir DIR] [--pub
     password in $OTA_MQTT_PASSWORD (never on the command line). --mqtt-provisioning none: the broker's own ACLs.
     GET /ready: 503 unless the database answers and the broker is connected. GET /metrics (Prometheus): a
     viewer/operator/admin credential or the bearer --metrics-token ($OTA_METRICS_TOKEN); open on a loopback --host.
+    --database-url ($OTA_DATABASE_URL): PostgreSQL instead of <data-dir>/ota.sqlite; several servers may share
+    it (one runs the campaign engine). Passwords in $OTA_DATABASE_URL or $PGPASSWORD; off this machine, sslmode=verify-full.
     On SIGTERM the server stops accepting and lets downloads finish for up to --drain-seconds, then cuts them.`;
 const WAIT = `  ota-server wait [--port 8221 | --url URL] [--cacert FILE] [--timeout 30]
     Returns once GET /health answers (exit 1 after the timeout): start a server with \`&\`, then wait.
@@ -60,7 +63,8 @@ ${API_KEY}
 ${DEVICE_CERT}
 
 The data dir defaults to $OTA_DATA_DIR or ./.ota-data; the ports to $OTA_PORT, $OTA_MQTT_PORT, $OTA_AUTH_PORT
-or 8221, 1883, 8202. JWT secret: $OTA_JWT_SECRET or <data-dir>/jwt-secret.`;
+or 8221, 1883, 8202. JWT secret: $OTA_JWT_SECRET or <data-dir>/jwt-secret. Every command works on PostgreSQL
+instead of <data-dir>/ota.sqlite with --database-url or $OTA_DATABASE_URL.`;
 
 export const HELP = { wait: `usage:\n${WAIT}`, stop: `usage:\n${STOP}`, keys: `usage:\n${KEYS}`, "api-key": `usage:\n${API_KEY}`, "device-cert": `usage:\n${DEVICE_CERT}` };
 
@@ -73,10 +77,19 @@ export class CliError extends Error {
   }
 }
 
+/** --database-url or $OTA_DATABASE_URL (which may carry the password); null: SQLite in the data dir. */
+export function databaseUrlOf(value: string | undefined): string | null {
+  const url = value ?? process.env.OTA_DATABASE_URL;
+  if (!url) return null;
+  const problem = databaseUrlProblem(url, value !== undefined);
+  if (problem) throw new CliError(value !== undefined ? problem.replace(/^the database URL/, "--database-url") : `$OTA_DATABASE_URL: ${problem}`);
+  return url;
+}
+
 const OPTIONS = {
   port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" }, "public-url": { type: "string" },
   "mqtt-port": { type: "string" }, "mqtt-url": { type: "string" }, "no-mqtt": { type: "boolean" },
-  "mqtt-username": { type: "string" }, "mqtt-provisioning": { type: "string" }, "metrics-token": { type: "string" }, "drain-seconds": { type: "string" },
+  "mqtt-username": { type: "string" }, "mqtt-provisioning": { type: "string" }, "metrics-token": { type: "string" }, "database-url": { type: "string" }, "drain-seconds": { type: "string" },
   "auth-port": { type: "string" }, "dev-tokens": { type: "boolean" }, "no-dev-token": { type: "boolean" },
   "device-allow-list": { type: "boolean" }, "distinct-approver": { type: "boolean" }, "signing-key": { type: "string" },
   "log-level": { type: "string" }, "log-format": { type: "string" }, "log-file": { type: "string" }, "log-dir": { type: "string" },

@@ -4,9 +4,9 @@ import { join, resolve } from "node:path";
 import { isValidDeviceId } from "../device/protocol";
 import { ApiKeyStore } from "./auth/api-keys";
 import { ROLES, type Role } from "./auth/principal";
-import { CliError, type CliValues, dataDirOf, HELP, parse, USAGE } from "./cli-usage";
+import { CliError, type CliValues, databaseUrlOf, dataDirOf, HELP, parse, USAGE } from "./cli-usage";
 import { systemClock } from "./clock";
-import { openDb } from "./db";
+import { openDatabase } from "./db";
 import { KeyStore } from "./signing/keystore";
 import { fingerprint256, issueDeviceCert } from "./tls";
 import { SIGNATURE_ALGORITHMS, type SignatureAlg } from "../device/protocol";
@@ -14,7 +14,7 @@ import { SIGNATURE_ALGORITHMS, type SignatureAlg } from "../device/protocol";
 function openStores(values: CliValues) {
   const dir = dataDirOf(values);
   mkdirSync(dir, { recursive: true });
-  return openDb(join(dir, "ota.sqlite"));
+  return openDatabase({ sqlitePath: join(dir, "ota.sqlite"), databaseUrl: databaseUrlOf(values["database-url"]) });
 }
 
 function keysCommand(values: CliValues, sub: string | undefined, arg: string | undefined): void {

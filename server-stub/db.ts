@@ -1,9 +1,14 @@
-// SQLite state (better-sqlite3: synchronous, so a status report and the campaign
-// bookkeeping it triggers happen in one transaction). Times are epoch milliseconds.
+// Server state: SQLite (better-sqlite3) by default, PostgreSQL with a database URL (db/pg.ts). Both are driven
+// synchronously, so a status report and the campaign bookkeeping it triggers happen in one transaction that no
+// other request interleaves with. Times are epoch milliseconds. The SQL is shared: see SQL-PORTABILITY.md.
 import Database from "better-sqlite3";
-import { migrateEvents } from "./events/schema";
+import { EVENTS_SCHEMA, CAMPAIGN_EVENTS_VIEW, migrateEvents } from "./events/schema";
+import { PgDb } from "./db/pg";
+import { migratePg, pgAddedColumns, pgDdl } from "./db/pg-schema";
+import { SqliteDb } from "./db/sqlite";
+import type { Db } from "./db/types";
 
-export type Db = Database.Database;
+export type { Db } from "./db/types";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS signing_keys (
@@ -111,18 +116,35 @@ function addColumns(db: Db) {
   }
 }
 
+/** PostgreSQL when `databaseUrl` is given (postgres:// or postgresql://), else SQLite at `sqlitePath`. */
+export function openDatabase(opts: { sqlitePath: string; databaseUrl?: string | null }): Db {
+  return opts.databaseUrl ? openPgDb(opts.databaseUrl) : openDb(opts.sqlitePath);
+}
+
+export function openPgDb(url: string): Db {
+  const db = new PgDb(url);
+  try {
+    migratePg(db, [pgDdl(SCHEMA), pgDdl(EVENTS_SCHEMA), pgDdl(CAMPAIGN_EVENTS_VIEW) + ";", pgAddedColumns(ADDED_COLUMNS)].join("\n"));
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return db;
+}
+
 export function openDb(path: string): Db {
-  const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("busy_timeout = 5000");
-  db.pragma("foreign_keys = ON");
+  const raw = new Database(path);
+  raw.pragma("journal_mode = WAL");
+  raw.pragma("busy_timeout = 5000");
+  raw.pragma("foreign_keys = ON");
+  cacheStatements(raw);
+  const db = new SqliteDb(raw);
   db.exec(SCHEMA);
   addColumnIfMissing(db, "updates", "report_conflict", "TEXT"); // data dirs from before the column
   migrateEvents(db); // events, webhooks; campaign_events becomes a view over events
   addColumns(db);
   addColumnIfMissing(db, "firmware", "release_signature", "TEXT");
   addColumnIfMissing(db, "firmware", "release_key_id", "TEXT");
-  cacheStatements(db);
   return db;
 }
 
@@ -137,7 +159,7 @@ function addColumnIfMissing(db: Db, table: string, column: string, type: string)
  * to pluck/raw/expand mode (those would leak into other users of the cached statement). Bounded, so SQL
  * built with variable-length lists cannot grow it without limit.
  */
-function cacheStatements(db: Db, max = 1000): void {
+function cacheStatements(db: Database.Database, max = 1000): void {
   const prepare = db.prepare.bind(db);
   const cache = new Map<string, Database.Statement>();
   db.prepare = ((sql: string) => {
@@ -147,7 +169,7 @@ function cacheStatements(db: Db, max = 1000): void {
       if (cache.size < max) cache.set(sql, st);
     }
     return st;
-  }) as Db["prepare"];
+  }) as Database.Database["prepare"];
 }
 
 /** One page of rows and the total count behind it. `from` ("table WHERE …") and `order` are built from

@@ -16,7 +16,7 @@ import { CampaignEngine } from "./campaigns/engine";
 import { ManualClock, systemClock, type Clock } from "./clock";
 import type { PromotionGate } from "./campaigns/gates";
 import type { CdnConfig, Ctx } from "./context";
-import { openDb, type Db } from "./db";
+import { openDatabase, type Db } from "./db";
 import { DISPATCH_DEFAULTS, WebhookDispatcher, type DispatchOptions } from "./events/dispatcher";
 import { EventHub } from "./events/hub";
 import { RetentionPruner } from "./events/retention";
@@ -33,6 +33,8 @@ import { BlobStore } from "./storage/blobs";
 
 export interface ServerOptions {
   dataDir: string;
+  /** postgres://… : PostgreSQL, shared by any number of replicas; else SQLite at <dataDir>/ota.sqlite. */
+  databaseUrl?: string | null;
   port?: number; // default 8221; 0 = ephemeral
   host?: string; // default 0.0.0.0
   publicUrl?: string; // default http://localhost:<port>
@@ -133,7 +135,7 @@ export async function startOtaServer(opts: ServerOptions): Promise<OtaServer> {
   mkdirSync(opts.dataDir, { recursive: true });
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: "info" });
-  const db = openDb(join(opts.dataDir, "ota.sqlite"));
+  const db = openDatabase({ sqlitePath: join(opts.dataDir, "ota.sqlite"), databaseUrl: opts.databaseUrl });
   const opened: Array<() => Promise<void> | void> = [() => void db.close()];
   try {
     return await boot(opts, db, clock, log, opened);

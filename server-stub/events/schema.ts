@@ -3,7 +3,7 @@
 // WHERE repeats the partial index's, so reading one campaign's own events does not scan its update events.
 import type { Db } from "../db";
 
-const SCHEMA = `
+export const EVENTS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, type TEXT NOT NULL,
   campaign_id TEXT, device_id TEXT, update_id TEXT, data TEXT NOT NULL
@@ -31,12 +31,12 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_hook ON webhook_deliveries(webhook
 CREATE INDEX IF NOT EXISTS webhook_deliveries_at ON webhook_deliveries(at);
 `;
 
-const CAMPAIGN_EVENTS_VIEW = `CREATE VIEW IF NOT EXISTS campaign_events AS
+export const CAMPAIGN_EVENTS_VIEW = `CREATE VIEW IF NOT EXISTS campaign_events AS
   SELECT id, campaign_id, at, substr(type, 10) AS type, data AS detail FROM events WHERE type LIKE 'campaign.%'`;
 
 export function migrateEvents(db: Db): void {
   db.transaction(() => {
-    db.exec(SCHEMA);
+    db.exec(EVENTS_SCHEMA);
     const old = db.prepare("SELECT type FROM sqlite_master WHERE name = 'campaign_events'").get() as { type: string } | undefined;
     if (old?.type === "table") {
       db.exec(`INSERT INTO events(at, type, campaign_id, data)
