@@ -62,7 +62,7 @@ describe("dashboard static route", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "ota-dash-unit-"));
     database = await testDatabase(dir);
-    server = await startOtaServer({ dataDir: dir, port: 0, host: "127.0.0.1", authPort: null, mqttPort: null, logger: pino({ level: "silent" }), ...database.serverOptions });
+    server = await startOtaServer({ dataDir: dir, port: 0, host: "127.0.0.1", authPort: null, mqttPort: null, logger: pino({ level: "silent" }), databaseUrl: database.databaseUrl });
   });
   afterAll(async () => {
     await server.close();

@@ -43,7 +43,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "ota-dash-"));
     database = await testDatabase();
-    server = await startOtaServer({ dataDir: join(dir, "data"), port: 0, host: "127.0.0.1", authPort: null, mqttPort: 0, tickIntervalMs: 250, logger: pino({ level: "silent" }), ...database.serverOptions });
+    server = await startOtaServer({ dataDir: join(dir, "data"), port: 0, host: "127.0.0.1", authPort: null, mqttPort: 0, tickIntervalMs: 250, logger: pino({ level: "silent" }), databaseUrl: database.databaseUrl });
     adminKey = server.ctx.apiKeys.create("admin", { name: "dash-admin" }).api_key;
     viewerKey = server.ctx.apiKeys.create("viewer", { name: "dash-viewer" }).api_key;
     // Devices poll over HTTP every ~2 s (no MQTT push): each stage takes a few seconds, long enough to watch.

@@ -15,7 +15,7 @@ function files(dir: string): string[] {
 export function storedState(h: Harness): string {
   const db = h.server.ctx.db;
   const digest = createHash("sha256");
-  const onPg = (db as { dialect?: string }).dialect === "pg";
+  const onPg = db.dialect === "pg";
   const listTables = onPg
     ? "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
     : "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";

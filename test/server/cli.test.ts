@@ -47,9 +47,9 @@ describe("ota-server CLI", () => {
     expect(revoked.status, revoked.stderr).toBe(0);
     expect(JSON.parse(revoked.stdout)).toMatchObject({ key_id: created.key_id, revoked: true });
     // The store a server would consult: the key no longer authenticates.
-    const { openDb } = await import("../../server-stub/db");
+    const { openDatabase } = await import("../../server-stub/db");
     const { ApiKeyStore } = await import("../../server-stub/auth/api-keys");
-    const db = openDb(join(dataDir, "ota.sqlite"));
+    const db = openDatabase({ sqlitePath: join(dataDir, "ota.sqlite"), databaseUrl: database.databaseUrl });
     try {
       expect(new ApiKeyStore(db, { now: () => Date.now() } as never).lookup(created.api_key)).toBeNull();
     } finally {

@@ -33,7 +33,7 @@ export async function startHarness(extra: Partial<ServerOptions> = {}, reuse?: {
   const logs: string[] = [];
   const sink = new Writable({ write(chunk, _e, cb) { logs.push(String(chunk)); cb(); } });
   const boot = (opts: Partial<ServerOptions>) =>
-    startOtaServer({ dataDir, port: 0, host: "127.0.0.1", mqttPort: 0, authPort: 0, devToken: true, clock, logger: pino({ level: "info" }, sink), ...database.serverOptions, ...extra, ...opts });
+    startOtaServer({ dataDir, port: 0, host: "127.0.0.1", mqttPort: 0, authPort: 0, devToken: true, clock, logger: pino({ level: "info" }, sink), databaseUrl: database.databaseUrl, ...extra, ...opts });
   let server: OtaServer;
   try {
     server = await boot({});

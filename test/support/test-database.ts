@@ -9,8 +9,6 @@ export const pgMode = process.env.OTA_TEST_DB === "pg";
 export interface TestDatabase {
   /** For startOtaServer's `databaseUrl`; undefined: SQLite. */
   databaseUrl?: string;
-  /** The same, to spread into startOtaServer's options: `{ databaseUrl }` or `{}`. */
-  serverOptions: { databaseUrl?: string };
   /** For `ota-server` child processes: every subcommand reads $OTA_DATABASE_URL (and it may carry a password). */
   env: NodeJS.ProcessEnv;
   /** Drops the database (after the server using it is closed). */
@@ -35,13 +33,12 @@ export async function testDatabase(dataDir?: string): Promise<TestDatabase> {
   if (known) return known;
   if (!pgMode) {
     const { OTA_DATABASE_URL: _ignored, ...env } = process.env; // the SQLite run stays SQLite whatever the shell has
-    return { env, serverOptions: {}, dispose: async () => {} };
+    return { env, dispose: async () => {} };
   }
   const pgs = pgServer();
   const url = await pgs.createDatabase();
   const db: TestDatabase = {
     databaseUrl: url,
-    serverOptions: { databaseUrl: url },
     env: { ...process.env, OTA_DATABASE_URL: url },
     async dispose() {
       if (dataDir) byDataDir.delete(dataDir);
