@@ -124,16 +124,19 @@ async function startOwnCluster(): Promise<PgServer> {
     throw new Error(`could not start a PostgreSQL cluster with ${bin}: ${detail}`);
   }
   let stopped = false;
-  const stop = async () => {
+  const stopNow = () => {
     if (stopped) return;
     stopped = true;
+    process.off("exit", stopNow);
     try {
       run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   };
-  return pgServerAt(`postgres://ota@127.0.0.1:${port}/postgres`, stop);
+  // pg_ctl detaches the server: a run that exits without its teardown (Ctrl-C, a crash) must not leave it behind.
+  process.on("exit", stopNow);
+  return pgServerAt(`postgres://ota@127.0.0.1:${port}/postgres`, async () => stopNow());
 }
 
 function uidOf(user: string): number {
