@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Logger } from "pino";
 import { DEVICE_ID_MAX } from "../device/protocol";
 import { ApiError } from "./api-error";
+import { refuseNulStrings } from "./nul-strings";
 import { installAuth } from "./auth/hook";
 import type { CampaignEngine } from "./campaigns/engine";
 import type { Ctx } from "./context";
@@ -139,6 +140,9 @@ export function installErrorHandling(app: FastifyInstance, limits: RequestLimits
     const multipart = typeof req.isMultipart === "function" && req.isMultipart(); // the auth-port app has no multipart plugin
     const where = nonFinite(req.query, "querystring") ?? (multipart ? null : nonFinite(req.body, "body"));
     if (where) throw new ApiError(400, "VALIDATION_ERROR", `${where} must be a finite number`);
+    refuseNulStrings(req.params, "params");
+    refuseNulStrings(req.query, "querystring");
+    if (!multipart) refuseNulStrings(req.body, "body");
   });
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {

@@ -101,6 +101,9 @@ CREATE TABLE IF NOT EXISTS patches (
   base_firmware_id TEXT, target_firmware_id TEXT, build_ms INTEGER NOT NULL, created_at INTEGER NOT NULL,
   PRIMARY KEY (base_sha256, target_sha256)
 );
+CREATE TABLE IF NOT EXISTS broker_accounts (
+  device_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, sealed_secret TEXT, updated_at INTEGER NOT NULL
+);
 `;
 
 /** Columns added after the first release: added to a data directory that predates them. */
@@ -188,7 +191,7 @@ export function sqlList(words: readonly string[]): string {
 }
 
 export function bumpCounter(db: Db, name: string, by: number): void {
-  db.prepare("INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value").run(name, by);
+  db.prepare("INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = counters.value + excluded.value").run(name, by);
 }
 
 export function readCounter(db: Db, name: string): number {
@@ -215,4 +218,9 @@ export function forUpdate(db: Db): string {
 /** Locks a device's row (PostgreSQL) before "is there an active update? then insert one", so two replicas cannot both insert. */
 export function lockDevice(db: Db, deviceId: string): void {
   if (db.dialect === "pg") db.prepare("SELECT 1 FROM devices WHERE device_id = ? FOR UPDATE").get(deviceId);
+}
+
+/** A FROM-clause table of the strings in a JSON array text column, one row per element in a column named `value`. */
+export function jsonTextArray(db: Db, column: string): string {
+  return (db as { dialect?: string }).dialect === "pg" ? `jsonb_array_elements_text(${column}::jsonb) AS je(value)` : `json_each(${column})`;
 }

@@ -90,7 +90,7 @@ export class WebhookDispatcher {
           if (rows.length === 0) break;
           for (const r of rows) {
             if (!matches(filter, r)) continue;
-            this.db.prepare("INSERT OR IGNORE INTO webhook_queue(webhook_id, event_id, lane, next_at) VALUES (?, ?, ?, ?)").run(hook.webhook_id, r.id, laneOf(r), now);
+            this.db.prepare("INSERT INTO webhook_queue(webhook_id, event_id, lane, next_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING").run(hook.webhook_id, r.id, laneOf(r), now);
           }
           through = rows[rows.length - 1]!.id;
         }

@@ -40,7 +40,7 @@ export function ensureDevice(db: Db, id: string, now: number): DeviceRow {
   assertDeviceId(id);
   const known = getDevice(db, id); // read first: every device check comes here, and a write costs more than a read
   if (known) return known;
-  db.prepare("INSERT OR IGNORE INTO devices(device_id, registered, created_at, updated_at) VALUES (?, 0, ?, ?)").run(id, now, now);
+  db.prepare("INSERT INTO devices(device_id, registered, created_at, updated_at) VALUES (?, 0, ?, ?) ON CONFLICT DO NOTHING").run(id, now, now);
   return getDevice(db, id)!;
 }
 
@@ -69,14 +69,16 @@ export function recordContact(db: Db, id: string, r: DeviceReport, now: number):
   if (r.current_version && r.current_version !== before.current_version) {
     deviceEvent(db, id, now, "version_changed", { from_version: before.current_version, to_version: r.current_version, reported: true });
   }
+  // A new version forgets the firmware id. COALESCE(?, col) rather than `? IS NOT NULL`: PostgreSQL cannot type a bare parameter.
+  const v = r.current_version ?? null;
   db.prepare(
-    `UPDATE devices SET last_contact_at = @now, updated_at = @now,
-       current_firmware_id = CASE WHEN @v IS NOT NULL AND @v IS NOT current_version THEN NULL ELSE current_firmware_id END,
-       current_version = COALESCE(@v, current_version), device_model = COALESCE(@model, device_model),
-       hardware_version = COALESCE(@hw, hardware_version), chip_id = COALESCE(@chip, chip_id),
-       secure_version = COALESCE(@sv, secure_version)
-     WHERE device_id = @id`,
-  ).run({ now, v: r.current_version ?? null, model: r.device_model ?? null, hw: r.hardware_version ?? null, chip: r.chip_id ?? null, sv: r.secure_version ?? null, id });
+    `UPDATE devices SET last_contact_at = ?, updated_at = ?,
+       current_firmware_id = CASE WHEN COALESCE(?, current_version) IS DISTINCT FROM current_version THEN NULL ELSE current_firmware_id END,
+       current_version = COALESCE(?, current_version), device_model = COALESCE(?, device_model),
+       hardware_version = COALESCE(?, hardware_version), chip_id = COALESCE(?, chip_id),
+       secure_version = COALESCE(?, secure_version)
+     WHERE device_id = ?`,
+  ).run(now, now, v, v, r.device_model ?? null, r.hardware_version ?? null, r.chip_id ?? null, r.secure_version ?? null, id);
   return before;
 }
 

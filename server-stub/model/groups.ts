@@ -10,12 +10,12 @@ export function assertGroupName(name: string): void {
 
 export function ensureGroup(db: Db, name: string, now: number, description?: string | null): void {
   assertGroupName(name);
-  db.prepare("INSERT OR IGNORE INTO device_groups(name, description, created_at) VALUES (?, ?, ?)").run(name, description ?? null, now);
+  db.prepare("INSERT INTO device_groups(name, description, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").run(name, description ?? null, now);
 }
 
 export function addMembers(db: Db, name: string, deviceIds: string[], now: number): void {
   ensureGroup(db, name, now);
-  const ins = db.prepare("INSERT OR IGNORE INTO group_members(group_name, device_id, added_at) VALUES (?, ?, ?)");
+  const ins = db.prepare("INSERT INTO group_members(group_name, device_id, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING");
   for (const id of deviceIds) {
     ensureDevice(db, id, now);
     ins.run(name, id, now);

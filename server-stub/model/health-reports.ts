@@ -15,8 +15,9 @@ export type HealthRow = Omit<HealthReport, "sequence" | "timestamp" | "reset_rea
 export function storeHealthReport(db: Db, deviceId: string, r: HealthReport, now: number): boolean {
   const res = db
     .prepare(
-      `INSERT OR IGNORE INTO health_reports(device_id, update_id, version, reset_reason, uptime_s, free_heap, min_free_heap, crash_reboots,
-         checks, metrics, sequence, device_timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO health_reports(device_id, update_id, version, reset_reason, uptime_s, free_heap, min_free_heap, crash_reboots,
+         checks, metrics, sequence, device_timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING`,
     )
     .run(
       deviceId, r.update_id ?? null, r.version, r.reset_reason, r.uptime_s, r.free_heap ?? null, r.min_free_heap ?? null, r.crash_reboots,

@@ -10,7 +10,7 @@ import type { Ctx } from "../context";
 import { logEvent } from "../log";
 import type { OtaBus } from "./bus";
 import { DynsecControl } from "./dynsec";
-import { BrokerProvisioner, migrateBrokerAccounts, recordDeviceKey, Sealer } from "./provisioning";
+import { BrokerProvisioner, recordDeviceKey, Sealer } from "./provisioning";
 import { handleMqttStatus } from "./status-handler";
 
 export interface ExternalBrokerOptions {
@@ -61,7 +61,6 @@ export async function connectExternalBroker(ctx: Ctx, opts: ExternalBrokerOption
   let timer: NodeJS.Timeout | null = null;
   try {
     if (dynsec) {
-      migrateBrokerAccounts(ctx.db);
       control = new DynsecControl(client);
       const sealer = new Sealer(opts.serverSecret);
       provisioner = new BrokerProvisioner(ctx, control, sealer, username!);

@@ -9,13 +9,8 @@ import type { Db } from "../db";
 import { logEvent } from "../log";
 import type { DynsecControl, DynsecResult } from "./dynsec";
 
-/** A key is pending while sealed_secret holds it (sealed: the broker needs the key itself, the database keeps only
- * hashes of keys); once the broker confirmed it, sealed_secret is cleared. */
-export function migrateBrokerAccounts(db: Db): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS broker_accounts (
-    device_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, sealed_secret TEXT, updated_at INTEGER NOT NULL
-  )`);
-}
+// broker_accounts (in db.ts's schema): a key is pending while sealed_secret holds it (sealed: the broker needs the key
+// itself, the database keeps only hashes of keys); once the broker confirmed it, sealed_secret is cleared.
 
 export const deviceRoleName = (deviceId: string) => `ota-device-${deviceId}`;
 export const SERVER_ROLE = "ota-server";

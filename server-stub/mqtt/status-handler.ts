@@ -7,6 +7,7 @@ import { ApiError } from "../api-error";
 import type { Ctx } from "../context";
 import { logEvent } from "../log";
 import { getUpdate } from "../model/updates";
+import { nulStringPath } from "../nul-strings";
 import { reportStatus } from "../services/status-reports";
 
 const validate = new Ajv({ allErrors: false, strict: false }).compile<MqttStatusReport>(mqttStatusReportSchema);
@@ -21,6 +22,10 @@ export function handleMqttStatus(ctx: Ctx, deviceId: string, payload: Buffer): v
   }
   if (!validate(body)) {
     logEvent(ctx.log, "mqtt_status_rejected", { device_id: deviceId, reason: validate.errors?.[0]?.message ?? "invalid" }, "warn");
+    return;
+  }
+  if (nulStringPath(body, "payload")) {
+    logEvent(ctx.log, "mqtt_status_rejected", { device_id: deviceId, reason: "NUL_CHARACTER" }, "warn");
     return;
   }
   const u = getUpdate(ctx.db, body.update_id);

@@ -1,4 +1,4 @@
-import { pageOf } from "../db";
+import { jsonTextArray, pageOf } from "../db";
 import type { FastifyInstance } from "fastify";
 import {
   availableUpdatesResponseSchema, CHIP_ID_MAX, commandListSchema, DEVICE_ID_MAX, DEVICE_MODEL_MAX, FIRMWARE_ID_MAX, HARDWARE_VERSION_MAX, ROUTES,
@@ -80,7 +80,7 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     const args: unknown[] = [];
     if (q.device_model) (where.push("device_model = ?"), args.push(q.device_model));
     if (q.group) (where.push("device_id IN (SELECT device_id FROM group_members WHERE group_name = ?)"), args.push(q.group));
-    if (q.tag) (where.push("EXISTS (SELECT 1 FROM json_each(devices.tags) WHERE value = ?)"), args.push(q.tag));
+    if (q.tag) (where.push(`EXISTS (SELECT 1 FROM ${jsonTextArray(ctx.db, "devices.tags")} WHERE value = ?)`), args.push(q.tag));
     const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
     const { rows, total } = pageOf<DeviceRow>(ctx.db, `devices ${w}`, "device_id", args, q.limit, q.offset);
     return { devices: rows.map((d) => deviceToApi(ctx.db, d)), total };

@@ -56,7 +56,7 @@ export function installMetrics(app: FastifyInstance, deps: AppDeps, access: Metr
     collect() {
       this.reset();
       const rows = ctx.db.prepare(
-        `SELECT COALESCE((SELECT u.status FROM updates u WHERE u.device_id = d.device_id ORDER BY u.created_at DESC LIMIT 1), 'none') AS state, COUNT(*) AS n
+        `SELECT COALESCE((SELECT u.status FROM updates u WHERE u.device_id = d.device_id ORDER BY u.created_at DESC, u.rowid DESC LIMIT 1), 'none') AS state, COUNT(*) AS n
          FROM devices d GROUP BY state`,
       ).all() as { state: string; n: number }[];
       for (const r of rows) this.set({ state: r.state }, r.n);

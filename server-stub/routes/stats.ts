@@ -18,7 +18,8 @@ export async function statsRoutes(app: FastifyInstance, { ctx }: AppDeps) {
   const aggregate = (where: string, args: unknown[]): Agg =>
     ctx.db
       .prepare(
-        `SELECT SUM(status = 'completed') AS completed, SUM(status = 'failed') AS failed, SUM(status = 'rolled_back') AS rolled_back,
+        `SELECT SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed, SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed,
+           SUM(CASE WHEN status = 'rolled_back' THEN 1 ELSE 0 END) AS rolled_back,
            AVG(CASE WHEN status = 'completed' THEN completed_at - COALESCE(started_at, created_at) END) AS mean_ms
          FROM updates ${where}`,
       )
@@ -38,7 +39,7 @@ export async function statsRoutes(app: FastifyInstance, { ctx }: AppDeps) {
     schema: { tags: ["stats"], response: { 200: anyObject, ...authErrors } },
   }, async () => {
     const a = aggregate("", []);
-    const versions = ctx.db.prepare("SELECT COALESCE(current_version, 'unknown') AS v, COUNT(*) AS n FROM devices GROUP BY v ORDER BY n DESC").all() as { v: string; n: number }[];
+    const versions = ctx.db.prepare("SELECT COALESCE(current_version, 'unknown') AS v, COUNT(*) AS n FROM devices GROUP BY v ORDER BY n DESC, v").all() as { v: string; n: number }[];
     const campaigns = ctx.db.prepare("SELECT status, COUNT(*) AS n FROM campaigns GROUP BY status").all() as { status: string; n: number }[];
     const devices = ctx.db.prepare("SELECT COUNT(*) AS total, SUM(registered) AS registered FROM devices").get() as { total: number; registered: number | null };
     const updatesByStatus = byStatus("", []);

@@ -48,8 +48,8 @@ export function ensurePatch(ctx: Ctx, base: FirmwareRow, target: FirmwareRow): P
   const patchSha = status === "ready" ? ctx.blobs.storeBytes(patch) : null;
   ctx.db
     .prepare(
-      `INSERT OR IGNORE INTO patches(base_sha256, target_sha256, status, patch_sha256, patch_size, base_firmware_id, target_firmware_id, build_ms, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO patches(base_sha256, target_sha256, status, patch_sha256, patch_size, base_firmware_id, target_firmware_id, build_ms, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     )
     .run(base.checksum_sha256, target.checksum_sha256, status, patchSha, patch.length, base.firmware_id, target.firmware_id, buildMs, ctx.clock.now());
   logEvent(ctx.log, "delta_built", { base: base.firmware_id, target: target.firmware_id, status, patch_size: patch.length, image_size: next.length, build_ms: buildMs });

@@ -7,6 +7,7 @@ import { ApiError, badRequest, conflict } from "../api-error";
 import type { Ctx } from "../context";
 import { assertJsonDepth } from "../limits/request-limits";
 import { logEvent } from "../log";
+import { refuseNulStrings } from "../nul-strings";
 import { checkReleaseSignature } from "./release-signatures";
 import { getFirmware, type FirmwareRow } from "../model/firmware";
 import type { StoredUpload } from "../storage/blobs";
@@ -50,6 +51,7 @@ export function parseMetadata(text: string): FirmwareMetadata {
     throw badRequest(`metadata is not valid JSON: ${(e as Error).message}`, "INVALID_METADATA");
   }
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw badRequest("metadata must be a JSON object", "INVALID_METADATA");
+  refuseNulStrings(raw, "metadata");
   const m = raw as Record<string, unknown>;
   const allowed = new Set<string>([...STRING_FIELDS, "tags", "metadata", "is_beta", "is_security_update", "image_format"]);
   for (const k of Object.keys(m)) if (!allowed.has(k)) throw badRequest(`metadata: unknown field ${k}`, "INVALID_METADATA");

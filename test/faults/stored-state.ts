@@ -15,8 +15,11 @@ function files(dir: string): string[] {
 export function storedState(h: Harness): string {
   const db = h.server.ctx.db;
   const digest = createHash("sha256");
-  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
-  // Table names come from sqlite_master, not from input.
-  for (const { name } of tables) digest.update(`${name}:${JSON.stringify(db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all())}\n`);
+  // The catalogue is the one dialect-specific query; rows are sorted here, since PostgreSQL tables have no implicit rowid.
+  const tables = db.prepare(db.dialect === "pg"
+    ? "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
+    : "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
+  // Table names come from the catalogue, not from input.
+  for (const { name } of tables) digest.update(`${name}:${JSON.stringify(db.prepare(`SELECT * FROM "${name}"`).all().map((r) => JSON.stringify(r)).sort())}\n`);
   return [digest.digest("hex"), ...files(join(h.dataDir, "blobs")), "tmp:", ...files(join(h.dataDir, "tmp"))].join("\n");
 }

@@ -10,6 +10,7 @@ import { eventsPath } from "../../device/protocol";
 import { api, asAdmin, devToken, report, startHarness, type Harness } from "./harness";
 import { campaign, createCampaign, settle, setupFleet, start, type Fleet } from "./fleet";
 import { openSse, type SseStream } from "./sse";
+import { pgMode } from "../support/test-database";
 
 let h: Harness;
 let f: Fleet;
@@ -192,7 +193,8 @@ describe("events in the database", () => {
     expect(before).toBe(3 + 5); // 4 registrations and the creation were there
   });
 
-  it("migrates an older database: campaign_events rows become campaign.* events, and a view keeps the old name", () => {
+  // A SQLite file from before the events table: PostgreSQL databases start at the current schema, so the PG run skips this.
+  it.skipIf(pgMode)("migrates an older database: campaign_events rows become campaign.* events, and a view keeps the old name", () => {
     const dir = mkdtempSync(join(tmpdir(), "ota-migrate-"));
     try {
       const old = new Database(join(dir, "ota.sqlite"));
