@@ -3,6 +3,7 @@
 // stage (the stage's last report goes to the survivor right after the kill). Then every device record and event is
 // counted. Used by `npm run bench:scale` and test/server/replicas.test.ts.
 import type pg from "pg";
+import { pgMissing, startPgCluster } from "../test/support/pg-cluster";
 import { call, isLeader, until, withReplicas, type Replica } from "./scale-replicas";
 
 export interface FailoverResult {
@@ -83,19 +84,11 @@ async function accountFor(db: pg.Client, campaignId: string, ids: string[]): Pro
   return lost;
 }
 
-/** The module that starts a throwaway PostgreSQL for tests and benches (test/support/pg-cluster.ts), or why there is none. */
-async function pgCluster(): Promise<{ createDatabase(): Promise<string>; dropDatabase(url: string): Promise<void>; stop(): Promise<void> } | string> {
-  const path = "../test/support/pg-cluster.ts"; // a variable: it may not be in this checkout yet
-  const mod = (await import(path).catch(() => null)) as { pgMissing(): string | null; startPgCluster(): Promise<any> } | null;
-  if (!mod) return "test/support/pg-cluster.ts is missing";
-  const missing = mod.pgMissing();
-  return missing ?? (await mod.startPgCluster());
-}
-
 /** failover_s on a throwaway PostgreSQL; a one-line reason instead when there is none. */
 export async function measureFailover(devices: number, batchSize: number, log: (s: string) => void = console.log): Promise<(FailoverResult & { devices: number; batchSize: number }) | string> {
-  const cluster = await pgCluster();
-  if (typeof cluster === "string") return `failover_s: not measured — no PostgreSQL: ${cluster}`;
+  const missing = pgMissing();
+  if (missing) return `failover_s: not measured — ${missing}`;
+  const cluster = await startPgCluster();
   try {
     const url = await cluster.createDatabase();
     const t0 = performance.now();

@@ -8,11 +8,18 @@ import { ManualClock } from "../../server-stub/clock";
 import { api, asAdmin, connectMqtt, eventually, nextMessage, randomBytes, startHarness, type Harness } from "./harness";
 import { campaign, createCampaign, devices, settle, setupFleet, start, type Fleet } from "./fleet";
 import { openSse } from "./sse";
-import { replicaDatabase, skipUnlessPg } from "./replicas-support";
+import { pgMode, testDatabase, type TestDatabase } from "../support/test-database";
 import { runFailover } from "../../bench/scale-failover";
 import { withReplicas } from "../../bench/scale-replicas";
 
-const skip = skipUnlessPg("replicas");
+const skip = !pgMode;
+if (skip) console.log("replicas: skipped, PostgreSQL only (OTA_TEST_DB=pg, npm run test:pg)");
+
+/** One database for two servers (the harness gives each server its own). */
+async function replicaDatabase(): Promise<TestDatabase & { databaseUrl: string }> {
+  const db = await testDatabase();
+  return { ...db, databaseUrl: db.databaseUrl! };
+}
 
 /** A scrape's value of a metric without labels. */
 async function metric(h: Harness, name: string): Promise<number> {
@@ -23,7 +30,7 @@ async function metric(h: Harness, name: string): Promise<number> {
 describe.skipIf(skip)("two replicas on one PostgreSQL", () => {
   let a: Harness;
   let b: Harness;
-  let db: { databaseUrl: string; dispose(): Promise<void> };
+  let db: TestDatabase & { databaseUrl: string };
   let f: Fleet; // r01…r04 for the campaign, r05 for SSE, r06 for MQTT
   const clock = new ManualClock(); // one clock for both: an advance is an engine tick on the leader only
   // Shared blobs on another filesystem than the data dirs (tmpfs), as a network share would be: no rename across.
