@@ -1,7 +1,8 @@
 // npm run bench:scale — available_updates_rps_vs_hello: requests per second of the device check route (GET
 // /devices/{id}/available-updates, API-key auth, a signed manifest in every answer) against a fastify hello-world
-// route registered on the same server, under the same autocannon load, in one run. The issue-16 figures that need
-// PostgreSQL and replicas print one line each saying so. Writes bench/scale.json and merges into bench/results.json.
+// route registered on the same server, under the same autocannon load, in one run. failover_s: two replicas on a
+// throwaway PostgreSQL (bench/scale-failover.ts; one line instead without PostgreSQL). The other issue-16 figure prints
+// one line saying it is not measured yet. Writes bench/scale.json and merges into bench/results.json.
 import autocannon from "autocannon";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -14,7 +14,7 @@ import { clientCertOptions } from "./auth/device-certs";
 import { installAuth } from "./auth/hook";
 import { loadJwtSecret, TokenService } from "./auth/tokens";
 import type { CampaignEngine } from "./campaigns/engine";
-import { CHANNELS, FanoutListener, pgNotify } from "./cluster/fanout";
+import { CHANNELS, listenToReplicas, pgNotify } from "./cluster/fanout";
 import { LeaderEngine, LeaderWebhooks } from "./cluster/leader-only";
 import { Leadership } from "./cluster/leadership";
 import { ManualClock, systemClock, type Clock } from "./clock";
@@ -166,7 +166,7 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   const pg = db.dialect === "pg";
   const leadership = new Leadership(db, log, `${hostname()}:${process.pid}`);
   // With the embedded broker each replica reaches only the devices connected to it: every replica publishes.
-  const fanNotify = pg && !opts.mqttUrl;
+  const fanNotify = pg && !opts.mqttUrl && opts.mqttPort !== null;
   const ctx: Ctx = {
     db, clock, log, keys,
     apiKeys: new ApiKeyStore(db, clock),
@@ -217,16 +217,9 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
   const pruner = new RetentionPruner(db, clock, log, opts.eventRetentionDays ?? 30);
   const stopDispatch = webhooks.start(hub);
   opened.push(() => (stopDispatch(), webhooks.close()));
-  let listener: FanoutListener | null = null;
-  if (opts.databaseUrl && pg) {
-    const kickSoon = coalesced(() => engine!.tickIfLeader());
-    listener = new FanoutListener(opts.databaseUrl, log, {
-      events: () => hub.wake(), kick: kickSoon, creds: () => bus?.recheckCredentials(),
-      device: (deviceId, message) => bus?.publish(deviceId, message),
-    });
-    await listener.start();
-    opened.push(() => listener!.close());
-  }
+  // PostgreSQL: what other replicas record, notify, revoke or ask the engine for reaches this one.
+  const listener = opts.databaseUrl && pg ? await listenToReplicas(opts.databaseUrl, log, { hub, engine, bus: () => bus }) : null;
+  if (listener) opened.push(() => listener.close());
 
   const https = opts.tls ? { cert: opts.tls.cert, key: opts.tls.key, ...clientCertOptions(opts.tls.clientCa) } : null;
   const scheme = https ? "https" : "http";
@@ -278,15 +271,5 @@ async function boot(opts: ServerOptions, db: Db, clock: Clock, log: Logger, open
       await listener?.close();
       db.close();
     },
-  };
-}
-
-/** fn on a later macrotask, once however many times it was asked for meanwhile. */
-function coalesced(fn: () => void): () => void {
-  let scheduled = false;
-  return () => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(() => ((scheduled = false), fn()));
   };
 }

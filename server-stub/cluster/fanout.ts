@@ -5,6 +5,9 @@ import pg from "pg";
 import type { Logger } from "pino";
 import type { OtaNotification } from "../../device/protocol";
 import type { Db } from "../db";
+import type { EventHub } from "../events/hub";
+import type { OtaBus } from "../mqtt/bus";
+import type { LeaderEngine } from "./leader-only";
 
 export const CHANNELS = { events: "ota_events", device: "ota_device", kick: "ota_kick", creds: "ota_creds" } as const;
 
@@ -97,4 +100,22 @@ export class FanoutListener {
       this.log.error({ err, channel }, `cluster_notification_failed channel=${channel}`);
     }
   }
+}
+
+/** Wires a replica's listener: the hub flushes, the leader ticks (once for a burst of kicks), the local broker publishes
+ * to its own devices and rechecks its sessions. */
+export async function listenToReplicas(url: string, log: Logger, on: { hub: EventHub; engine: LeaderEngine; bus: () => OtaBus | null }): Promise<FanoutListener> {
+  let tickScheduled = false;
+  const listener = new FanoutListener(url, log, {
+    events: () => on.hub.wake(),
+    kick: () => {
+      if (tickScheduled) return;
+      tickScheduled = true;
+      setImmediate(() => ((tickScheduled = false), on.engine.tickIfLeader()));
+    },
+    creds: () => on.bus()?.recheckCredentials(),
+    device: (deviceId, message) => on.bus()?.publish(deviceId, message),
+  });
+  await listener.start();
+  return listener;
 }
