@@ -54,7 +54,7 @@ export interface DeviceReport {
 
 /** last_contact_at is kept to this resolution: a device polling again sooner, reporting nothing new, costs no write.
  * Devices poll every 60 s (±20 %), so each of their polls is still written; the dashboard's "online" needs 3 min. */
-export const CONTACT_RESOLUTION_MS = 1000;
+export const CONTACT_RESOLUTION_MS = 30_000;
 
 type ContactFields = Pick<DeviceRow, "current_version" | "device_model" | "hardware_version" | "chip_id" | "secure_version" | "last_contact_at">;
 
