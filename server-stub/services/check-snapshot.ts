@@ -56,9 +56,16 @@ const SQL = `SELECT ${DEVICE_COLS.map((c) => `d.${c} AS d_${c}`).join(", ")},
   LEFT JOIN firmware f ON f.firmware_id = u.firmware_id
   WHERE d.device_id = ?`;
 
-function pick<K extends string>(row: Record<string, unknown>, prefix: string, cols: readonly K[]): Record<K, unknown> {
+/** [column, its alias in the row], made once: a key built per check would be hashed per check. */
+const aliased = <K extends string>(prefix: string, cols: readonly K[]) => cols.map((c) => [c, prefix + c] as const);
+const DEVICE_KEYS = aliased("d_", DEVICE_COLS);
+const UPDATE_KEYS = aliased("u_", UPDATE_COLS);
+const FIRMWARE_KEYS = aliased("f_", FIRMWARE_COLS);
+const SIGNER_KEYS = SIGNATURE_ALGORITHMS.map((_, i) => `signer_${i}`);
+
+function pick<K extends string>(row: Record<string, unknown>, keys: ReadonlyArray<readonly [K, string]>): Record<K, unknown> {
   const out = {} as Record<K, unknown>;
-  for (const c of cols) out[c] = row[prefix + c];
+  for (const [c, alias] of keys) out[c] = row[alias];
   return out;
 }
 
@@ -66,12 +73,12 @@ function pick<K extends string>(row: Record<string, unknown>, prefix: string, co
 export function checkSnapshot(db: Db, deviceId: string): CheckSnapshot | undefined {
   const row = db.prepare(SQL).get(deviceId) as Record<string, unknown> | undefined;
   if (!row) return undefined;
-  const update = row.u_update_id === null ? null : (pick(row, "u_", UPDATE_COLS) as CheckUpdate);
+  const update = row.u_update_id === null ? null : (pick(row, UPDATE_KEYS) as CheckUpdate);
   return {
-    device: pick(row, "d_", DEVICE_COLS) as CheckDevice,
+    device: pick(row, DEVICE_KEYS) as CheckDevice,
     update,
-    firmware: update && row.f_firmware_id !== null ? (pick(row, "f_", FIRMWARE_COLS) as CheckFirmware) : null,
+    firmware: update && row.f_firmware_id !== null ? (pick(row, FIRMWARE_KEYS) as CheckFirmware) : null,
     keyListVersion: row.key_list_version as number | null,
-    signers: SIGNATURE_ALGORITHMS.map((_, i) => row[`signer_${i}`] ?? "").join(","),
+    signers: SIGNER_KEYS.map((k) => row[k] ?? "").join(","),
   };
 }
