@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SignedUpdateEnvelope } from "../../device/protocol";
 import { availableUpdatesPath, deviceUpdatePath } from "../../device/protocol/paths";
-import { openDb, type Db } from "../../server-stub/db";
+import { openDatabase, type Db } from "../../server-stub/db";
 import { KeyStore } from "../../server-stub/signing/keystore";
+import { testDatabase } from "../support/test-database";
 import { api, asAdmin, randomBytes, registerDevice, startHarness, uploadFirmware, type Harness } from "./harness";
 
 describe("check route and another process's writes", () => {
@@ -24,7 +25,7 @@ describe("check route and another process's writes", () => {
 
   beforeAll(async () => {
     h = await startHarness();
-    other = openDb(join(h.dataDir, "ota.sqlite"));
+    other = openDatabase({ sqlitePath: join(h.dataDir, "ota.sqlite"), databaseUrl: (await testDatabase(h.dataDir)).databaseUrl });
     fw = await uploadFirmware(h, { version: "1.2.0" }, randomBytes(6000, 3));
     key = await registerDevice(h, "dev1");
   });
