@@ -74,4 +74,12 @@ describe("bench:scale figures", () => {
     expect(failoverFigures({ ...run, lost: ["fo-0001: 2 updates"] })[0]).toMatchObject({ met: false, note: expect.stringMatching(/LOST fo-0001: 2 updates/) });
     expect(failoverFigures({ ...run, status: "failed" })[0]!.met).toBe(false);
   });
+
+describe("bench:scale contact note", () => {
+  it("says how many checks wrote a contact: few when a few devices check many times a second, all for a slow-polling fleet", () => {
+    const note = (rps: number, devices: number) => byName(checkVsHelloFigures(load({ rps }), load({ rps: 10_000 }), { devices, connections: 32, durationS: 12, rounds: 4 })).available_updates_rps_vs_hello!.note;
+    expect(note(6000, 1000)).toContain("each device checked 6.0/s, and a contact is written at most once per device per 30 s, so about 0.0056 of the checks wrote");
+    expect(note(100, 100_000)).toContain("so about 1.0 of the checks wrote");
+  });
+});
 });

@@ -52,20 +52,27 @@ export interface DeviceReport {
   secure_version?: number | undefined;
 }
 
-/** Records what a device says about itself on contact. */
-/** last_contact_at is kept to this resolution: a device polling again sooner, reporting nothing new, costs no write. */
-export const CONTACT_RESOLUTION_MS = 1000;
+/** last_contact_at is kept to this resolution: a device polling again sooner, reporting nothing new, costs no write.
+ * Devices poll every 60 s (±20 %), so each of their polls is still written; the dashboard's "online" needs 3 min. */
+export const CONTACT_RESOLUTION_MS = 30_000;
 
-const reportsNothingNew = (d: DeviceRow, r: DeviceReport) =>
+type ContactFields = Pick<DeviceRow, "current_version" | "device_model" | "hardware_version" | "chip_id" | "secure_version" | "last_contact_at">;
+
+const reportsNothingNew = (d: ContactFields, r: DeviceReport) =>
   (r.current_version === undefined || r.current_version === d.current_version) && (r.device_model === undefined || r.device_model === d.device_model) &&
   (r.hardware_version === undefined || r.hardware_version === d.hardware_version) && (r.chip_id === undefined || r.chip_id === d.chip_id) &&
   (r.secure_version === undefined || r.secure_version === d.secure_version);
 
-/** Returns the device as it was before this contact. */
+/** Whether recordContact would write: the report says something new, or the last contact is a resolution old. */
+export function contactIsNews(before: ContactFields, r: DeviceReport, now: number): boolean {
+  const sinceLast = before.last_contact_at === null ? Infinity : now - before.last_contact_at;
+  return !(sinceLast >= 0 && sinceLast < CONTACT_RESOLUTION_MS && reportsNothingNew(before, r));
+}
+
+/** Records what a device says about itself on contact. Returns the device as it was before this contact. */
 export function recordContact(db: Db, id: string, r: DeviceReport, now: number): DeviceRow {
   const before = ensureDevice(db, id, now);
-  const sinceLast = before.last_contact_at === null ? Infinity : now - before.last_contact_at;
-  if (sinceLast >= 0 && sinceLast < CONTACT_RESOLUTION_MS && reportsNothingNew(before, r)) return before;
+  if (!contactIsNews(before, r, now)) return before;
   if (r.current_version && r.current_version !== before.current_version) {
     deviceEvent(db, id, now, "version_changed", { from_version: before.current_version, to_version: r.current_version, reported: true });
   }

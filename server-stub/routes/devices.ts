@@ -15,8 +15,8 @@ import {
 import { addMembers } from "../model/groups";
 import { updateSchema, updateToApi, type UpdateRow } from "../model/updates";
 import { rollbackDevice } from "../services/rollbacks";
-import { keyListHint } from "../services/release-signatures";
 import { availableUpdates, requestDeviceUpdate } from "../services/updates";
+import { sendCheckAnswer } from "./check-answer";
 import { authErrors, idParam, paging, type AppDeps } from "./common";
 import { reachedOrigin } from "./reached-origin";
 
@@ -129,12 +129,12 @@ export async function deviceRoutes(app: FastifyInstance, { ctx }: AppDeps) {
       },
       response: { 200: availableUpdatesResponseSchema, ...authErrors },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const { device_id } = req.params as { device_id: string };
     assertDeviceId(device_id);
     assertDeviceScope(principalOf(req), device_id);
     const q = req.query as { current_version?: string; device_model?: string; hardware_version?: string; chip_id?: number; secure_version?: number; running_sha256?: string };
-    return { ...availableUpdates(ctx, device_id, q, reachedOrigin(req)), ...keyListHint(ctx) };
+    return sendCheckAnswer(reply, availableUpdates(ctx, device_id, q, reachedOrigin(req)));
   });
 
   app.post(ROUTES.deviceUpdate, {

@@ -33,7 +33,7 @@ export function getPatch(ctx: Ctx, baseSha: string, targetSha: string): PatchRow
 }
 
 /** The patch base → target, built (and recorded, whatever the verdict) the first time it is asked for. */
-export function ensurePatch(ctx: Ctx, base: FirmwareRow, target: FirmwareRow): PatchRow | null {
+export function ensurePatch(ctx: Ctx, base: FirmwareRow, target: Pick<FirmwareRow, "firmware_id" | "checksum_sha256">): PatchRow | null {
   if (base.checksum_sha256 === target.checksum_sha256) return null;
   const known = getPatch(ctx, base.checksum_sha256, target.checksum_sha256);
   if (known) return known;
@@ -66,7 +66,7 @@ export function buildPatchesForUpload(ctx: Ctx, fw: FirmwareRow): void {
 }
 
 /** The delta to offer a device running the image `runningSha` (null: the full image). */
-export function deltaOffer(ctx: Ctx, fw: FirmwareRow, runningSha: string | undefined, base = ctx.config.publicUrl): DeltaOffer | null {
+export function deltaOffer(ctx: Ctx, fw: Pick<FirmwareRow, "firmware_id" | "checksum_sha256">, runningSha: string | undefined, base = ctx.config.publicUrl): DeltaOffer | null {
   if (!runningSha || !ctx.config.deltas) return null;
   let row = getPatch(ctx, runningSha, fw.checksum_sha256);
   if (!row) {

@@ -1,8 +1,8 @@
 import { manifestSigningBytes, MANIFEST_VERSION, SIGNATURE_ALGORITHM, type DeltaOffer, type SignedUpdateEnvelope, type UpdateManifest } from "../../device/protocol";
 import type { Ctx } from "../context";
 import { json } from "../db";
-import { downloadUrl, type FirmwareRow } from "../model/firmware";
-import type { UpdateRow } from "../model/updates";
+import { downloadUrl } from "../model/firmware";
+import type { CheckFirmware, CheckUpdate } from "./check-snapshot";
 
 /** This server's base URL for a device: the configured public URL, else the address the device reached (`reached`,
  * e.g. http://192.168.1.10:8221), else the default. */
@@ -24,7 +24,7 @@ export const MANIFEST_REUSE_MAX_MS = 60_000;
 const CACHE_MAX = 10_000;
 
 interface CachedManifest {
-  /** Everything the signatures cover but the times, and the signing keys' ids: any change re-signs. */
+  /** Everything the manifest is made of but the time, and the signing keys' ids: any change re-signs. */
   basis: string;
   issuedAt: number;
   envelope: SignedUpdateEnvelope;
@@ -34,10 +34,13 @@ interface CachedManifest {
 const caches = new WeakMap<object, Map<string, CachedManifest>>();
 
 /** The signed manifest of an assigned update: the one signed less than a minute (at most a tenth of the TTL) ago when
- * neither its content nor the signing keys changed since, else a freshly signed one. */
-export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: DeltaOffer | null = null, reached: string | null = null): SignedUpdateEnvelope {
+ * neither its content nor the signing keys (`signers`, their ids as the check read them) changed since, else a
+ * freshly signed one. The same object while reused, so the route can reuse its serialized form too. */
+export function signedManifest(ctx: Ctx, u: CheckUpdate, fw: CheckFirmware, delta: DeltaOffer | null, reached: string | null, signers: string): SignedUpdateEnvelope {
   const now = ctx.clock.now();
-  const basis = JSON.stringify([manifestAt(ctx, u, fw, delta, 0, reached), ctx.keys.signerIds()]);
+  // The inputs of manifestAt rather than its output: building and serializing a whole manifest per check cost more.
+  const urls = downloadUrls(ctx, fw.firmware_id, serverBaseFor(ctx, reached));
+  const basis = JSON.stringify([u, fw, delta, urls, ctx.config.manifestTtlSeconds, signers]);
   let cache = caches.get(ctx.keys);
   if (!cache) caches.set(ctx.keys, (cache = new Map()));
   const hit = cache.get(u.update_id);
@@ -50,7 +53,7 @@ export function signedManifest(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: D
   return envelope;
 }
 
-function manifestAt(ctx: Ctx, u: UpdateRow, fw: FirmwareRow, delta: DeltaOffer | null, now: number, reached: string | null): UpdateManifest {
+function manifestAt(ctx: Ctx, u: CheckUpdate, fw: CheckFirmware, delta: DeltaOffer | null, now: number, reached: string | null): UpdateManifest {
   return {
     manifest_version: MANIFEST_VERSION,
     update_id: u.update_id,
@@ -82,5 +85,6 @@ function signFresh(ctx: Ctx, manifest: UpdateManifest): SignedUpdateEnvelope {
   const signatures = ctx.keys.signAll(manifestSigningBytes(manifest));
   // The legacy fields repeat the ed25519 signature, for devices from before `signatures`.
   const legacy = signatures.find((s) => s.alg === SIGNATURE_ALGORITHM)!;
-  return { update_available: true, manifest, signatures, signature: legacy.sig, key_id: legacy.key_id, signature_alg: SIGNATURE_ALGORITHM };
+  // Frozen: reused for a minute, and the route caches its serialized form by identity (routes/check-answer.ts).
+  return Object.freeze({ update_available: true, manifest: Object.freeze(manifest), signatures, signature: legacy.sig, key_id: legacy.key_id, signature_alg: SIGNATURE_ALGORITHM });
 }

@@ -79,12 +79,6 @@ export function storeKeyList(ctx: Ctx, doc: SignedKeyList): SignedKeyList {
   return stored;
 }
 
-/** What every available-updates answer carries, so devices behind the current key list fetch it. */
-export function keyListHint(ctx: Ctx): { key_list_version?: number } {
-  const row = ctx.db.prepare("SELECT version FROM key_list WHERE id = 1").get() as { version: number } | undefined;
-  return row ? { key_list_version: row.version } : {};
-}
-
 function verifies(message: Uint8Array, signatureB64: string, publicKeyB64: string): boolean {
   try {
     const signature = base64Decode(signatureB64);

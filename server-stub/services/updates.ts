@@ -6,8 +6,9 @@ import { lockDevice } from "../db";
 import { newId } from "../ids";
 import { updateEvent } from "../events/emit";
 import { logEvent } from "../log";
-import { ensureDevice, getDevice, recordContact, type DeviceReport } from "../model/devices";
+import { contactIsNews, ensureDevice, getDevice, recordContact, type DeviceReport } from "../model/devices";
 import { getFirmware, type FirmwareRow } from "../model/firmware";
+import { checkSnapshot, type CheckSnapshot } from "./check-snapshot";
 import { activeUpdateFor, getUpdate, type UpdateRow } from "../model/updates";
 import { checkCompatibility } from "./compatibility";
 import { deltaOffer } from "./deltas";
@@ -103,37 +104,56 @@ export function requestDeviceUpdate(ctx: Ctx, deviceId: string, req: DeviceUpdat
 
 type CheckReport = DeviceReport & { running_sha256?: string };
 
-/** Records the contact and finds the assigned update and its firmware, in one transaction: in WAL mode a statement
- * outside one takes and releases SQLite's locks itself, which costs more than the query on this route. */
-function recordCheck(ctx: Ctx, deviceId: string, report: CheckReport): { u: UpdateRow; fw: FirmwareRow } | null {
+/** What a check writes when it has news: the contact, the image the device runs, the version an update started
+ * from. In one transaction: in WAL mode a statement outside one takes and releases SQLite's locks itself. */
+function recordCheck(ctx: Ctx, deviceId: string, report: CheckReport): void {
   const before = recordContact(ctx.db, deviceId, report, ctx.clock.now());
   if (report.running_sha256 && report.running_sha256 !== before.running_sha256) ctx.db.prepare("UPDATE devices SET running_sha256 = ? WHERE device_id = ?").run(report.running_sha256, deviceId);
   const u = activeUpdateFor(ctx.db, deviceId);
-  if (!u) return null;
-  if (u.from_version === null && report.current_version) {
+  if (u && u.from_version === null && report.current_version) {
     ctx.db.prepare("UPDATE updates SET from_version = ? WHERE update_id = ?").run(report.current_version, u.update_id);
   }
-  const fw = getFirmware(ctx.db, u.firmware_id);
-  if (!fw) throw new ApiError(500, "INTERNAL", `firmware ${u.firmware_id} of update ${u.update_id} is missing`);
-  return { u, fw };
 }
 
 /** recordCheck wrapped once per database: better-sqlite3 builds a transaction function at some cost. */
 const recordCheckTx = new WeakMap<Ctx["db"], typeof recordCheck>();
 
+/** Whether recordCheck has anything to write for this report. */
+function checkHasNews(s: CheckSnapshot, report: CheckReport, now: number): boolean {
+  if (contactIsNews(s.device, report, now)) return true;
+  if (report.running_sha256 && report.running_sha256 !== s.device.running_sha256) return true;
+  return s.update !== null && s.update.from_version === null && !!report.current_version;
+}
+
+export interface CheckAnswer {
+  /** The signed manifest (the same object while reused: manifest.ts), or the shared "no update" answer. */
+  body: AvailableUpdatesResponse;
+  /** The key list's version, which every answer carries so devices behind it fetch it; null: no list yet. */
+  keyListVersion: number | null;
+}
+
+export const NO_UPDATE: AvailableUpdatesResponse = Object.freeze({ update_available: false });
+
 /** GET /devices/{id}/available-updates: records the contact, returns the signed manifest of the assigned update.
- * `reached`: the server address the device's connection reached (routes/reached-origin.ts). */
-export function availableUpdates(ctx: Ctx, deviceId: string, report: CheckReport, reached: string | null = null): AvailableUpdatesResponse {
-  let tx = recordCheckTx.get(ctx.db);
-  if (!tx) recordCheckTx.set(ctx.db, (tx = ctx.db.transaction(recordCheck)));
-  const found = tx(ctx, deviceId, report);
-  if (!found) return { update_available: false };
-  const { u, fw } = found;
+ * `reached`: the server address the device's connection reached (routes/reached-origin.ts). A check that says
+ * nothing new is one read (check-snapshot.ts); one with news writes it first, then reads. */
+export function availableUpdates(ctx: Ctx, deviceId: string, report: CheckReport, reached: string | null = null): CheckAnswer {
+  let s = checkSnapshot(ctx.db, deviceId);
+  if (!s || checkHasNews(s, report, ctx.clock.now())) {
+    let tx = recordCheckTx.get(ctx.db);
+    if (!tx) recordCheckTx.set(ctx.db, (tx = ctx.db.transaction(recordCheck)));
+    tx(ctx, deviceId, report);
+    s = checkSnapshot(ctx.db, deviceId);
+    if (!s) throw notFound("device", deviceId); // deleted meanwhile
+  }
+  const { update: u, firmware: fw } = s;
+  if (!u) return { body: NO_UPDATE, keyListVersion: s.keyListVersion };
+  if (!fw) throw new ApiError(500, "INTERNAL", `firmware ${u.firmware_id} of update ${u.update_id} is missing`);
   // A delta from the image the device says it runs, when one is stored (the device checks that claim itself).
   const delta = deltaOffer(ctx, fw, report.running_sha256, serverBaseFor(ctx, reached));
   const patchSize = delta?.patch_size ?? null;
   if (patchSize !== u.patch_size) ctx.db.prepare("UPDATE updates SET patch_size = ? WHERE update_id = ?").run(patchSize, u.update_id);
-  return signedManifest(ctx, u, fw, delta, reached);
+  return { body: signedManifest(ctx, u, fw, delta, reached, s.signers), keyListVersion: s.keyListVersion };
 }
 
 export function cancelUpdateRow(ctx: Ctx, u: UpdateRow, reason: string | null): UpdateRow {

@@ -1,6 +1,6 @@
 // The device check route's shortcuts (bench:scale's profile): a signed manifest answers the same update's checks
 // again for up to a minute, never across a change of its content or of the signing keys, never for a cancelled
-// update; a contact that says nothing new within a second is not written again.
+// update; a contact that says nothing new within 30 s is not written again.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SignedUpdateEnvelope } from "../../device/protocol";
 import { availableUpdatesPath, deviceUpdatePath, ROUTES, updateCancelPath } from "../../device/protocol/paths";
@@ -68,7 +68,7 @@ describe("check route caches", () => {
     expect(after.manifest.update_id).not.toBe(before.manifest.update_id);
   });
 
-  it("writes a contact that says nothing new only once a second, and one that does at once", async () => {
+  it("writes a contact that says nothing new only once per CONTACT_RESOLUTION_MS (30 s), and one that does at once", async () => {
     const contactAt = () => getDevice(h.server.ctx.db, "dev1")!.last_contact_at;
     h.clock.advance(CONTACT_RESOLUTION_MS);
     await check();
@@ -86,5 +86,17 @@ describe("check route caches", () => {
     h.clock.advance(CONTACT_RESOLUTION_MS);
     await check({ current_version: "1.1.0" });
     expect(contactAt()).toBe(h.clock.now());
+  });
+
+  it("records news other than the contact at once: the image the device runs, the version an update started from", async () => {
+    await check({ current_version: "1.1.0" });
+    const sha = "ab".repeat(32);
+    await check({ current_version: "1.1.0", running_sha256: sha }); // within the contact resolution
+    expect(getDevice(h.server.ctx.db, "dev1")!.running_sha256).toBe(sha);
+    const id = await assign(true);
+    h.server.ctx.db.prepare("UPDATE updates SET from_version = NULL WHERE update_id = ?").run(id); // as a record from before versions were known
+    await check({ current_version: "1.1.0", running_sha256: sha });
+    const u = h.server.ctx.db.prepare("SELECT from_version FROM updates WHERE update_id = ?").get(id) as { from_version: string | null };
+    expect(u.from_version).toBe("1.1.0");
   });
 });

@@ -82,12 +82,12 @@ describe("statements rewritten for PostgreSQL keep their SQLite behaviour", () =
     db.prepare("UPDATE devices SET current_firmware_id = 'fw-1' WHERE device_id = 'c1'").run();
     recordContact(db, "c1", { hardware_version: "2.0" }, 5000); // no version: kept, the other fields untouched
     expect(getDevice(db, "c1")).toMatchObject({ current_version: "1.0.0", current_firmware_id: "fw-1", device_model: "M", chip_id: 5, hardware_version: "2.0" });
-    recordContact(db, "c1", { current_version: "1.0.0" }, 9000); // the same version: kept
-    expect(getDevice(db, "c1")).toMatchObject({ current_firmware_id: "fw-1", last_contact_at: 9000 });
-    recordContact(db, "c1", { current_version: "1.1.0" }, 13000); // another version: forgotten
+    recordContact(db, "c1", { current_version: "1.0.0" }, 90_000); // the same version (a contact worth writing: past CONTACT_RESOLUTION_MS): kept
+    expect(getDevice(db, "c1")).toMatchObject({ current_firmware_id: "fw-1", last_contact_at: 90_000 });
+    recordContact(db, "c1", { current_version: "1.1.0" }, 130_000); // another version: forgotten
     expect(getDevice(db, "c1")).toMatchObject({ current_version: "1.1.0", current_firmware_id: null });
     db.prepare("UPDATE devices SET current_version = NULL, current_firmware_id = 'fw-2' WHERE device_id = 'c1'").run();
-    recordContact(db, "c1", { current_version: "1.2.0" }, 17000); // a first version after none: forgotten
+    recordContact(db, "c1", { current_version: "1.2.0" }, 170_000); // a first version after none: forgotten
     expect(getDevice(db, "c1")).toMatchObject({ current_version: "1.2.0", current_firmware_id: null });
   });
 
