@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import { createInterface } from "node:readline";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export interface Balancer {
@@ -46,7 +47,9 @@ export async function startBalancer(backends: readonly number[], host = "127.0.0
 
 /** The balancer in a child process of this one; `cpuPid` is what to read /proc from. */
 export async function spawnBalancer(backends: readonly number[]): Promise<{ port: number; child: ChildProcess; stop(): Promise<number[]> }> {
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...backends.map(String)], { stdio: ["ignore", "pipe", "inherit"] });
+  // tsx compiles it (as for `npm run bench:scale`), resolved from the project root whoever the caller is.
+  const here = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, ["--import", "tsx", here, ...backends.map(String)], { stdio: ["ignore", "pipe", "inherit"], cwd: join(dirname(here), "..") });
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
     lines.once("line", (l) => resolve(Number(/^listening (\d+)$/.exec(l)?.[1] ?? NaN)));
