@@ -5,7 +5,7 @@
 // registered through one replica, their broker accounts written as the server's provisioning leaves them
 // (bench/broker-accounts.ts), then broker, replicas, balancer and fleet.
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
@@ -25,6 +25,8 @@ import { freePort, startServerChild, type ServerChild } from "./server-child";
 const MODEL = "ESP32-DEVKIT";
 const GROUP = "scale-fleet";
 const REPLICAS = 2;
+/** A campaign still running after this is cut short and reported as such (not met). */
+const CAMPAIGN_LIMIT_S = 900;
 
 export interface FleetScaleOptions {
   devices: number;
@@ -147,6 +149,7 @@ export async function fleetAtScale(o: FleetScaleOptions): Promise<FleetRun> {
       target_groups: [GROUP], failure_threshold_percent: 10, timeout_minutes: 30,
     });
     const cpu0 = { replicas: replicas.map((r) => r.cpuSeconds()), broker: cpuSeconds(broker.pid()!), pg: await postgresCpu(dbUrl), balancer: cpuSeconds(balancer.child.pid!), sim: process.cpuUsage() };
+    const load0 = loadavg()[0]!;
     const t1 = performance.now();
     await op.start(c.campaign_id);
     let last = "";
@@ -158,12 +161,15 @@ export async function fleetAtScale(o: FleetScaleOptions): Promise<FleetRun> {
       const line = `${stats.status}: stage ${stats.stages.filter((s) => s.state === "done").length}/${stats.stages.length}, completed ${stats.completed_devices}, failed ${stats.failed_devices}`;
       if (line !== last) log(`  ${((performance.now() - t1) / 1000).toFixed(1)} s ${line}`);
       last = line;
-      if (["completed", "failed", "paused", "cancelled"].includes(status)) {
+      const ended = ["completed", "failed", "paused", "cancelled"].includes(status);
+      const late = performance.now() - t1 > CAMPAIGN_LIMIT_S * 1000;
+      if (ended || late) {
         serverVersions = (await op.stats()).devices_by_version;
-        if (status !== "completed" || serverVersions[version] === n) break;
+        if (late && !ended) status = `not finished after ${CAMPAIGN_LIMIT_S} s (${line})`;
+        if (late || status !== "completed" || serverVersions[version] === n) break;
       }
-      if (performance.now() - t1 > 900_000) throw new Error(`the campaign did not finish within 15 minutes: ${line}`);
-      await new Promise((r) => setTimeout(r, 500));
+      // Each poll costs the replicas a count over the campaign's devices: once a second is resolution enough.
+      await new Promise((r) => setTimeout(r, 1000));
     }
     const campaignS = (performance.now() - t1) / 1000;
     const simCpu = process.cpuUsage(cpu0.sim);
@@ -176,6 +182,7 @@ export async function fleetAtScale(o: FleetScaleOptions): Promise<FleetRun> {
       postgres: { cpuS: cpuSince(cpu0.pg, await postgresCpu(dbUrl)), settings: await postgresSettings(dbUrl) },
       balancer: { cpuS: balancerCpu },
       sim: { peakRssMiB: process.resourceUsage().maxRSS / 1024, cpuS: (simCpu.user + simCpu.system) / 1e6 },
+      loadAverage: [load0, loadavg()[0]!],
     };
     log(`campaign ${status} in ${campaignS.toFixed(1)} s; server records ${JSON.stringify(serverVersions)}, simulator ${JSON.stringify(run.simVersions)}; downloaded ${(fleet.downloadedBytes() / 2 ** 20).toFixed(0)} MiB`);
     log(`CPU during the campaign: replicas ${run.replicas.map((r) => r.cpuS.toFixed(1)).join(" + ")} s, PostgreSQL ${run.postgres.cpuS.toFixed(1)} s, Mosquitto ${run.broker.cpuS.toFixed(1)} s, balancer ${run.balancer.cpuS.toFixed(1)} s, simulator ${run.sim.cpuS.toFixed(1)} s`);

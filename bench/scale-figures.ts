@@ -140,6 +140,8 @@ export interface FleetRun {
   postgres: { cpuS: number; settings: string };
   balancer: { cpuS: number };
   sim: { peakRssMiB: number; cpuS: number };
+  /** The machine's 1-minute load average when the campaign started and ended (it is shared with other work). */
+  loadAverage: [number, number];
 }
 
 export const FLEET_TARGET_S = 180;
@@ -154,7 +156,7 @@ export function fleetFigures(r: FleetRun): Figure[] {
   return [
     {
       name: `${p}_campaign_s`, value: round(r.campaignS, 1), unit: "s", target: `<= ${FLEET_TARGET_S}`, met: ok && r.campaignS <= FLEET_TARGET_S,
-      note: `staged, ${Math.ceil(r.devices / r.batchSize)} batches of ${r.batchSize}, 256 KiB image, ${r.replicas.length} replicas behind a round-robin TCP balancer (own process), PostgreSQL (${r.postgres.settings}), Mosquitto 2 with dynamic security; from campaign start until the campaign completed and every device runs ${r.version} in the server's records${ok ? "" : `; NOT ALL UPDATED: ${r.status}, server ${JSON.stringify(r.serverVersions)}, simulator ${JSON.stringify(r.simVersions)}`}`,
+      note: `staged, ${Math.ceil(r.devices / r.batchSize)} batches of ${r.batchSize}, 256 KiB image, ${r.replicas.length} replicas behind a round-robin TCP balancer (own process), PostgreSQL (${r.postgres.settings}), Mosquitto 2 with dynamic security; from campaign start until the campaign completed and every device runs ${r.version} in the server's records; load average ${r.loadAverage.map((l) => l.toFixed(1)).join(" → ")}${ok ? "" : `; NOT ALL UPDATED: ${r.status}, server ${JSON.stringify(r.serverVersions)}, simulator ${JSON.stringify(r.simVersions)}`}`,
     },
     ...r.replicas.map((x, i): Figure => ({ name: `${p}_replica_${i + 1}_peak_rss_mb`, value: round(x.peakRssMiB, 0), unit: "MiB", note: `VmHWM of server replica ${i + 1}; it was given ${x.connections} of the balancer's connections` })),
     { name: `${p}_broker_peak_rss_mb`, value: round(r.broker.peakRssMiB, 0), unit: "MiB", note: `VmHWM of Mosquitto (${r.devices} device accounts and sessions)` },

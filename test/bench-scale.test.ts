@@ -80,7 +80,7 @@ describe("fleet campaign figures", () => {
   const run = (o: Partial<FleetRun> = {}): FleetRun => ({
     devices: 100, batchSize: 10, version: "1.1.0", campaignS: 42.04, status: "completed", serverVersions: { "1.1.0": 100 }, simVersions: { "1.1.0": 100 }, setupS: 3,
     replicas: [{ peakRssMiB: 201.4, cpuS: 20, connections: 130 }, { peakRssMiB: 188, cpuS: 18, connections: 126 }],
-    broker: { peakRssMiB: 12, cpuS: 1 }, postgres: { cpuS: 9, settings: "fsync=on" }, balancer: { cpuS: 1 }, sim: { peakRssMiB: 600, cpuS: 10 }, ...o,
+    broker: { peakRssMiB: 12, cpuS: 1 }, postgres: { cpuS: 9, settings: "fsync=on" }, balancer: { cpuS: 1 }, sim: { peakRssMiB: 600, cpuS: 10 }, loadAverage: [2, 3.25], ...o,
   });
   const fleetByName = (r: FleetRun) => Object.fromEntries(fleetFigures(r).map((f) => [f.name, f]));
 
@@ -89,6 +89,7 @@ describe("fleet campaign figures", () => {
     expect(f.fleet_100_campaign_s).toMatchObject({ value: 42, unit: "s", target: "<= 180", met: true });
     expect(f.fleet_100_campaign_s!.note).toContain("10 batches of 10");
     expect(f.fleet_100_campaign_s!.note).toContain("fsync=on");
+    expect(f.fleet_100_campaign_s!.note).toContain("load average 2.0 → 3.3");
     expect(f.fleet_100_replica_1_peak_rss_mb).toMatchObject({ value: 201, unit: "MiB" });
     expect(f.fleet_100_replica_2_peak_rss_mb!.note).toContain("126 of the balancer's connections");
     expect(f.fleet_100_broker_peak_rss_mb!.value).toBe(12);
