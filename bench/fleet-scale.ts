@@ -44,9 +44,19 @@ async function registerDevices(base: { dataDir: string; env: NodeJS.ProcessEnv; 
   try {
     const op = await Operator.login(server.url);
     const keys: DeviceKey[] = new Array(ids.length);
+    const body = (id: string) => ({ device_id: id, device_model: MODEL, hardware_version: "1.0", current_version: factoryVersion, groups: [GROUP] });
     await pool(ids.map((id, i) => async () => {
-      const r = await op.call<{ api_key: string }>("POST", ROUTES.devices, { device_id: id, device_model: MODEL, hardware_version: "1.0", current_version: factoryVersion, groups: [GROUP] });
-      keys[i] = { id, apiKey: r.api_key };
+      // One operator may make 6,000 requests a minute: past that, wait as the 429 says.
+      for (;;) {
+        try {
+          keys[i] = { id, apiKey: (await op.call<{ api_key: string }>("POST", ROUTES.devices, body(id))).api_key };
+          return;
+        } catch (e) {
+          const wait = /: 429 .*retry in (\d+) second/.exec((e as Error).message);
+          if (!wait) throw e;
+          await new Promise((r) => setTimeout(r, Number(wait[1]) * 1000));
+        }
+      }
     }), 16);
     return keys;
   } finally {
