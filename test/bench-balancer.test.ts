@@ -44,9 +44,12 @@ describe("round-robin TCP balancer", () => {
 
   it("runs as its own process and reports the connections per backend when stopped", async () => {
     const b = await spawnBalancer(ports);
-    const answers = [await once(b.port, "x"), await once(b.port, "y"), await once(b.port, "z")];
-    expect(answers).toEqual(["a:x", "b:y", "a:z"]);
-    expect(await b.stop()).toEqual([2, 1]);
+    try {
+      const answers = [await once(b.port, "x"), await once(b.port, "y"), await once(b.port, "z")];
+      expect(answers).toEqual(["a:x", "b:y", "a:z"]);
+    } finally {
+      expect(await b.stop()).toEqual([2, 1]); // stopped whatever happened, so no balancer outlives a failure
+    }
   });
 
   it("refuses to balance over no backend", async () => {
