@@ -8,6 +8,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAppImage, inspectImage as verifierInspect } from "../esp-image/app-image";
 import { startOtaServer, type OtaServer } from "../server-stub/server";
+import { testDatabase, type TestDatabase } from "./support/test-database";
 // Plain browser ES modules, loaded here as they are served.
 // @ts-expect-error no declarations for the dashboard's JavaScript
 import { inspectImage } from "../server-stub/dashboard/image.js";
@@ -57,13 +58,16 @@ describe("dashboard image reader", () => {
 describe("dashboard static route", () => {
   let server: OtaServer;
   let dir: string;
+  let database: TestDatabase;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "ota-dash-unit-"));
-    server = await startOtaServer({ dataDir: dir, port: 0, host: "127.0.0.1", authPort: null, mqttPort: null, logger: pino({ level: "silent" }) });
+    database = await testDatabase(dir);
+    server = await startOtaServer({ dataDir: dir, port: 0, host: "127.0.0.1", authPort: null, mqttPort: null, logger: pino({ level: "silent" }), databaseUrl: database.databaseUrl });
   });
   afterAll(async () => {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
+    await database.dispose();
   });
 
   it("serves the page at / and its modules with their content types, without credentials", async () => {

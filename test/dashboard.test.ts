@@ -15,6 +15,7 @@ import { chooseMixSeed } from "../demo/demo";
 import { buildAppImage } from "../esp-image/app-image";
 import { Fleet } from "../host-sim/fleet/fleet";
 import { startOtaServer, type OtaServer } from "../server-stub/server";
+import { testDatabase, type TestDatabase } from "./support/test-database";
 import { createCampaign, expectAccessible, expectFits, pickFile, pressByKeyboard, shot } from "./helpers/dashboard-page";
 
 // Browser globals, used only inside page.evaluate callbacks (the project's tsconfig has no DOM lib).
@@ -37,10 +38,12 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
   let adminKey: string;
   let viewerKey: string;
   let shots: string;
+  let database: TestDatabase;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "ota-dash-"));
-    server = await startOtaServer({ dataDir: join(dir, "data"), port: 0, host: "127.0.0.1", authPort: null, mqttPort: 0, tickIntervalMs: 250, logger: pino({ level: "silent" }) });
+    database = await testDatabase();
+    server = await startOtaServer({ dataDir: join(dir, "data"), port: 0, host: "127.0.0.1", authPort: null, mqttPort: 0, tickIntervalMs: 250, logger: pino({ level: "silent" }), databaseUrl: database.databaseUrl });
     adminKey = server.ctx.apiKeys.create("admin", { name: "dash-admin" }).api_key;
     viewerKey = server.ctx.apiKeys.create("viewer", { name: "dash-viewer" }).api_key;
     // Devices poll over HTTP every ~2 s (no MQTT push): each stage takes a few seconds, long enough to watch.
@@ -64,6 +67,7 @@ describe.runIf(present || process.env.CI === "true")("dashboard in Chromium", ()
     await fleet?.stop();
     await server?.close();
     rmSync(dir, { recursive: true, force: true });
+    await database?.dispose();
   });
 
   it("takes an operator from sign-in through a canary rollout and a rolled-back bad release", async () => {

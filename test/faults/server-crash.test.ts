@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createDeviceFlash, programPartition } from "../../host-sim/device-flash";
 import { SimDevice } from "../../host-sim/device/sim-device";
 import { TEST_AGENT } from "../helpers/e2e";
+import { disposeTestDatabases, testDatabase } from "../support/test-database";
 import { appImage, FULL, MODEL, partitionOf, printCounts } from "./support";
 
 const DEVICES = FULL ? 40 : 12;
@@ -23,9 +24,11 @@ function freePort(): Promise<number> {
   });
 }
 
-function startServer(dataDir: string, port: number): Promise<ChildProcess> {
+async function startServer(dataDir: string, port: number): Promise<ChildProcess> {
+  const { env } = await testDatabase(dataDir); // the restart after kill -9 finds the same database
   const child = spawn(process.execPath, ["bin/ota-server.js", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, "--no-mqtt", "--dev-tokens", "--auth-port", "0", "--log-level", "warn"], {
     stdio: ["ignore", "pipe", "pipe"],
+    env,
   });
   return new Promise((resolve, reject) => {
     const deadline = Date.now() + 20_000;
@@ -46,9 +49,10 @@ function startServer(dataDir: string, port: number): Promise<ChildProcess> {
 describe("kill -9 of the server during a campaign", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "ota-crash-"));
   let child: ChildProcess | null = null;
-  afterAll(() => {
+  afterAll(async () => {
     child?.kill("SIGKILL");
     rmSync(dataDir, { recursive: true, force: true });
+    await disposeTestDatabases();
   });
 
   it(`${DEVICES} devices, one kill -9 mid-campaign: the campaign completes, no device record lost`, async () => {

@@ -16,7 +16,7 @@ export function storedState(h: Harness): string {
   const db = h.server.ctx.db;
   const digest = createHash("sha256");
   // The catalogue is the one dialect-specific query; rows are sorted here, since PostgreSQL tables have no implicit rowid.
-  const tables = db.prepare((db as { dialect?: string }).dialect === "pg"
+  const tables = db.prepare(db.dialect === "pg"
     ? "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
     : "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
   // Table names come from the catalogue, not from input.

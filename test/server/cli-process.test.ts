@@ -6,6 +6,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { disposeTestDatabases, testDatabase } from "../support/test-database";
 
 const bin = new URL("../../bin/ota-server.js", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "ota-cli-proc-"));
@@ -27,12 +28,16 @@ async function occupy(): Promise<[Server, number]> {
 }
 
 describe("ota-server process behaviour", () => {
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await disposeTestDatabases();
+  });
 
   it("a port in use is one line naming the flag to change", async () => {
     const [taken, port] = await occupy();
+    const { env } = await testDatabase(join(dir, "ports"));
     try {
-      const run = (...args: string[]) => spawnSync(process.execPath, [bin, "--host", "127.0.0.1", "--data-dir", join(dir, "ports"), "--log-dir", join(dir, "logs"), ...args], { encoding: "utf8", timeout: 20_000 });
+      const run = (...args: string[]) => spawnSync(process.execPath, [bin, "--host", "127.0.0.1", "--data-dir", join(dir, "ports"), "--log-dir", join(dir, "logs"), ...args], { encoding: "utf8", timeout: 20_000, env });
       const rest = run("--port", String(port), "--no-mqtt", "--no-dev-token");
       expect(rest.status).toBe(1);
       expect(rest.stderr.trimEnd().split("\n")).toEqual([`ota-server: port ${port} (REST) is already in use`, expect.stringMatching(/choose another with --port/)]);
@@ -49,7 +54,8 @@ describe("ota-server process behaviour", () => {
     const work = join(dir, "npx");
     mkdirSync(join(work, "node_modules/.bin"), { recursive: true });
     symlinkSync(bin, join(work, "node_modules/.bin/ota-server"));
-    const npx = spawn("npx", ["ota-server", "--quiet", "--host", "127.0.0.1", "--port", "0", "--mqtt-port", "0", "--auth-port", "0"], { cwd: work, stdio: "ignore" });
+    const { env } = await testDatabase(join(work, ".ota-data"));
+    const npx = spawn("npx", ["ota-server", "--quiet", "--host", "127.0.0.1", "--port", "0", "--mqtt-port", "0", "--auth-port", "0"], { cwd: work, stdio: "ignore", env });
     const pidFile = join(work, ".ota-data/ota-server.pid");
     for (let i = 0; i < 200 && !existsSync(pidFile); i++) await sleep(100);
     const serverPid = Number(readFileSync(pidFile, "utf8"));
@@ -65,7 +71,9 @@ describe("ota-server process behaviour", () => {
   it("serves no dev tokens unless started with --dev-tokens, and then only on loopback", async () => {
     const start = async (...args: string[]) => {
       // All interfaces in plain HTTP (--insecure-http), so the loopback rule is what refuses, not TLS.
-      const proc = spawn(process.execPath, [bin, "--host", "0.0.0.0", "--insecure-http", "--port", "0", "--no-mqtt", "--data-dir", join(dir, `dev-${args.length}`), "--log-dir", join(dir, "logs"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+      const dataDir = join(dir, `dev-${args.length}`);
+      const { env } = await testDatabase(dataDir);
+      const proc = spawn(process.execPath, [bin, "--host", "0.0.0.0", "--insecure-http", "--port", "0", "--no-mqtt", "--data-dir", dataDir, "--log-dir", join(dir, "logs"), ...args], { stdio: ["ignore", "pipe", "inherit"], env });
       let out = "";
       const started = await new Promise<string>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`no start: ${out}`)), 20_000);

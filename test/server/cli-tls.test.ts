@@ -7,13 +7,15 @@ import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { disposeTestDatabases, testDatabase } from "../support/test-database";
 
 const bin = new URL("../../bin/ota-server.js", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "ota-cli-tls-"));
 
 /** Starts the server, returns what it printed up to "ready" and stops it. */
 async function startOnce(...args: string[]): Promise<{ out: string; url: string; health: number | string }> {
-  const proc = spawn(process.execPath, [bin, "--port", "0", "--mqtt-port", "0", "--auth-port", "0", "--data-dir", join(dir, "data"), "--log-dir", join(dir, "logs"), "--quiet", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const { env } = await testDatabase(join(dir, "data"));
+  const proc = spawn(process.execPath, [bin, "--port", "0", "--mqtt-port", "0", "--auth-port", "0", "--data-dir", join(dir, "data"), "--log-dir", join(dir, "logs"), "--quiet", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   let out = "";
   try {
     const url = await new Promise<string>((resolve, reject) => {
@@ -39,7 +41,10 @@ async function startOnce(...args: string[]): Promise<{ out: string; url: string;
 }
 
 describe("ota-server TLS", () => {
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await disposeTestDatabases();
+  });
 
   it("on all interfaces: a CA and certificate generated on the first start, kept on the next, fingerprint printed, HTTPS", async () => {
     const first = await startOnce("--host", "0.0.0.0");

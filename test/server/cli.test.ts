@@ -3,14 +3,19 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { testDatabase } from "../support/test-database";
 
 const bin = new URL("../../bin/ota-server.js", import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), "ota-cli-"));
-const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args, "--data-dir", dataDir], { encoding: "utf8", timeout: 20_000 });
+const database = await testDatabase(dataDir);
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args, "--data-dir", dataDir], { encoding: "utf8", timeout: 20_000, env: database.env });
 const keysOf = (out: string, algorithm = "ed25519") => (JSON.parse(out) as { keys: Array<{ key_id: string; public_key: string; retired: boolean; algorithm: string }> }).keys.filter((k) => k.algorithm === algorithm);
 
 describe("ota-server CLI", () => {
-  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    await database.dispose();
+  });
 
   it("keys: creates a key on first use, rotates keeping the old one, retires", () => {
     const first = run("keys");
@@ -42,9 +47,9 @@ describe("ota-server CLI", () => {
     expect(revoked.status, revoked.stderr).toBe(0);
     expect(JSON.parse(revoked.stdout)).toMatchObject({ key_id: created.key_id, revoked: true });
     // The store a server would consult: the key no longer authenticates.
-    const { openDb } = await import("../../server-stub/db");
+    const { openDatabase } = await import("../../server-stub/db");
     const { ApiKeyStore } = await import("../../server-stub/auth/api-keys");
-    const db = openDb(join(dataDir, "ota.sqlite"));
+    const db = openDatabase({ sqlitePath: join(dataDir, "ota.sqlite"), databaseUrl: database.databaseUrl });
     try {
       expect(new ApiKeyStore(db, { now: () => Date.now() } as never).lookup(created.api_key)).toBeNull();
     } finally {

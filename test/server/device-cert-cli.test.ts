@@ -6,14 +6,19 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { testDatabase } from "../support/test-database";
 import { testTls } from "../helpers/tls";
 
 const bin = new URL("../../bin/ota-server.js", import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), "ota-device-cert-"));
 const out = join(dataDir, "certs");
-const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args, "--data-dir", dataDir], { encoding: "utf8", timeout: 30_000 });
+const database = await testDatabase(dataDir);
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args, "--data-dir", dataDir], { encoding: "utf8", timeout: 30_000, env: database.env });
 
-afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+afterAll(async () => {
+  rmSync(dataDir, { recursive: true, force: true });
+  await database.dispose();
+});
 
 describe("ota-server device-cert", () => {
   it("refuses without a generated CA, and a bad device id", () => {

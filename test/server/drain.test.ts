@@ -6,6 +6,7 @@ import { get, type IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { disposeTestDatabases, testDatabase } from "../support/test-database";
 import { firmwareForm, randomBytes } from "./harness";
 
 const bin = new URL("../../bin/ota-server.js", import.meta.url).pathname;
@@ -17,9 +18,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function startServer(name: string, drainSeconds: number): Promise<{ proc: ChildProcess; url: string; key: string; exited: Promise<number | null> }> {
   const dataDir = join(dir, name);
   const common = ["--data-dir", dataDir, "--log-dir", join(dir, `${name}-logs`)];
-  const created = spawnSync(process.execPath, [bin, "api-key", "create", "--role", "operator", ...common], { encoding: "utf8" });
+  const { env } = await testDatabase(dataDir);
+  const created = spawnSync(process.execPath, [bin, "api-key", "create", "--role", "operator", ...common], { encoding: "utf8", env });
   const key = (JSON.parse(created.stdout) as { api_key: string }).api_key;
-  const proc = spawn(process.execPath, [bin, "--host", "127.0.0.1", "--port", "0", "--no-mqtt", "--quiet", "--drain-seconds", String(drainSeconds), ...common], { stdio: ["ignore", "pipe", "inherit"] });
+  const proc = spawn(process.execPath, [bin, "--host", "127.0.0.1", "--port", "0", "--no-mqtt", "--quiet", "--drain-seconds", String(drainSeconds), ...common], { stdio: ["ignore", "pipe", "inherit"], env });
   const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
   let out = "";
   const url = await new Promise<string>((resolve, reject) => {
@@ -60,7 +62,10 @@ async function pausedDownload(url: string, key: string): Promise<{ res: Incoming
 const refused = (url: string) => fetch(`${url}/health`).then(() => false, () => true);
 
 describe("ota-server: SIGTERM drains downloads", () => {
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await disposeTestDatabases();
+  });
 
   it("lets a download in flight finish while refusing new connections, then exits 0", async () => {
     const s = await startServer("finish", 20);

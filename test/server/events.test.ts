@@ -10,6 +10,7 @@ import { eventsPath } from "../../device/protocol";
 import { api, asAdmin, devToken, report, startHarness, type Harness } from "./harness";
 import { campaign, createCampaign, settle, setupFleet, start, type Fleet } from "./fleet";
 import { openSse, type SseStream } from "./sse";
+import { pgMode } from "../support/test-database";
 
 let h: Harness;
 let f: Fleet;
@@ -151,9 +152,10 @@ describe("GET /api/v1/events over SSE", () => {
     expect((await api(h, "GET", eventsPath())).status).toBe(401);
     // Shutting down ends open streams instead of waiting for them.
     const t0 = Date.now();
-    await h.restart();
+    const restarting = h.restart();
     await s.ended;
-    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(Date.now() - t0).toBeLessThan(3000); // the close, not the boot after it (migrations on PostgreSQL)
+    await restarting;
   });
 });
 
@@ -192,7 +194,8 @@ describe("events in the database", () => {
     expect(before).toBe(3 + 5); // 4 registrations and the creation were there
   });
 
-  it("migrates an older database: campaign_events rows become campaign.* events, and a view keeps the old name", () => {
+  // A SQLite file from before the events table: PostgreSQL databases start at the current schema, so the PG run skips this.
+  it.skipIf(pgMode)("migrates an older database: campaign_events rows become campaign.* events, and a view keeps the old name", () => {
     const dir = mkdtempSync(join(tmpdir(), "ota-migrate-"));
     try {
       const old = new Database(join(dir, "ota.sqlite"));

@@ -10,6 +10,7 @@ import { ManualClock } from "../../server-stub/clock";
 import { startOtaServer, type OtaServer, type ServerOptions } from "../../server-stub/server";
 import { ROUTES, updateStatusPath } from "../../device/protocol/paths";
 import { pinnedFetch, type FetchLike } from "../../host-sim/pinned-fetch";
+import { testDatabase } from "../support/test-database";
 
 export interface Harness {
   server: OtaServer;
@@ -28,15 +29,17 @@ export interface Harness {
 export async function startHarness(extra: Partial<ServerOptions> = {}, reuse?: { dataDir: string; clock: ManualClock }, ca: string | null = null): Promise<Harness> {
   const dataDir = reuse?.dataDir ?? mkdtempSync(join(tmpdir(), "ota-test-"));
   const clock = reuse?.clock ?? new ManualClock();
+  const database = await testDatabase(dataDir);
   const logs: string[] = [];
   const sink = new Writable({ write(chunk, _e, cb) { logs.push(String(chunk)); cb(); } });
   const boot = (opts: Partial<ServerOptions>) =>
-    startOtaServer({ dataDir, port: 0, host: "127.0.0.1", mqttPort: 0, authPort: 0, devToken: true, clock, logger: pino({ level: "info" }, sink), ...extra, ...opts });
+    startOtaServer({ dataDir, port: 0, host: "127.0.0.1", mqttPort: 0, authPort: 0, devToken: true, clock, logger: pino({ level: "info" }, sink), databaseUrl: database.databaseUrl, ...extra, ...opts });
   let server: OtaServer;
   try {
     server = await boot({});
   } catch (e) {
     if (!reuse) rmSync(dataDir, { recursive: true, force: true });
+    await database.dispose();
     throw e;
   }
   const h: Harness = {
@@ -49,6 +52,7 @@ export async function startHarness(extra: Partial<ServerOptions> = {}, reuse?: {
     async close() {
       await h.server.close();
       rmSync(dataDir, { recursive: true, force: true });
+      await database.dispose();
     },
   };
   if (h.server.ctx.config.devTokenEnabled) h.admin = (await devToken(h, { user_id: "ota_admin", role: "admin", expires_in: 30 * 24 * 3600 })).access_token;

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAppImage } from "../../esp-image/app-image";
+import { disposeTestDatabases, testDatabase } from "../support/test-database";
 
 const root = new URL("../../", import.meta.url).pathname;
 const hasCurl = spawnSync("curl", ["--version"]).status === 0;
@@ -27,7 +28,8 @@ describe.skipIf(!hasCurl)("HOWTO curl flow against ota-server", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "ota-howto-"));
-    proc = spawn(process.execPath, [join(root, "bin/ota-server.js"), "--port", "0", "--dev-tokens", "--auth-port", "0", "--mqtt-port", "0", "--host", "127.0.0.1", "--data-dir", join(dir, "data")], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    const { env } = await testDatabase(join(dir, "data"));
+    proc = spawn(process.execPath, [join(root, "bin/ota-server.js"), "--port", "0", "--dev-tokens", "--auth-port", "0", "--mqtt-port", "0", "--host", "127.0.0.1", "--data-dir", join(dir, "data")], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env });
     let out = "";
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 20_000);
@@ -45,9 +47,10 @@ describe.skipIf(!hasCurl)("HOWTO curl flow against ota-server", () => {
     writeFileSync(join(dir, "firmware.bin"), buildAppImage({ version: "1.2.0", size: 100_000 }));
   }, 30_000);
 
-  afterAll(() => {
+  afterAll(async () => {
     proc?.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
+    await disposeTestDatabases();
   });
 
   /** Runs a HOWTO block as written (curl wrapped to print the status), returns [status, body]. */

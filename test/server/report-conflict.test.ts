@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../server-stub/db";
 import { api, asAdmin, randomBytes, registerDevice, report, startHarness, uploadFirmware, type Harness } from "./harness";
+import { pgMode } from "../support/test-database";
 
 describe("reports that contradict the update record", () => {
   let h: Harness;
@@ -51,7 +52,8 @@ describe("reports that contradict the update record", () => {
     expect(conflictEvents(updateId)[0]).toMatch(/"level":40|WARN/);
   });
 
-  it("adds the column to a data directory created before it", () => {
+  // A SQLite data dir from before the column: the PostgreSQL schema never lacked it, so the PG run skips this.
+  it.skipIf(pgMode)("adds the column to a data directory created before it", () => {
     const path = join(mkdtempSync(join(tmpdir(), "ota-conflict-")), "ota.db");
     const old = openDb(path);
     old.exec("ALTER TABLE updates DROP COLUMN report_conflict");

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAppImage } from "../../esp-image/app-image";
 import { RotatingFile } from "../../server-stub/log";
+import { disposeTestDatabases, testDatabase } from "../support/test-database";
 import { firmwareForm } from "./harness";
 
 const bin = new URL("../../bin/ota-server.js", import.meta.url).pathname;
@@ -35,7 +36,8 @@ describe("the seed's log commands against a real run", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "ota-seed-log-"));
-    proc = spawn(process.execPath, [bin, "--port", "0", "--dev-tokens", "--auth-port", "0", "--mqtt-port", "0", "--host", "127.0.0.1"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    const { env } = await testDatabase(join(dir, ".ota-data"));
+    proc = spawn(process.execPath, [bin, "--port", "0", "--dev-tokens", "--auth-port", "0", "--mqtt-port", "0", "--host", "127.0.0.1"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env });
     proc.stdout!.on("data", (c: Buffer) => (terminal += c.toString()));
     const authUrl = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no ready line: ${terminal}`)), 20_000);
@@ -62,9 +64,10 @@ describe("the seed's log commands against a real run", () => {
     }
   }, 60_000);
 
-  afterAll(() => {
+  afterAll(async () => {
     if (proc.exitCode === null) proc.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
+    await disposeTestDatabases();
   });
 
   it("writes logs/ota_service.log under the working directory, and the same lines to the terminal", () => {
