@@ -111,7 +111,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   const figures: Figure[] = [];
   if (!args.skipRps) figures.push(...(await checkVsHello(args)));
-  if (args.fleetDevices > 0) figures.push(...fleetFigures(await fleetAtScale({ devices: args.fleetDevices, databaseUrl: args.databaseUrl, cpuProfDir: process.env.SCALE_SERVER_PROF })));
+  if (args.fleetDevices > 0) figures.push(...fleetFigures(await fleetAtScale({ devices: args.fleetDevices, databaseUrl: args.databaseUrl, cpuProfDir: process.env.SCALE_SERVER_PROF, deviceLogFile: process.env.SCALE_DEVICE_LOG })));
   for (const line of PENDING_FIGURES) console.log(line);
   printTable(figures);
   // Merged by name: a run of one part (--skip-rps, --fleet-devices 0) keeps the other's figures.
