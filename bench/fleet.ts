@@ -3,106 +3,29 @@
 // server_download_vs_nginx: the stub's firmware download throughput against nginx serving the same file under the
 // same concurrent load (skipped when nginx is not installed).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Operator } from "../demo/operator";
 import { buildAppImage } from "../esp-image/app-image";
 import { Fleet } from "../host-sim/fleet/fleet";
 import type { Figure } from "./run";
 import { printTable, record } from "./run";
-import { firmwareDownloadPath, ROUTES } from "../device/protocol/paths";
+import { firmwareDownloadPath } from "../device/protocol/paths";
+import { freePort, startServerChild } from "./server-child";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const MODEL = "ESP32-DEVKIT";
 const MiB = 1024 * 1024;
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-interface ServerChild {
-  url: string;
-  mqttUrl: string;
-  dataDir: string;
-  child: ChildProcess;
-  /** Peak resident set of the server process so far (VmHWM), MiB. */
-  peakRssMiB(): number;
-  /** CPU seconds (user + system) the server process used so far; NaN where /proc is missing. */
-  cpuSeconds(): number;
-  stop(): Promise<void>;
-}
-
-async function startServerChild(): Promise<ServerChild> {
-  const [port, mqttPort, authPort] = [await freePort(), await freePort(), await freePort()];
-  const dataDir = mkdtempSync(join(tmpdir(), "ota-bench-fleet-"));
-  const prof = process.env.FLEET_SERVER_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.FLEET_SERVER_PROF] : [];
-  const child = spawn(process.execPath, [...prof, join(root, "bin/ota-server.js"), "--host", "127.0.0.1", "--port", String(port), "--mqtt-port", String(mqttPort), "--dev-tokens", "--auth-port", String(authPort), "--data-dir", dataDir, "--log-level", "warn"], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(url + ROUTES.health)).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (i > 200 || child.exitCode !== null) throw new Error("the server did not start");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  let peak = 0;
-  const sample = () => {
-    try {
-      const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
-      const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? /VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      peak = Math.max(peak, kb / 1024);
-    } catch {
-      try {
-        peak = Math.max(peak, Number(execFileSync("ps", ["-o", "rss=", "-p", String(child.pid)]).toString().trim()) / 1024);
-      } catch {
-        /* gone */
-      }
-    }
-  };
-  const timer = setInterval(sample, 250);
-  return {
-    url, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, dataDir, child,
-    peakRssMiB: () => (sample(), peak),
-    cpuSeconds: () => {
-      try {
-        const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-        return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in clock ticks (USER_HZ = 100)
-      } catch {
-        return NaN;
-      }
-    },
-    async stop() {
-      clearInterval(timer);
-      const gone = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await gone;
-      clearTimeout(t);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
 export async function fleetCampaign(figures: Figure[], n = Number(process.env.FLEET_DEVICES ?? 1000), log: (s: string) => void = console.log) {
-  const server = await startServerChild();
+  const server = await startServerChild({ cpuProfDir: process.env.FLEET_SERVER_PROF });
   let fleet: Fleet | null = null;
   try {
     const op = await Operator.login(server.url);
     const t0 = performance.now();
     fleet = await Fleet.start({
-      devices: n, serverUrl: server.url, token: op.token, mqttUrl: server.mqttUrl, model: MODEL, seed: 1,
+      devices: n, serverUrl: server.url, token: op.token, mqttUrl: server.mqttUrl!, model: MODEL, seed: 1,
       factoryImage: buildAppImage({ version: "1.0.0", size: 64 * 1024 }), pollIntervalMs: 10 * 60_000,
       ...(process.env.FLEET_LOG ? { log: (l: string) => log(`${((performance.now() - t0) / 1000).toFixed(2)} ${l}`) } : {}),
     });

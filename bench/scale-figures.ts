@@ -12,14 +12,19 @@ export interface ScaleArgs {
   durationS: number;
   rounds: number;
   warmupS: number;
-  /** PostgreSQL (not built yet: refused) and an external MQTT broker; null = the embedded defaults. */
+  /** The check-route load's PostgreSQL (not supported there yet: refused) and external MQTT broker; null = the
+   * embedded defaults. The fleet run uses `databaseUrl` as the server to create its database on. */
   databaseUrl: string | null;
   mqttUrl: string | null;
+  /** Simulated devices of the fleet campaign across replicas (fleet_N_campaign_s); 0 skips it. */
+  fleetDevices: number;
+  /** Skip the check-route load (available_updates_rps_vs_hello), e.g. to run only the fleet. */
+  skipRps: boolean;
 }
 
-export const SCALE_DEFAULTS: ScaleArgs = { devices: 1000, connections: 32, durationS: 12, rounds: 4, warmupS: 2, databaseUrl: null, mqttUrl: null };
+export const SCALE_DEFAULTS: ScaleArgs = { devices: 1000, connections: 32, durationS: 12, rounds: 4, warmupS: 2, databaseUrl: null, mqttUrl: null, fleetDevices: 10_000, skipRps: false };
 
-const USAGE = "usage: npm run bench:scale -- [--devices N] [--connections N] [--duration S] [--rounds N] [--warmup S] [--database-url URL] [--mqtt-url URL]";
+const USAGE = "usage: npm run bench:scale -- [--devices N] [--connections N] [--duration S] [--rounds N] [--warmup S] [--database-url URL] [--mqtt-url URL] [--fleet-devices N] [--skip-rps]";
 
 /** `--name value` or `--name=value`; throws a message with the usage on anything else. */
 export function parseScaleArgs(argv: readonly string[]): ScaleArgs {
@@ -33,6 +38,10 @@ export function parseScaleArgs(argv: readonly string[]): ScaleArgs {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
     if (!m) throw new Error(`unexpected argument "${argv[i]}"\n${USAGE}`);
     const name = m[1]!;
+    if (name === "skip-rps" && m[2] === undefined) {
+      args.skipRps = true;
+      continue;
+    }
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw new Error(`--${name} needs a value\n${USAGE}`);
     if (name === "devices") args.devices = integer(name, value, 1, 100_000);
@@ -42,6 +51,7 @@ export function parseScaleArgs(argv: readonly string[]): ScaleArgs {
     else if (name === "warmup") args.warmupS = integer(name, value, 0, 60);
     else if (name === "database-url") args.databaseUrl = urlOf(name, value, ["postgres:", "postgresql:"]);
     else if (name === "mqtt-url") args.mqttUrl = urlOf(name, value, ["mqtt:", "mqtts:"]);
+    else if (name === "fleet-devices") args.fleetDevices = integer(name, value, 0, 100_000);
     else throw new Error(`unknown option --${name}\n${USAGE}`);
   }
   if (args.durationS < args.rounds) throw new Error(`--duration (${args.durationS} s) must give each of the ${args.rounds} rounds at least a second\n${USAGE}`);
@@ -123,10 +133,53 @@ export function checkVsHelloFigures(check: RouteLoad, hello: RouteLoad, args: Pi
   ];
 }
 
-/** The issue-16 figures that need what is not built yet, one line each. */
-export const PENDING_FIGURES = [
-  "fleet_10000_campaign_s: not measured — needs the PostgreSQL backend, 2 server replicas and Mosquitto (issue 16), not built yet",
-] as const;
+/** What one staged campaign of a fleet across server replicas measured (bench/fleet-scale.ts). */
+export interface FleetRun {
+  devices: number;
+  batchSize: number;
+  version: string;
+  campaignS: number;
+  status: string;
+  /** Devices per current version in the server's records (GET /api/v1/stats) after the campaign. */
+  serverVersions: Record<string, number>;
+  /** Devices per version their bootloader picked, in the simulator. */
+  simVersions: Record<string, number>;
+  setupS: number;
+  replicas: { peakRssMiB: number; cpuS: number; connections: number }[];
+  broker: { peakRssMiB: number; cpuS: number };
+  postgres: { cpuS: number; settings: string };
+  balancer: { cpuS: number };
+  sim: { peakRssMiB: number; cpuS: number };
+  /** The machine's 1-minute load average when the campaign started and ended (it is shared with other work). */
+  loadAverage: [number, number];
+}
+
+export const FLEET_TARGET_S = 180;
+
+/** fleet_N_campaign_s and what it cost; met only when the campaign completed and every device runs the new version
+ * both in the server's records and on its simulated flash. CPU figures cover the campaign, from start to the end. */
+export function fleetFigures(r: FleetRun): Figure[] {
+  const p = `fleet_${r.devices}`;
+  const everywhere = r.serverVersions[r.version] === r.devices && r.simVersions[r.version] === r.devices;
+  const ok = r.status === "completed" && everywhere;
+  const cpu = (name: string, v: number, note: string): Figure => ({ name: `${p}_campaign_cpu_${name}_s`, value: round(v, 1), unit: "s", note });
+  return [
+    {
+      name: `${p}_campaign_s`, value: round(r.campaignS, 1), unit: "s", target: `<= ${FLEET_TARGET_S}`, met: ok && r.campaignS <= FLEET_TARGET_S,
+      note: `staged, ${Math.ceil(r.devices / r.batchSize)} batches of ${r.batchSize}, 256 KiB image, ${r.replicas.length} replicas behind a round-robin TCP balancer (own process), PostgreSQL (${r.postgres.settings}), Mosquitto 2 with dynamic security; from campaign start until the campaign completed and every device runs ${r.version} in the server's records; load average ${r.loadAverage.map((l) => l.toFixed(1)).join(" → ")}${ok ? "" : `; NOT ALL UPDATED: ${r.status}, server ${JSON.stringify(r.serverVersions)}, simulator ${JSON.stringify(r.simVersions)}`}`,
+    },
+    ...r.replicas.map((x, i): Figure => ({ name: `${p}_replica_${i + 1}_peak_rss_mb`, value: round(x.peakRssMiB, 0), unit: "MiB", note: `VmHWM of server replica ${i + 1}; it was given ${x.connections} of the balancer's connections` })),
+    { name: `${p}_broker_peak_rss_mb`, value: round(r.broker.peakRssMiB, 0), unit: "MiB", note: `VmHWM of Mosquitto (${r.devices} device accounts and sessions)` },
+    { name: `${p}_sim_peak_rss_mb`, value: round(r.sim.peakRssMiB, 0), unit: "MiB", note: "the process running every simulated device (sparse flashes)" },
+    ...r.replicas.map((x, i) => cpu(`replica_${i + 1}`, x.cpuS, `CPU time of server replica ${i + 1}`)),
+    cpu("postgres", r.postgres.cpuS, "PostgreSQL processes (backends and background) during the campaign"),
+    cpu("broker", r.broker.cpuS, "Mosquitto"),
+    cpu("balancer", r.balancer.cpuS, "the TCP balancer process"),
+    cpu("sim", r.sim.cpuS, `the simulator (2 cores = ${round(2 * r.campaignS, 0)} CPU-s of wall time)`),
+    { name: `${p}_setup_s`, value: round(r.setupS, 1), unit: "s", note: "boot every simulated device and connect it to the broker through the replicas (registration and broker accounts before, not counted)" },
+  ];
+}
+
 
 /** failover_s (bench/scale-failover.ts): kill -9 of the leader mid-campaign until the other replica's engine dispatches
  * the next stage; met only when the campaign completed with every device record and event accounted for. */

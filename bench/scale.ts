@@ -1,10 +1,12 @@
 // npm run bench:scale — available_updates_rps_vs_hello: requests per second of the device check route (GET
 // /devices/{id}/available-updates, API-key auth, a signed manifest in every answer) against a fastify hello-world
-// route registered on the same server, under the same autocannon load, in one run. failover_s: two replicas on a
-// throwaway PostgreSQL (bench/scale-failover.ts; one line instead without PostgreSQL). The other issue-16 figure prints
-// one line saying it is not measured yet. Writes bench/scale.json and merges into bench/results.json.
+// route registered on the same server, under the same autocannon load, in one run (on SQLite); then fleet_N_campaign_s
+// across 2 replicas on PostgreSQL and Mosquitto (bench/fleet-scale.ts; --fleet-devices, default 10,000, 0 skips it;
+// --database-url: the PostgreSQL server to use instead of a throwaway cluster); then failover_s: two replicas on a
+// throwaway PostgreSQL (bench/scale-failover.ts; one line instead without PostgreSQL). Writes bench/scale.json and
+// merges into bench/results.json.
 import autocannon from "autocannon";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,7 +17,8 @@ import { availableUpdatesPath, ROUTES } from "../device/protocol/paths";
 import { startOtaServer, type OtaServer } from "../server-stub/server";
 import type { Figure } from "./run";
 import { printTable, record } from "./run";
-import { checkVsHelloFigures, combineRounds, failoverFigures, parseScaleArgs, PENDING_FIGURES, type RouteLoad, type ScaleArgs } from "./scale-figures";
+import { fleetAtScale } from "./fleet-scale";
+import { checkVsHelloFigures, combineRounds, failoverFigures, fleetFigures, parseScaleArgs, type RouteLoad, type ScaleArgs } from "./scale-figures";
 import { measureFailover } from "./scale-failover";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -108,18 +111,18 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error((e as Error).message);
     process.exit(2);
   }
-  if (args.databaseUrl) {
-    console.error("--database-url: the PostgreSQL backend is not built yet (issue 16); run without it to use the embedded SQLite");
-    process.exit(2);
-  }
-  const figures = await checkVsHello(args);
-  for (const line of PENDING_FIGURES) console.log(line);
+  const figures: Figure[] = [];
+  if (!args.skipRps) figures.push(...(await checkVsHello(args)));
+  if (args.fleetDevices > 0) figures.push(...fleetFigures(await fleetAtScale({ devices: args.fleetDevices, databaseUrl: args.databaseUrl, cpuProfDir: process.env.SCALE_SERVER_PROF, deviceLogFile: process.env.SCALE_DEVICE_LOG })));
   const failover = await measureFailover(60, 20);
   if (typeof failover === "string") console.log(failover);
   else figures.push(...failoverFigures(failover));
   printTable(figures);
-  writeFileSync(join(here, "scale.json"), JSON.stringify(figures, null, 2) + "\n");
+  // Merged by name: a run of one part (--skip-rps, --fleet-devices 0) keeps the other's figures.
+  const scaleJson = join(here, "scale.json");
+  const kept = existsSync(scaleJson) ? (JSON.parse(readFileSync(scaleJson, "utf8")) as Figure[]).filter((f) => !figures.some((g) => g.name === f.name)) : [];
+  writeFileSync(scaleJson, JSON.stringify([...kept, ...figures], null, 2) + "\n");
   record(figures);
-  console.log(`\nwritten to ${join(here, "scale.json")}`);
+  console.log(`\nwritten to ${scaleJson}`);
   process.exit(0);
 }

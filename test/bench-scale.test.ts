@@ -1,6 +1,6 @@
 // The pure parts of `npm run bench:scale`: its arguments and the figures it makes (the load run itself is not in npm test).
 import { describe, expect, it } from "vitest";
-import { checkVsHelloFigures, combineRounds, failoverFigures, parseScaleArgs, PENDING_FIGURES, SCALE_DEFAULTS, type RouteLoad } from "../bench/scale-figures";
+import { checkVsHelloFigures, combineRounds, failoverFigures, fleetFigures, parseScaleArgs, SCALE_DEFAULTS, type FleetRun, type RouteLoad } from "../bench/scale-figures";
 
 const load = (o: Partial<RouteLoad>): RouteLoad => ({ rps: 1000, seconds: 10, p50Ms: 1, p99Ms: 5, requests: 10_000, non2xx: 0, errors: 0, ...o });
 const byName = (figures: ReturnType<typeof checkVsHelloFigures>) => Object.fromEntries(figures.map((f) => [f.name, f]));
@@ -8,12 +8,17 @@ const byName = (figures: ReturnType<typeof checkVsHelloFigures>) => Object.fromE
 describe("bench:scale arguments", () => {
   it("defaults to 1,000 devices on the embedded database and broker", () => {
     expect(parseScaleArgs([])).toEqual(SCALE_DEFAULTS);
-    expect(SCALE_DEFAULTS).toMatchObject({ devices: 1000, databaseUrl: null, mqttUrl: null });
+    expect(SCALE_DEFAULTS).toMatchObject({ devices: 1000, databaseUrl: null, mqttUrl: null, fleetDevices: 10_000, skipRps: false });
   });
 
   it("takes --name value and --name=value, and the URLs for PostgreSQL and an external broker", () => {
     expect(parseScaleArgs(["--devices", "50", "--connections=8", "--duration", "6", "--rounds", "3", "--warmup=0", "--database-url", "postgres://ota@db/ota", "--mqtt-url=mqtt://127.0.0.1:1883"]))
-      .toEqual({ devices: 50, connections: 8, durationS: 6, rounds: 3, warmupS: 0, databaseUrl: "postgres://ota@db/ota", mqttUrl: "mqtt://127.0.0.1:1883" });
+      .toEqual({ devices: 50, connections: 8, durationS: 6, rounds: 3, warmupS: 0, databaseUrl: "postgres://ota@db/ota", mqttUrl: "mqtt://127.0.0.1:1883", fleetDevices: 10_000, skipRps: false });
+  });
+
+  it("takes the fleet's size (0 skips the fleet) and --skip-rps, a flag without a value", () => {
+    expect(parseScaleArgs(["--fleet-devices", "500", "--skip-rps"])).toMatchObject({ fleetDevices: 500, skipRps: true });
+    expect(parseScaleArgs(["--skip-rps", "--fleet-devices=0"])).toMatchObject({ fleetDevices: 0, skipRps: true });
   });
 
   it.each([
@@ -24,6 +29,8 @@ describe("bench:scale arguments", () => {
     [["--database-url", "mysql://x/y"], /--database-url must be a postgres: or postgresql:\/\/ URL/],
     [["--mqtt-url", "not a url"], /--mqtt-url must be a mqtt: or mqtts:/],
     [["--replicas", "2"], /unknown option --replicas/],
+    [["--fleet-devices", "-1"], /--fleet-devices must be an integer from 0 to 100000/],
+    [["--skip-rps=yes"], /unknown option --skip-rps/],
     [["devices"], /unexpected argument "devices"/],
   ])("refuses %j with a message and the usage", (argv, message) => {
     expect(() => parseScaleArgs(argv)).toThrow(message);
@@ -63,11 +70,6 @@ describe("bench:scale figures", () => {
     expect(() => combineRounds([])).toThrow(/no rounds/);
   });
 
-  it("names each issue-16 figure that waits for PostgreSQL or replicas, one line each", () => {
-    expect(PENDING_FIGURES.map((l) => l.split(":")[0])).toEqual(["fleet_10000_campaign_s"]);
-    for (const line of PENDING_FIGURES) expect(line).toMatch(/not built yet/);
-  });
-
   it("failover_s is met only when the campaign completed with nothing lost, however fast the takeover", () => {
     const run = { failoverMs: 420, status: "completed", lost: [] as string[], devices: 60, batchSize: 20 };
     expect(failoverFigures(run)[0]).toMatchObject({ name: "failover_s", value: 0.42, unit: "s", met: true });
@@ -82,4 +84,37 @@ describe("bench:scale contact note", () => {
     expect(note(100, 100_000)).toContain("so about 1.0 of the checks wrote");
   });
 });
+});
+
+describe("fleet campaign figures", () => {
+  const run = (o: Partial<FleetRun> = {}): FleetRun => ({
+    devices: 100, batchSize: 10, version: "1.1.0", campaignS: 42.04, status: "completed", serverVersions: { "1.1.0": 100 }, simVersions: { "1.1.0": 100 }, setupS: 3,
+    replicas: [{ peakRssMiB: 201.4, cpuS: 20, connections: 130 }, { peakRssMiB: 188, cpuS: 18, connections: 126 }],
+    broker: { peakRssMiB: 12, cpuS: 1 }, postgres: { cpuS: 9, settings: "fsync=on" }, balancer: { cpuS: 1 }, sim: { peakRssMiB: 600, cpuS: 10 }, loadAverage: [2, 3.25], ...o,
+  });
+  const fleetByName = (r: FleetRun) => Object.fromEntries(fleetFigures(r).map((f) => [f.name, f]));
+
+  it("is the campaign's time, met up to 180 s when every device runs the new version on both sides", () => {
+    const f = fleetByName(run());
+    expect(f.fleet_100_campaign_s).toMatchObject({ value: 42, unit: "s", target: "<= 180", met: true });
+    expect(f.fleet_100_campaign_s!.note).toContain("10 batches of 10");
+    expect(f.fleet_100_campaign_s!.note).toContain("fsync=on");
+    expect(f.fleet_100_campaign_s!.note).toContain("load average 2.0 → 3.3");
+    expect(f.fleet_100_replica_1_peak_rss_mb).toMatchObject({ value: 201, unit: "MiB" });
+    expect(f.fleet_100_replica_2_peak_rss_mb!.note).toContain("126 of the balancer's connections");
+    expect(f.fleet_100_broker_peak_rss_mb!.value).toBe(12);
+    expect(f.fleet_100_campaign_cpu_postgres_s!.value).toBe(9);
+    expect(fleetByName(run({ campaignS: 180 })).fleet_100_campaign_s!.met).toBe(true);
+    expect(fleetByName(run({ campaignS: 180.04 })).fleet_100_campaign_s!.met).toBe(false);
+  });
+
+  it.each([
+    ["the campaign did not complete", { status: "paused" }],
+    ["the server's records miss a device", { serverVersions: { "1.1.0": 99, "1.0.0": 1 } }],
+    ["a simulated device still boots the old image", { simVersions: { "1.1.0": 99, "1.0.0": 1 } }],
+  ])("is not met when %s, and says so", (_why, o) => {
+    const f = fleetByName(run(o)).fleet_100_campaign_s!;
+    expect(f.met).toBe(false);
+    expect(f.note).toContain("NOT ALL UPDATED");
+  });
 });

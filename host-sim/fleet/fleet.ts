@@ -45,6 +45,14 @@ export interface FleetOptions {
   tlsCas?: string[];
   /** Device log lines at warn/error level (default: dropped). */
   log?: (line: string) => void;
+  /** Devices registered beforehand, id (as fleetDeviceIds names them) → API key: none is registered again. */
+  apiKeys?: ReadonlyMap<string, string>;
+}
+
+/** The ids of a fleet of `n`: `${prefix}${index}`, zero-padded to at least 3 digits. */
+export function fleetDeviceIds(n: number, prefix = "sim-"): string[] {
+  const width = Math.max(3, String(n).length);
+  return Array.from({ length: n }, (_, i) => `${prefix}${String(i + 1).padStart(width, "0")}`);
 }
 
 export interface FleetDevice {
@@ -89,12 +97,13 @@ export class Fleet {
     const model = o.model ?? "ESP32-DEVKIT";
     const hardwareVersion = o.hardwareVersion ?? "1.0";
     const seed = o.seed ?? 1;
-    const width = String(o.devices).length;
-    const ids = Array.from({ length: o.devices }, (_, i) => `${o.prefix ?? "sim-"}${String(i + 1).padStart(Math.max(3, width), "0")}`);
+    const ids = fleetDeviceIds(o.devices, o.prefix);
 
     const devices: FleetDevice[] = new Array(ids.length);
     await pool(ids.map((id, i) => async () => {
-      const reg = (await call("POST", ROUTES.devices, { device_id: id, device_model: model, hardware_version: hardwareVersion, current_version: factoryVersion, groups: o.group ? [o.group] : [] })) as { api_key: string };
+      const known = o.apiKeys?.get(id);
+      if (o.apiKeys && known === undefined) throw new Error(`apiKeys has no key for ${id}`);
+      const reg = known !== undefined ? { api_key: known } : ((await call("POST", ROUTES.devices, { device_id: id, device_model: model, hardware_version: hardwareVersion, current_version: factoryVersion, groups: o.group ? [o.group] : [] })) as { api_key: string });
       const flash = createDeviceFlash({ sparse: true });
       programPartition(flash, findByName(loadPartitionTable(flash), "ota_0")!, factory);
       const board = o.mix ? boardBehaviour(o.mix, seed, id) : "healthy";

@@ -43,6 +43,10 @@ export interface Mosquitto {
   port: number;
   url: string;
   admin: { username: string; password: string };
+  /** The dynamic-security file (edit it only while the broker is stopped: it rewrites the file on every change). */
+  dynsecFile: string;
+  /** The running broker's process id, or null. */
+  pid(): number | null;
   /** Stops the broker (its dynsec file stays, as on a real restart). */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -93,6 +97,8 @@ export async function startMosquitto(): Promise<Mosquitto> {
     port,
     url: `mqtt://127.0.0.1:${port}`,
     admin,
+    dynsecFile,
+    pid: () => (child && child.exitCode === null ? child.pid ?? null : null),
     async start() {
       const c = (child = spawn(which("mosquitto") ?? "/usr/sbin/mosquitto", ["-c", config], { stdio: "ignore" }));
       // Not left behind by a test worker that exits without its afterAll (a timed-out hook).
