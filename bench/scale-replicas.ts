@@ -1,11 +1,11 @@
 // Two ota-server processes on one PostgreSQL (own data dirs, one shared blob dir), an operator key, a firmware image
 // and registered devices: the set-up of bench/scale-failover.ts and of the replica tests that need real processes.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { startServerChild } from "./server-child";
 
 const BIN = new URL("../bin/ota-server.js", import.meta.url).pathname;
 const MODEL = "FAILOVER-1";
@@ -15,14 +15,8 @@ export interface Replica {
   name: string;
   url: string;
   proc: ChildProcess;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
+  /** Waits for the process to exit (after a kill) and stops sampling it. */
+  stop(): Promise<void>;
 }
 
 export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms: number, every = 20): Promise<T> {
@@ -36,13 +30,12 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
 }
 
 async function startReplica(name: string, dir: string, env: NodeJS.ProcessEnv): Promise<Replica> {
-  const port = await freePort();
   const dataDir = join(dir, name);
-  const proc = spawn(process.execPath, [BIN, "--host", "127.0.0.1", "--port", String(port), "--no-mqtt", "--quiet", "--data-dir", dataDir,
-    "--log-dir", join(dataDir, "logs"), "--blob-dir", join(dir, "shared-blobs")], { env, stdio: ["ignore", "ignore", "inherit"] });
-  const url = `http://127.0.0.1:${port}`;
-  await until(`${name} to answer`, async () => (await fetch(`${url}/health`)).ok, 30_000, 100);
-  return { name, url, proc };
+  const server = await startServerChild({
+    dataDir, env,
+    args: ["--no-mqtt", "--quiet", "--log-level", "info", "--log-dir", join(dataDir, "logs"), "--blob-dir", join(dir, "shared-blobs")],
+  });
+  return { name, url: server.url, proc: server.child, stop: () => server.stop() };
 }
 
 export async function isLeader(r: Replica): Promise<boolean> {
@@ -103,6 +96,7 @@ export async function withReplicas<T>(databaseUrl: string, devices: number, fn: 
     return await fn({ a, b, op, firmwareId: fw.firmware_id, keys, db });
   } finally {
     for (const r of procs) r.proc.kill("SIGKILL");
+    await Promise.all(procs.map((r) => r.stop()));
     await db.end().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,22 +2,16 @@
 // ports, ready once GET /health answers, stopped with SIGTERM (SIGKILL after 5 s).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ROUTES } from "../device/protocol/paths";
+import { freePort } from "../test/support/free-port";
 import { cpuSeconds, peakRssSampler } from "./proc-stats";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+export { freePort };
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 export interface ServerChildOptions {
   /** REST port (default: a free one). */

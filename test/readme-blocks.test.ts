@@ -7,10 +7,10 @@
 // A block preceded by `<!-- readme-test: skip REASON -->` is not run (installation, ESP32 hardware).
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "./support/free-port";
 
 const root = new URL("../", import.meta.url).pathname;
 const BINS = ["ota-server", "ota-sim", "ota-flash", "ota-demo", "ota"];
@@ -41,15 +41,6 @@ const only = process.env.README_BLOCK;
 const blocks = [...readmeBlocks("README.md"), ...readmeBlocks("server-stub/README.md")].filter((b) => !only || `${b.file}:${b.line}` === only);
 const netnsUsable = !process.env.README_NO_NETNS && process.getuid?.() === 0 && spawnSync("ip", ["netns", "list"]).status === 0;
 const made: string[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A scratch directory where `npx` finds this repository's bins, as it does in a clone. */
 function scratchDir(): string {

@@ -3,7 +3,6 @@
 // intact and every device on the new version.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -12,17 +11,9 @@ import { SimDevice } from "../../host-sim/device/sim-device";
 import { TEST_AGENT } from "../helpers/e2e";
 import { disposeTestDatabases, testDatabase } from "../support/test-database";
 import { appImage, FULL, MODEL, partitionOf, printCounts } from "./support";
+import { freePort } from "../support/free-port";
 
 const DEVICES = FULL ? 40 : 12;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startServer(dataDir: string, port: number): Promise<ChildProcess> {
   const { env } = await testDatabase(dataDir); // the restart after kill -9 finds the same database

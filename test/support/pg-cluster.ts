@@ -2,10 +2,10 @@
 // password, fsync off), or the server named by $OTA_TEST_PG_URL. Each caller gets fresh databases on it.
 import { execFileSync } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { freePort } from "./free-port";
 
 /** DROP DATABASE … WITH (FORCE) came in 13. */
 const MIN_MAJOR = 13;
@@ -91,14 +91,6 @@ export function pgServerAt(baseUrl: string, stop: () => Promise<void> = async ()
     },
     stop,
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 async function startOwnCluster(): Promise<PgServer> {
