@@ -222,5 +222,5 @@ export function lockDevice(db: Db, deviceId: string): void {
 
 /** A FROM-clause table of the strings in a JSON array text column, one row per element in a column named `value`. */
 export function jsonTextArray(db: Db, column: string): string {
-  return (db as { dialect?: string }).dialect === "pg" ? `jsonb_array_elements_text(${column}::jsonb) AS je(value)` : `json_each(${column})`;
+  return db.dialect === "pg" ? `jsonb_array_elements_text(${column}::jsonb) AS je(value)` : `json_each(${column})`;
 }
